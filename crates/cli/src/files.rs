@@ -1,0 +1,134 @@
+//! Local files as core inputs and outputs: [`FileSource`] (pread), and
+//! [`AtomicOutput`], a sink that writes a temporary file beside the target,
+//! turns holes into sparse holes, and renames it into place only on success.
+
+use anyhow::{Context, Result};
+use imgforge_core::io::{ReadAt, Sink, Source};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file opened read-only as a random-access input.
+pub struct FileSource {
+    file: File,
+    size: u64,
+    name: String,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let size = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?.len();
+        Ok(FileSource { file, size, name: path.display().to_string() })
+    }
+}
+
+impl ReadAt for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.size => {}
+            _ => {
+                return Err(imgforge_core::Error::Truncated {
+                    what: self.name.clone(),
+                    offset: offset.saturating_add(buf.len() as u64),
+                    size: self.size,
+                })
+            }
+        }
+        self.file.read_exact_at(buf, offset).map_err(|e| imgforge_core::Error::io(format!("reading {}", self.name), e))
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Opens `path` as a shared [`Source`].
+pub fn open_source(path: &Path) -> Result<Source> {
+    Ok(Arc::new(FileSource::open(path)?))
+}
+
+/// An output file written under a temporary name beside `target` and renamed
+/// over it by [`AtomicOutput::commit`]. Dropped without commit, the temporary
+/// file is removed, so an error never leaves a half-written image.
+pub struct AtomicOutput {
+    file: Option<File>,
+    tmp: PathBuf,
+    target: PathBuf,
+    pos: u64,
+    /// Turn runs of zeros passed as holes into sparse holes (raw images).
+    pub sparse: bool,
+}
+
+impl AtomicOutput {
+    pub fn create(target: &Path) -> Result<Self> {
+        let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = target.file_name().with_context(|| format!("{} is not a file name", target.display()))?;
+        let tmp = dir.join(format!(".{}.imgforge-{}.tmp", name.to_string_lossy(), std::process::id()));
+        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(AtomicOutput { file: Some(file), tmp, target: target.to_path_buf(), pos: 0, sparse: true })
+    }
+
+    fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("output used after commit")
+    }
+
+    /// Bytes written so far (the output's length).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Sets the final length, flushes and renames into place.
+    pub fn commit(mut self) -> Result<()> {
+        let pos = self.pos;
+        let f = self.file();
+        f.set_len(pos).context("setting output length")?;
+        f.flush()?;
+        drop(self.file.take());
+        std::fs::rename(&self.tmp, &self.target)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.target.display()))?;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicOutput {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Sink for AtomicOutput {
+    fn write(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
+        let r = self.file().write_all(data);
+        r.map_err(|e| imgforge_core::Error::io("writing output", e))?;
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+    fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
+        if !self.sparse {
+            // Default behaviour: write zeros.
+            const Z: [u8; 65536] = [0; 65536];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(Z.len() as u64) as usize;
+                self.write(&Z[..n])?;
+                left -= n as u64;
+            }
+            return Ok(());
+        }
+        self.pos += len;
+        let pos = self.pos;
+        self.file().seek(SeekFrom::Start(pos)).map_err(|e| imgforge_core::Error::io("seeking output", e))?;
+        Ok(())
+    }
+    fn finish(&mut self) -> imgforge_core::Result<()> {
+        let pos = self.pos;
+        self.file().set_len(pos).map_err(|e| imgforge_core::Error::io("setting output length", e))
+    }
+}

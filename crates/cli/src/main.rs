@@ -1,0 +1,38 @@
+//! The `imgforge` command line: the same core as the page, on local files.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod files;
+
+/// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
+/// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
+#[derive(Parser)]
+#[command(name = "imgforge", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the bytes of nothing (placeholder until the first command lands).
+    Version,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Version => {
+            println!("imgforge {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The format-neutral file tree: every filesystem writer takes a [`Tree`],
+//! every filesystem reader gives one back.
+//!
+//! Nodes live in an arena; a directory maps names to node ids, so a hard link
+//! is simply a second directory entry naming the same id. File data is bytes
+//! in memory or a lazy range of an input, so a 2 GiB file is never copied to
+//! be placed on a disk.
+
+use crate::io::{ReadAt, Source};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Index of a node in [`Tree::nodes`]. The root directory is [`ROOT`].
+pub type NodeId = usize;
+pub const ROOT: NodeId = 0;
+
+/// File type permission-less mode bits (`S_IF*`), as stat(2) spells them.
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+/// The bytes of a regular file.
+#[derive(Clone)]
+pub enum FileData {
+    Bytes(Arc<[u8]>),
+    /// `len` bytes of `src` from `offset` (a file inside a tar, a file on
+    /// the local disk, a `Blob`).
+    Source { src: Source, offset: u64, len: u64 },
+}
+
+impl std::fmt::Debug for FileData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FileData({} bytes)", self.len())
+    }
+}
+
+impl FileData {
+    pub fn from_vec(v: Vec<u8>) -> Self {
+        FileData::Bytes(Arc::from(v))
+    }
+    pub fn len(&self) -> u64 {
+        match self {
+            FileData::Bytes(b) => b.len() as u64,
+            FileData::Source { len, .. } => *len,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads `buf.len()` bytes at `offset` within the file.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.len() => {}
+            _ => return Err(Error::Truncated { what: "file".into(), offset, size: self.len() }),
+        }
+        match self {
+            FileData::Bytes(b) => {
+                buf.copy_from_slice(&b[offset as usize..offset as usize + buf.len()]);
+                Ok(())
+            }
+            FileData::Source { src, offset: o, .. } => src.read_at(o + offset, buf),
+        }
+    }
+    /// The whole file in memory, refusing files over `cap` bytes.
+    pub fn to_vec(&self, cap: u64) -> Result<Vec<u8>> {
+        if self.len() > cap {
+            return Err(Error::no_space("file", format!("{} bytes is more than the limit of {cap}", self.len())));
+        }
+        let mut v = vec![0u8; self.len() as usize];
+        self.read_at(0, &mut v)?;
+        Ok(v)
+    }
+}
+
+/// What a node is.
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// Entries by name (sorted: byte order of the UTF-8 name).
+    Dir(BTreeMap<String, NodeId>),
+    File(FileData),
+    Symlink(String),
+    CharDev { major: u32, minor: u32 },
+    BlockDev { major: u32, minor: u32 },
+    Fifo,
+    Socket,
+}
+
+impl NodeKind {
+    /// The `S_IF*` bits of this kind.
+    pub fn type_bits(&self) -> u32 {
+        match self {
+            NodeKind::Dir(_) => S_IFDIR,
+            NodeKind::File(_) => S_IFREG,
+            NodeKind::Symlink(_) => S_IFLNK,
+            NodeKind::CharDev { .. } => S_IFCHR,
+            NodeKind::BlockDev { .. } => S_IFBLK,
+            NodeKind::Fifo => S_IFIFO,
+            NodeKind::Socket => S_IFSOCK,
+        }
+    }
+}
+
+/// Ownership, permissions, times and extended attributes of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits including setuid/setgid/sticky (`0o7777`); the type
+    /// comes from [`NodeKind`].
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Modification time, seconds since the Unix epoch (may be negative or
+    /// past 2038).
+    pub mtime: i64,
+    pub mtime_nsec: u32,
+    /// Extended attributes by full name (`security.capability`,
+    /// `user.foo`), values as bytes.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+impl Meta {
+    /// Root-owned, with `mode` and time `epoch`.
+    pub fn new(mode: u32, epoch: i64) -> Self {
+        Meta { mode: mode & 0o7777, uid: 0, gid: 0, mtime: epoch, mtime_nsec: 0, xattrs: BTreeMap::new() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub meta: Meta,
+}
+
+/// A file tree rooted at node [`ROOT`].
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    /// The time given to directories created implicitly.
+    pub epoch: i64,
+}
+
+/// Splits and normalises a path inside the tree: leading `/` and `./` are
+/// dropped, `.` components skipped; `..` and empty names after normalising
+/// are refused with the path in the error.
+pub fn split_path(path: &str) -> Result<Vec<&str>> {
+    let mut out = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(Error::invalid(path, "path escapes the root ('..')")),
+            c if c.contains('\0') => return Err(Error::invalid(path, "path contains a NUL byte")),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+impl Tree {
+    /// An empty tree: a root directory (0755, root-owned, time `epoch`).
+    pub fn new(epoch: i64) -> Self {
+        Tree { nodes: vec![Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, epoch) }], epoch }
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+
+    pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id]
+    }
+
+    /// Entries of directory `id` (empty for non-directories).
+    pub fn children(&self, id: NodeId) -> impl Iterator<Item = (&str, NodeId)> {
+        let m = match &self.nodes[id].kind {
+            NodeKind::Dir(m) => Some(m),
+            _ => None,
+        };
+        m.into_iter().flat_map(|m| m.iter().map(|(k, &v)| (k.as_str(), v)))
+    }
+
+    /// Looks a path up; `None` if any component is missing or not a directory.
+    pub fn lookup(&self, path: &str) -> Option<NodeId> {
+        let mut cur = ROOT;
+        for c in split_path(path).ok()? {
+            match &self.nodes[cur].kind {
+                NodeKind::Dir(m) => cur = *m.get(c)?,
+                _ => return None,
+            }
+        }
+        Some(cur)
+    }
+
+    /// Finds or creates the directory at `parts`, creating missing parents
+    /// (0755, root-owned, time `epoch`).
+    fn ensure_dir(&mut self, parts: &[&str], path: &str) -> Result<NodeId> {
+        let mut cur = ROOT;
+        for &c in parts {
+            let next = match &self.nodes[cur].kind {
+                NodeKind::Dir(m) => m.get(c).copied(),
+                _ => return Err(Error::invalid(path, "a parent of this path is not a directory")),
+            };
+            cur = match next {
+                Some(n) => {
+                    if !matches!(self.nodes[n].kind, NodeKind::Dir(_)) {
+                        return Err(Error::invalid(path, format!("'{c}' is not a directory")));
+                    }
+                    n
+                }
+                None => {
+                    let id = self.push(Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, self.epoch) });
+                    if let NodeKind::Dir(m) = &mut self.nodes[cur].kind {
+                        m.insert(c.to_string(), id);
+                    }
+                    id
+                }
+            };
+        }
+        Ok(cur)
+    }
+
+    fn push(&mut self, node: Node) -> NodeId {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Inserts `node` at `path`, creating parent directories. An existing
+    /// directory at `path` given a directory node keeps its entries and takes
+    /// the new metadata (tar archives list a directory after its contents at
+    /// times); any other existing entry is replaced.
+    pub fn insert(&mut self, path: &str, node: Node) -> Result<NodeId> {
+        let parts = split_path(path)?;
+        let Some((name, parents)) = parts.split_last() else {
+            // The root itself: only metadata can change.
+            if matches!(node.kind, NodeKind::Dir(_)) {
+                self.nodes[ROOT].meta = node.meta;
+                return Ok(ROOT);
+            }
+            return Err(Error::invalid(path, "the root must be a directory"));
+        };
+        if name.len() > 255 {
+            return Err(Error::invalid(path, format!("name is {} bytes, more than 255", name.len())));
+        }
+        let parent = self.ensure_dir(parents, path)?;
+        let existing = match &self.nodes[parent].kind {
+            NodeKind::Dir(m) => m.get(*name).copied(),
+            _ => None,
+        };
+        if let Some(e) = existing {
+            if matches!(self.nodes[e].kind, NodeKind::Dir(_)) && matches!(node.kind, NodeKind::Dir(_)) {
+                self.nodes[e].meta = node.meta;
+                return Ok(e);
+            }
+        }
+        let id = self.push(node);
+        if let NodeKind::Dir(m) = &mut self.nodes[parent].kind {
+            m.insert(name.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    /// Adds a hard link: a second entry at `path` for the node at `target`.
+    pub fn link(&mut self, path: &str, target: &str) -> Result<NodeId> {
+        let t = self.lookup(target).ok_or_else(|| Error::invalid(path, format!("hard link target '{target}' does not exist")))?;
+        if matches!(self.nodes[t].kind, NodeKind::Dir(_)) {
+            return Err(Error::invalid(path, "hard link to a directory"));
+        }
+        let parts = split_path(path)?;
+        let Some((name, parents)) = parts.split_last() else {
+            return Err(Error::invalid(path, "hard link cannot be the root"));
+        };
+        let parent = self.ensure_dir(parents, path)?;
+        if let NodeKind::Dir(m) = &mut self.nodes[parent].kind {
+            m.insert(name.to_string(), t);
+        }
+        Ok(t)
+    }
+
+    /// Convenience: a regular file with `data`, mode 0644 at the epoch.
+    pub fn add_file(&mut self, path: &str, data: Vec<u8>) -> Result<NodeId> {
+        let epoch = self.epoch;
+        self.insert(path, Node { kind: NodeKind::File(FileData::from_vec(data)), meta: Meta::new(0o644, epoch) })
+    }
+
+    /// Convenience: a directory, mode 0755 at the epoch.
+    pub fn add_dir(&mut self, path: &str) -> Result<NodeId> {
+        let epoch = self.epoch;
+        self.insert(path, Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, epoch) })
+    }
+
+    /// Convenience: a symlink (mode 0777) at the epoch.
+    pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<NodeId> {
+        let epoch = self.epoch;
+        self.insert(path, Node { kind: NodeKind::Symlink(target.to_string()), meta: Meta::new(0o777, epoch) })
+    }
+
+    /// Every reachable entry, depth first, parents before children, names in
+    /// sorted order: `(path without leading '/', id)`; the root is `("", ROOT)`.
+    /// A hard-linked node appears once per entry.
+    pub fn walk(&self) -> Vec<(String, NodeId)> {
+        let mut out = Vec::new();
+        // Iterative pre-order so deep trees do not overflow the stack.
+        let mut stack: Vec<(String, NodeId)> = vec![(String::new(), ROOT)];
+        while let Some((p, id)) = stack.pop() {
+            let kids: Vec<(String, NodeId)> = self
+                .children(id)
+                .map(|(n, c)| (if p.is_empty() { n.to_string() } else { format!("{p}/{n}") }, c))
+                .collect();
+            out.push((p, id));
+            stack.extend(kids.into_iter().rev());
+        }
+        out
+    }
+
+    /// Number of directory entries naming each node (the link count of
+    /// non-directories; directories get 2 + subdirectories, as on Unix).
+    pub fn link_counts(&self) -> Vec<u32> {
+        let mut n = vec![0u32; self.nodes.len()];
+        n[ROOT] = 2;
+        for (id, node) in self.nodes.iter().enumerate() {
+            if let NodeKind::Dir(m) = &node.kind {
+                for &c in m.values() {
+                    if matches!(self.nodes[c].kind, NodeKind::Dir(_)) {
+                        n[c] += 2;
+                        n[id] += 1;
+                    } else {
+                        n[c] += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Total bytes of file data (each hard-linked file counted once).
+    pub fn data_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| match &n.kind {
+                NodeKind::File(f) => f.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_lookup_walk() {
+        let mut t = Tree::new(0);
+        t.add_file("/etc/hostname", b"box\n".to_vec()).unwrap();
+        t.add_file("bin/sh", b"#!".to_vec()).unwrap();
+        t.add_symlink("./bin/ash", "sh").unwrap();
+        t.link("bin/busybox", "bin/sh").unwrap();
+        let w: Vec<String> = t.walk().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(w[0], "");
+        assert!(w.contains(&"etc/hostname".to_string()));
+        assert!(w.iter().position(|p| p == "bin").unwrap() < w.iter().position(|p| p == "bin/sh").unwrap());
+        assert_eq!(t.lookup("bin/sh"), t.lookup("/bin/busybox"));
+        let lc = t.link_counts();
+        assert_eq!(lc[t.lookup("bin/sh").unwrap()], 2);
+        assert_eq!(lc[ROOT], 4);
+        assert_eq!(lc[t.lookup("bin").unwrap()], 2);
+    }
+
+    #[test]
+    fn escaping_paths_are_refused() {
+        let mut t = Tree::new(0);
+        let e = t.add_file("a/../../etc/passwd", vec![]).unwrap_err().to_string();
+        assert!(e.contains("a/../../etc/passwd"), "{e}");
+        assert!(t.add_file("x/y", vec![]).is_ok());
+        assert!(t.add_file("x/y/z", vec![]).is_err());
+        assert!(t.add_file(&"n".repeat(256), vec![]).is_err());
+    }
+}
