@@ -6,19 +6,29 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `imgforge` binary built for this test run (debug or release, as
 /// cargo built the tests), building it if missing.
 pub fn imgforge() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let bin = target.join(profile).join("imgforge");
     static BUILD: std::sync::Once = std::sync::Once::new();
     BUILD.call_once(|| {
         let mut c = Command::new(env!("CARGO"));
-        c.current_dir(root()).args(["build", "-q", "-p", "imgforge-cli"]);
+        c.current_dir(root())
+            .args(["build", "-q", "-p", "imgforge-cli"]);
         if profile == "release" {
             c.arg("--release");
         }
@@ -60,7 +70,9 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 
 /// Runs a command and returns its output (does not check the status).
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
 }
 
@@ -86,5 +98,8 @@ pub fn tool(name: &str) -> Command {
 pub fn sha256_file(p: &Path) -> String {
     use sha2::{Digest, Sha256};
     let data = std::fs::read(p).unwrap();
-    Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -20,8 +20,15 @@ pub struct FileSource {
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let size = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?.len();
-        Ok(FileSource { file, size, name: path.display().to_string() })
+        let size = file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", path.display()))?
+            .len();
+        Ok(FileSource {
+            file,
+            size,
+            name: path.display().to_string(),
+        })
     }
 }
 
@@ -40,7 +47,9 @@ impl ReadAt for FileSource {
                 })
             }
         }
-        self.file.read_exact_at(buf, offset).map_err(|e| imgforge_core::Error::io(format!("reading {}", self.name), e))
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| imgforge_core::Error::io(format!("reading {}", self.name), e))
     }
     fn name(&self) -> String {
         self.name.clone()
@@ -66,11 +75,27 @@ pub struct AtomicOutput {
 
 impl AtomicOutput {
     pub fn create(target: &Path) -> Result<Self> {
-        let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = target.file_name().with_context(|| format!("{} is not a file name", target.display()))?;
-        let tmp = dir.join(format!(".{}.imgforge-{}.tmp", name.to_string_lossy(), std::process::id()));
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok(AtomicOutput { file: Some(file), tmp, target: target.to_path_buf(), pos: 0, sparse: true })
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = target
+            .file_name()
+            .with_context(|| format!("{} is not a file name", target.display()))?;
+        let tmp = dir.join(format!(
+            ".{}.imgforge-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(AtomicOutput {
+            file: Some(file),
+            tmp,
+            target: target.to_path_buf(),
+            pos: 0,
+            sparse: true,
+        })
     }
 
     fn file(&mut self) -> &mut File {
@@ -89,8 +114,13 @@ impl AtomicOutput {
         f.set_len(pos).context("setting output length")?;
         f.flush()?;
         drop(self.file.take());
-        std::fs::rename(&self.tmp, &self.target)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.target.display()))?;
+        std::fs::rename(&self.tmp, &self.target).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.target.display()
+            )
+        })?;
         Ok(())
     }
 }
@@ -124,11 +154,15 @@ impl Sink for AtomicOutput {
         }
         self.pos += len;
         let pos = self.pos;
-        self.file().seek(SeekFrom::Start(pos)).map_err(|e| imgforge_core::Error::io("seeking output", e))?;
+        self.file()
+            .seek(SeekFrom::Start(pos))
+            .map_err(|e| imgforge_core::Error::io("seeking output", e))?;
         Ok(())
     }
     fn finish(&mut self) -> imgforge_core::Result<()> {
         let pos = self.pos;
-        self.file().set_len(pos).map_err(|e| imgforge_core::Error::io("setting output length", e))
+        self.file()
+            .set_len(pos)
+            .map_err(|e| imgforge_core::Error::io("setting output length", e))
     }
 }

@@ -32,8 +32,14 @@ impl std::fmt::Debug for Data {
 impl Data {
     fn advanced(&self, by: u64) -> Data {
         match self {
-            Data::Bytes { buf, start } => Data::Bytes { buf: buf.clone(), start: start + by as usize },
-            Data::Source { src, offset } => Data::Source { src: src.clone(), offset: offset + by },
+            Data::Bytes { buf, start } => Data::Bytes {
+                buf: buf.clone(),
+                start: start + by as usize,
+            },
+            Data::Source { src, offset } => Data::Source {
+                src: src.clone(),
+                offset: offset + by,
+            },
         }
     }
 
@@ -68,14 +74,20 @@ pub struct Disk {
 
 impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Disk").field("size", &self.size).field("extents", &self.extents.len()).finish()
+        f.debug_struct("Disk")
+            .field("size", &self.size)
+            .field("extents", &self.extents.len())
+            .finish()
     }
 }
 
 impl Disk {
     /// An all-zero disk of `size` bytes; nothing is allocated.
     pub fn new(size: u64) -> Self {
-        Disk { size, extents: BTreeMap::new() }
+        Disk {
+            size,
+            extents: BTreeMap::new(),
+        }
     }
 
     /// A disk whose `ranges` (offset, len) read from `src` at the same offsets
@@ -113,7 +125,10 @@ impl Disk {
             Some(end) if end <= self.size => Ok(()),
             _ => Err(Error::no_space(
                 "disk",
-                format!("write of {len} bytes at byte {offset} goes past the end of the {}-byte disk", self.size),
+                format!(
+                    "write of {len} bytes at byte {offset} goes past the end of the {}-byte disk",
+                    self.size
+                ),
             )),
         }
     }
@@ -131,25 +146,53 @@ impl Disk {
             return Ok(());
         }
         self.punch(offset, len);
-        self.extents.insert(offset, (len, Data::Bytes { buf: Arc::from(data), start: 0 }));
+        self.extents.insert(
+            offset,
+            (
+                len,
+                Data::Bytes {
+                    buf: Arc::from(data),
+                    start: 0,
+                },
+            ),
+        );
         Ok(())
     }
 
     /// Places `len` bytes of `src` starting at `src_offset` at `offset`,
     /// without reading them.
-    pub fn write_source(&mut self, offset: u64, src: Source, src_offset: u64, len: u64) -> Result<()> {
+    pub fn write_source(
+        &mut self,
+        offset: u64,
+        src: Source,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<()> {
         self.check_range(offset, len)?;
         match src_offset.checked_add(len) {
             Some(end) if end <= src.size() => {}
             _ => {
-                return Err(Error::Truncated { what: src.name(), offset: src_offset.saturating_add(len), size: src.size() })
+                return Err(Error::Truncated {
+                    what: src.name(),
+                    offset: src_offset.saturating_add(len),
+                    size: src.size(),
+                })
             }
         }
         if len == 0 {
             return Ok(());
         }
         self.punch(offset, len);
-        self.extents.insert(offset, (len, Data::Source { src, offset: src_offset }));
+        self.extents.insert(
+            offset,
+            (
+                len,
+                Data::Source {
+                    src,
+                    offset: src_offset,
+                },
+            ),
+        );
         Ok(())
     }
 
@@ -202,14 +245,23 @@ impl Disk {
 
     /// Allocated extents in offset order.
     pub fn extents(&self) -> impl Iterator<Item = Extent> + '_ {
-        self.extents.iter().map(|(&offset, (len, data))| Extent { offset, len: *len, data: data.clone() })
+        self.extents.iter().map(|(&offset, (len, data))| Extent {
+            offset,
+            len: *len,
+            data: data.clone(),
+        })
     }
 
     /// Allocated extents overlapping `[offset, offset+len)`, clipped to it.
     pub fn extents_in(&self, offset: u64, len: u64) -> Vec<Extent> {
         let end = offset.saturating_add(len);
         let mut out = Vec::new();
-        let first = self.extents.range(..=offset).next_back().map(|(&s, _)| s).unwrap_or(offset);
+        let first = self
+            .extents
+            .range(..=offset)
+            .next_back()
+            .map(|(&s, _)| s)
+            .unwrap_or(offset);
         for (&s, (l, d)) in self.extents.range(first..end) {
             let e = s + l;
             if e <= offset {
@@ -217,7 +269,11 @@ impl Disk {
             }
             let cs = s.max(offset);
             let ce = e.min(end);
-            out.push(Extent { offset: cs, len: ce - cs, data: d.advanced(cs - s) });
+            out.push(Extent {
+                offset: cs,
+                len: ce - cs,
+                data: d.advanced(cs - s),
+            });
         }
         out
     }
@@ -254,7 +310,13 @@ impl ReadAt for Disk {
         let len = buf.len() as u64;
         match offset.checked_add(len) {
             Some(end) if end <= self.size => {}
-            _ => return Err(Error::Truncated { what: "disk".into(), offset: offset.saturating_add(len), size: self.size }),
+            _ => {
+                return Err(Error::Truncated {
+                    what: "disk".into(),
+                    offset: offset.saturating_add(len),
+                    size: self.size,
+                })
+            }
         }
         buf.fill(0);
         for e in self.extents_in(offset, len) {

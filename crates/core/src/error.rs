@@ -13,7 +13,11 @@ pub enum Error {
     /// An image (or part of one) is not valid: `format` names the format,
     /// `field` the structure or field that is wrong.
     #[error("{format}: {field}: {msg}")]
-    Corrupt { format: &'static str, field: String, msg: String },
+    Corrupt {
+        format: &'static str,
+        field: String,
+        msg: String,
+    },
 
     /// A valid image that uses a feature imgforge does not handle.
     #[error("{format}: unsupported: {msg}")]
@@ -21,7 +25,11 @@ pub enum Error {
 
     /// An input ended before a structure it should hold.
     #[error("{what}: unexpected end of input at byte {offset} (input is {size} bytes)")]
-    Truncated { what: String, offset: u64, size: u64 },
+    Truncated {
+        what: String,
+        offset: u64,
+        size: u64,
+    },
 
     /// A recipe or command-line value is wrong; `key` names it.
     #[error("{key}: {msg}")]
@@ -47,18 +55,34 @@ pub enum Error {
 
 impl Error {
     pub fn corrupt(format: &'static str, field: impl Into<String>, msg: impl fmt::Display) -> Self {
-        Error::Corrupt { format, field: field.into(), msg: msg.to_string() }
+        Error::Corrupt {
+            format,
+            field: field.into(),
+            msg: msg.to_string(),
+        }
     }
     pub fn unsupported(format: &'static str, msg: impl fmt::Display) -> Self {
-        Error::Unsupported { format, msg: msg.to_string() }
+        Error::Unsupported {
+            format,
+            msg: msg.to_string(),
+        }
     }
     pub fn invalid(key: impl Into<String>, msg: impl fmt::Display) -> Self {
-        Error::Invalid { key: key.into(), msg: msg.to_string() }
+        Error::Invalid {
+            key: key.into(),
+            msg: msg.to_string(),
+        }
     }
     pub fn no_space(what: impl Into<String>, msg: impl fmt::Display) -> Self {
-        Error::NoSpace { what: what.into(), msg: msg.to_string() }
+        Error::NoSpace {
+            what: what.into(),
+            msg: msg.to_string(),
+        }
     }
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

@@ -81,7 +81,11 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 }
 
 fn truncated(what: &str, offset: u64, len: usize, size: u64) -> Error {
-    Error::Truncated { what: what.to_string(), offset: offset.saturating_add(len as u64), size }
+    Error::Truncated {
+        what: what.to_string(),
+        offset: offset.saturating_add(len as u64),
+        size,
+    }
 }
 
 /// Wraps bytes as a [`Source`].
@@ -103,7 +107,11 @@ impl<R: ReadAt> SubRange<R> {
     pub fn new(inner: R, offset: u64, len: u64) -> Result<Self> {
         match offset.checked_add(len) {
             Some(end) if end <= inner.size() => Ok(SubRange { inner, offset, len }),
-            _ => Err(Error::Truncated { what: inner.name(), offset: offset.saturating_add(len), size: inner.size() }),
+            _ => Err(Error::Truncated {
+                what: inner.name(),
+                offset: offset.saturating_add(len),
+                size: inner.size(),
+            }),
         }
     }
 }
@@ -126,14 +134,27 @@ impl<R: ReadAt> ReadAt for SubRange<R> {
 /// Reads `len` bytes at `offset` into a new buffer, refusing lengths over
 /// `cap` or past the end of the input *before* allocating. This is the one
 /// helper readers use for sizes taken from an image.
-pub fn read_vec(r: &(impl ReadAt + ?Sized), offset: u64, len: u64, cap: u64, what: &str) -> Result<Vec<u8>> {
+pub fn read_vec(
+    r: &(impl ReadAt + ?Sized),
+    offset: u64,
+    len: u64,
+    cap: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
     if len > cap {
-        return Err(Error::no_space(what, format!("{len} bytes is more than the limit of {cap} bytes")));
+        return Err(Error::no_space(
+            what,
+            format!("{len} bytes is more than the limit of {cap} bytes"),
+        ));
     }
     match offset.checked_add(len) {
         Some(end) if end <= r.size() => {}
         _ => {
-            return Err(Error::Truncated { what: what.to_string(), offset: offset.saturating_add(len), size: r.size() })
+            return Err(Error::Truncated {
+                what: what.to_string(),
+                offset: offset.saturating_add(len),
+                size: r.size(),
+            })
         }
     }
     let mut v = vec![0u8; len as usize];
@@ -171,7 +192,9 @@ impl Sink for Vec<u8> {
         Ok(())
     }
     fn hole(&mut self, len: u64) -> Result<()> {
-        let new_len = (self.len() as u64).checked_add(len).ok_or_else(|| Error::no_space("output", "too large for memory"))?;
+        let new_len = (self.len() as u64)
+            .checked_add(len)
+            .ok_or_else(|| Error::no_space("output", "too large for memory"))?;
         self.resize(new_len as usize, 0);
         Ok(())
     }
@@ -191,12 +214,16 @@ impl<W: std::io::Write> WriteSink<W> {
 
 impl<W: std::io::Write> Sink for WriteSink<W> {
     fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.inner.write_all(data).map_err(|e| Error::io("writing output", e))?;
+        self.inner
+            .write_all(data)
+            .map_err(|e| Error::io("writing output", e))?;
         self.written += data.len() as u64;
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {
-        self.inner.flush().map_err(|e| Error::io("writing output", e))
+        self.inner
+            .flush()
+            .map_err(|e| Error::io("writing output", e))
     }
 }
 
@@ -252,7 +279,9 @@ impl<R: ReadAt> std::io::Read for ReadAtReader<R> {
         if n == 0 {
             return Ok(0);
         }
-        self.inner.read_at(self.pos, &mut buf[..n]).map_err(std::io::Error::other)?;
+        self.inner
+            .read_at(self.pos, &mut buf[..n])
+            .map_err(std::io::Error::other)?;
         self.pos += n as u64;
         Ok(n)
     }

@@ -16,13 +16,19 @@ pub struct BuildContext {
 impl Default for BuildContext {
     fn default() -> Self {
         // 2024-01-01T00:00:00Z: a fixed, documented default.
-        BuildContext { epoch: 1_704_067_200, seed: "imgforge".to_string() }
+        BuildContext {
+            epoch: 1_704_067_200,
+            seed: "imgforge".to_string(),
+        }
     }
 }
 
 impl BuildContext {
     pub fn new(epoch: i64, seed: impl Into<String>) -> Self {
-        BuildContext { epoch, seed: seed.into() }
+        BuildContext {
+            epoch,
+            seed: seed.into(),
+        }
     }
 
     /// 32 bytes derived from the seed and a purpose label; the same label
@@ -57,7 +63,14 @@ impl BuildContext {
 /// Formats a big-endian UUID as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 pub fn format_uuid(u: &[u8; 16]) -> String {
     let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

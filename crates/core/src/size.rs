@@ -47,11 +47,18 @@ pub enum Position {
 
 fn parse_amount(s: &str, bare_is_sectors: bool, key: &str) -> Result<Amount> {
     let s = s.trim();
-    let bad = || Error::invalid(key, format!("'{s}' is not a size (examples: 10G, 512M, 100K, 2048s, 4096)"));
+    let bad = || {
+        Error::invalid(
+            key,
+            format!("'{s}' is not a size (examples: 10G, 512M, 100K, 2048s, 4096)"),
+        )
+    };
     if s.is_empty() {
         return Err(bad());
     }
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, suffix) = s.split_at(split);
     if num.is_empty() {
         return Err(bad());
@@ -72,11 +79,19 @@ fn parse_amount(s: &str, bare_is_sectors: bool, key: &str) -> Result<Amount> {
     match mult {
         None => {
             let n: u64 = num.parse().map_err(|_| bad())?;
-            Ok(if bare_is_sectors { Amount::Sectors(n) } else { Amount::Bytes(n) })
+            Ok(if bare_is_sectors {
+                Amount::Sectors(n)
+            } else {
+                Amount::Bytes(n)
+            })
         }
         Some(m) => {
             if let Some((int, frac)) = num.split_once('.') {
-                let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+                let int: u64 = if int.is_empty() {
+                    0
+                } else {
+                    int.parse().map_err(|_| bad())?
+                };
                 if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(bad());
                 }
@@ -87,7 +102,9 @@ fn parse_amount(s: &str, bare_is_sectors: bool, key: &str) -> Result<Amount> {
                 Ok(Amount::Bytes(whole.checked_add(part).ok_or_else(bad)?))
             } else {
                 let n: u64 = num.parse().map_err(|_| bad())?;
-                Ok(Amount::Bytes(n.checked_mul(m).ok_or_else(|| Error::invalid(key, format!("'{s}' is too large")))?))
+                Ok(Amount::Bytes(n.checked_mul(m).ok_or_else(|| {
+                    Error::invalid(key, format!("'{s}' is too large"))
+                })?))
             }
         }
     }
@@ -97,7 +114,9 @@ fn parse_amount(s: &str, bare_is_sectors: bool, key: &str) -> Result<Amount> {
 pub fn parse_size(s: &str, key: &str) -> Result<u64> {
     match parse_amount(s, false, key)? {
         Amount::Bytes(b) => Ok(b),
-        Amount::Sectors(n) => n.checked_mul(512).ok_or_else(|| Error::invalid(key, format!("'{s}' is too large"))),
+        Amount::Sectors(n) => n
+            .checked_mul(512)
+            .ok_or_else(|| Error::invalid(key, format!("'{s}' is too large"))),
     }
 }
 
@@ -162,7 +181,16 @@ mod tests {
         assert_eq!(parse_size("4096", "s").unwrap(), 4096);
         assert_eq!(parse_size("1.5G", "s").unwrap(), 3 << 29);
         assert_eq!(parse_size("100KiB", "s").unwrap(), 100 << 10);
-        for bad in ["", "G", "10X", "1..5G", "-3", "99999999999999999999", "16384P", "1.G"] {
+        for bad in [
+            "",
+            "G",
+            "10X",
+            "1..5G",
+            "-3",
+            "99999999999999999999",
+            "16384P",
+            "1.G",
+        ] {
             assert!(parse_size(bad, "size").is_err(), "{bad}");
         }
         let e = parse_size("ten", "disk.size").unwrap_err().to_string();
@@ -173,10 +201,22 @@ mod tests {
     fn positions() {
         assert_eq!(parse_position("", "p").unwrap(), Position::Default);
         assert_eq!(parse_position("0", "p").unwrap(), Position::Default);
-        assert_eq!(parse_position("+100M", "p").unwrap(), Position::Plus(Amount::Bytes(100 << 20)));
-        assert_eq!(parse_position("-0", "p").unwrap(), Position::Minus(Amount::Sectors(0)));
-        assert_eq!(parse_position("2048", "p").unwrap(), Position::At(Amount::Sectors(2048)));
-        assert_eq!(parse_position("2048s", "p").unwrap(), Position::At(Amount::Sectors(2048)));
+        assert_eq!(
+            parse_position("+100M", "p").unwrap(),
+            Position::Plus(Amount::Bytes(100 << 20))
+        );
+        assert_eq!(
+            parse_position("-0", "p").unwrap(),
+            Position::Minus(Amount::Sectors(0))
+        );
+        assert_eq!(
+            parse_position("2048", "p").unwrap(),
+            Position::At(Amount::Sectors(2048))
+        );
+        assert_eq!(
+            parse_position("2048s", "p").unwrap(),
+            Position::At(Amount::Sectors(2048))
+        );
         assert!(parse_position("+x", "p").is_err());
         assert_eq!(Amount::Sectors(8).bytes(4096), Some(32768));
         assert_eq!(Amount::Bytes(1000).sectors(512), 2);

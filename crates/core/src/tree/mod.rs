@@ -31,7 +31,19 @@ pub enum FileData {
     Bytes(Arc<[u8]>),
     /// `len` bytes of `src` from `offset` (a file inside a tar, a file on
     /// the local disk, a `Blob`).
-    Source { src: Source, offset: u64, len: u64 },
+    Source {
+        src: Source,
+        offset: u64,
+        len: u64,
+    },
+    /// A file in pieces (a fragmented FAT file, an ext4 file with holes):
+    /// `map` holds `(file_offset, src_offset, len)` runs in file order; bytes
+    /// of the file not covered by a run read as zeros.
+    Mapped {
+        src: Source,
+        map: Arc<[(u64, u64, u64)]>,
+        len: u64,
+    },
 }
 
 impl std::fmt::Debug for FileData {
@@ -48,6 +60,7 @@ impl FileData {
         match self {
             FileData::Bytes(b) => b.len() as u64,
             FileData::Source { len, .. } => *len,
+            FileData::Mapped { len, .. } => *len,
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -57,7 +70,13 @@ impl FileData {
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         match offset.checked_add(buf.len() as u64) {
             Some(end) if end <= self.len() => {}
-            _ => return Err(Error::Truncated { what: "file".into(), offset, size: self.len() }),
+            _ => {
+                return Err(Error::Truncated {
+                    what: "file".into(),
+                    offset,
+                    size: self.len(),
+                })
+            }
         }
         match self {
             FileData::Bytes(b) => {
@@ -65,12 +84,35 @@ impl FileData {
                 Ok(())
             }
             FileData::Source { src, offset: o, .. } => src.read_at(o + offset, buf),
+            FileData::Mapped { src, map, .. } => {
+                buf.fill(0);
+                let end = offset + buf.len() as u64;
+                // Runs are sorted by file offset: find the first that ends after `offset`.
+                let first = map.partition_point(|&(fo, _, l)| fo + l <= offset);
+                for &(fo, so, l) in &map[first..] {
+                    if fo >= end {
+                        break;
+                    }
+                    let s = fo.max(offset);
+                    let e = (fo + l).min(end);
+                    if s < e {
+                        src.read_at(
+                            so + (s - fo),
+                            &mut buf[(s - offset) as usize..(e - offset) as usize],
+                        )?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
     /// The whole file in memory, refusing files over `cap` bytes.
     pub fn to_vec(&self, cap: u64) -> Result<Vec<u8>> {
         if self.len() > cap {
-            return Err(Error::no_space("file", format!("{} bytes is more than the limit of {cap}", self.len())));
+            return Err(Error::no_space(
+                "file",
+                format!("{} bytes is more than the limit of {cap}", self.len()),
+            ));
         }
         let mut v = vec![0u8; self.len() as usize];
         self.read_at(0, &mut v)?;
@@ -85,8 +127,14 @@ pub enum NodeKind {
     Dir(BTreeMap<String, NodeId>),
     File(FileData),
     Symlink(String),
-    CharDev { major: u32, minor: u32 },
-    BlockDev { major: u32, minor: u32 },
+    CharDev {
+        major: u32,
+        minor: u32,
+    },
+    BlockDev {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Socket,
 }
@@ -126,7 +174,14 @@ pub struct Meta {
 impl Meta {
     /// Root-owned, with `mode` and time `epoch`.
     pub fn new(mode: u32, epoch: i64) -> Self {
-        Meta { mode: mode & 0o7777, uid: 0, gid: 0, mtime: epoch, mtime_nsec: 0, xattrs: BTreeMap::new() }
+        Meta {
+            mode: mode & 0o7777,
+            uid: 0,
+            gid: 0,
+            mtime: epoch,
+            mtime_nsec: 0,
+            xattrs: BTreeMap::new(),
+        }
     }
 }
 
@@ -163,7 +218,13 @@ pub fn split_path(path: &str) -> Result<Vec<&str>> {
 impl Tree {
     /// An empty tree: a root directory (0755, root-owned, time `epoch`).
     pub fn new(epoch: i64) -> Self {
-        Tree { nodes: vec![Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, epoch) }], epoch }
+        Tree {
+            nodes: vec![Node {
+                kind: NodeKind::Dir(BTreeMap::new()),
+                meta: Meta::new(0o755, epoch),
+            }],
+            epoch,
+        }
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -180,7 +241,8 @@ impl Tree {
             NodeKind::Dir(m) => Some(m),
             _ => None,
         };
-        m.into_iter().flat_map(|m| m.iter().map(|(k, &v)| (k.as_str(), v)))
+        m.into_iter()
+            .flat_map(|m| m.iter().map(|(k, &v)| (k.as_str(), v)))
     }
 
     /// Looks a path up; `None` if any component is missing or not a directory.
@@ -202,7 +264,12 @@ impl Tree {
         for &c in parts {
             let next = match &self.nodes[cur].kind {
                 NodeKind::Dir(m) => m.get(c).copied(),
-                _ => return Err(Error::invalid(path, "a parent of this path is not a directory")),
+                _ => {
+                    return Err(Error::invalid(
+                        path,
+                        "a parent of this path is not a directory",
+                    ))
+                }
             };
             cur = match next {
                 Some(n) => {
@@ -212,7 +279,10 @@ impl Tree {
                     n
                 }
                 None => {
-                    let id = self.push(Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, self.epoch) });
+                    let id = self.push(Node {
+                        kind: NodeKind::Dir(BTreeMap::new()),
+                        meta: Meta::new(0o755, self.epoch),
+                    });
                     if let NodeKind::Dir(m) = &mut self.nodes[cur].kind {
                         m.insert(c.to_string(), id);
                     }
@@ -243,7 +313,10 @@ impl Tree {
             return Err(Error::invalid(path, "the root must be a directory"));
         };
         if name.len() > 255 {
-            return Err(Error::invalid(path, format!("name is {} bytes, more than 255", name.len())));
+            return Err(Error::invalid(
+                path,
+                format!("name is {} bytes, more than 255", name.len()),
+            ));
         }
         let parent = self.ensure_dir(parents, path)?;
         let existing = match &self.nodes[parent].kind {
@@ -251,7 +324,9 @@ impl Tree {
             _ => None,
         };
         if let Some(e) = existing {
-            if matches!(self.nodes[e].kind, NodeKind::Dir(_)) && matches!(node.kind, NodeKind::Dir(_)) {
+            if matches!(self.nodes[e].kind, NodeKind::Dir(_))
+                && matches!(node.kind, NodeKind::Dir(_))
+            {
                 self.nodes[e].meta = node.meta;
                 return Ok(e);
             }
@@ -265,7 +340,9 @@ impl Tree {
 
     /// Adds a hard link: a second entry at `path` for the node at `target`.
     pub fn link(&mut self, path: &str, target: &str) -> Result<NodeId> {
-        let t = self.lookup(target).ok_or_else(|| Error::invalid(path, format!("hard link target '{target}' does not exist")))?;
+        let t = self.lookup(target).ok_or_else(|| {
+            Error::invalid(path, format!("hard link target '{target}' does not exist"))
+        })?;
         if matches!(self.nodes[t].kind, NodeKind::Dir(_)) {
             return Err(Error::invalid(path, "hard link to a directory"));
         }
@@ -283,19 +360,37 @@ impl Tree {
     /// Convenience: a regular file with `data`, mode 0644 at the epoch.
     pub fn add_file(&mut self, path: &str, data: Vec<u8>) -> Result<NodeId> {
         let epoch = self.epoch;
-        self.insert(path, Node { kind: NodeKind::File(FileData::from_vec(data)), meta: Meta::new(0o644, epoch) })
+        self.insert(
+            path,
+            Node {
+                kind: NodeKind::File(FileData::from_vec(data)),
+                meta: Meta::new(0o644, epoch),
+            },
+        )
     }
 
     /// Convenience: a directory, mode 0755 at the epoch.
     pub fn add_dir(&mut self, path: &str) -> Result<NodeId> {
         let epoch = self.epoch;
-        self.insert(path, Node { kind: NodeKind::Dir(BTreeMap::new()), meta: Meta::new(0o755, epoch) })
+        self.insert(
+            path,
+            Node {
+                kind: NodeKind::Dir(BTreeMap::new()),
+                meta: Meta::new(0o755, epoch),
+            },
+        )
     }
 
     /// Convenience: a symlink (mode 0777) at the epoch.
     pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<NodeId> {
         let epoch = self.epoch;
-        self.insert(path, Node { kind: NodeKind::Symlink(target.to_string()), meta: Meta::new(0o777, epoch) })
+        self.insert(
+            path,
+            Node {
+                kind: NodeKind::Symlink(target.to_string()),
+                meta: Meta::new(0o777, epoch),
+            },
+        )
     }
 
     /// Every reachable entry, depth first, parents before children, names in
@@ -308,7 +403,16 @@ impl Tree {
         while let Some((p, id)) = stack.pop() {
             let kids: Vec<(String, NodeId)> = self
                 .children(id)
-                .map(|(n, c)| (if p.is_empty() { n.to_string() } else { format!("{p}/{n}") }, c))
+                .map(|(n, c)| {
+                    (
+                        if p.is_empty() {
+                            n.to_string()
+                        } else {
+                            format!("{p}/{n}")
+                        },
+                        c,
+                    )
+                })
                 .collect();
             out.push((p, id));
             stack.extend(kids.into_iter().rev());
@@ -362,7 +466,10 @@ mod tests {
         let w: Vec<String> = t.walk().into_iter().map(|(p, _)| p).collect();
         assert_eq!(w[0], "");
         assert!(w.contains(&"etc/hostname".to_string()));
-        assert!(w.iter().position(|p| p == "bin").unwrap() < w.iter().position(|p| p == "bin/sh").unwrap());
+        assert!(
+            w.iter().position(|p| p == "bin").unwrap()
+                < w.iter().position(|p| p == "bin/sh").unwrap()
+        );
         assert_eq!(t.lookup("bin/sh"), t.lookup("/bin/busybox"));
         let lc = t.link_counts();
         assert_eq!(lc[t.lookup("bin/sh").unwrap()], 2);
@@ -373,7 +480,10 @@ mod tests {
     #[test]
     fn escaping_paths_are_refused() {
         let mut t = Tree::new(0);
-        let e = t.add_file("a/../../etc/passwd", vec![]).unwrap_err().to_string();
+        let e = t
+            .add_file("a/../../etc/passwd", vec![])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a/../../etc/passwd"), "{e}");
         assert!(t.add_file("x/y", vec![]).is_ok());
         assert!(t.add_file("x/y/z", vec![]).is_err());

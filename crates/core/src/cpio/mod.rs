@@ -1,0 +1,5 @@
+//! cpio
+
+pub mod raw;
+pub mod read;
+pub mod write;

@@ -1,0 +1,1 @@
+//! cpio: raw (to be written).

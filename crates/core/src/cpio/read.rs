@@ -1,0 +1,1 @@
+//! cpio: read (to be written).

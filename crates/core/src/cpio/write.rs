@@ -1,0 +1,1 @@
+//! cpio: write (to be written).

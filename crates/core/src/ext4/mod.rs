@@ -1,0 +1,5 @@
+//! ext4
+
+pub mod raw;
+pub mod read;
+pub mod write;

@@ -1,0 +1,1 @@
+//! ext4: read (to be written).

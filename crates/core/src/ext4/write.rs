@@ -1,0 +1,1 @@
+//! ext4: write (to be written).

@@ -1,0 +1,5 @@
+//! fat
+
+pub mod raw;
+pub mod read;
+pub mod write;

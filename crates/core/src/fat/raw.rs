@@ -1,0 +1,1 @@
+//! fat: raw (to be written).

@@ -1,0 +1,1 @@
+//! fat: read (to be written).

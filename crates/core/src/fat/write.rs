@@ -1,0 +1,1 @@
+//! fat: write (to be written).

@@ -1,0 +1,5 @@
+//! gpt
+
+pub mod raw;
+pub mod read;
+pub mod write;

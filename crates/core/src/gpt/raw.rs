@@ -1,0 +1,1 @@
+//! gpt: raw (to be written).

@@ -1,0 +1,1 @@
+//! gpt: read (to be written).

@@ -1,0 +1,1 @@
+//! gpt: write (to be written).

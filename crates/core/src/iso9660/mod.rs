@@ -1,0 +1,5 @@
+//! iso9660
+
+pub mod raw;
+pub mod read;
+pub mod write;

@@ -1,0 +1,1 @@
+//! iso9660: raw (to be written).

@@ -1,0 +1,1 @@
+//! iso9660: read (to be written).

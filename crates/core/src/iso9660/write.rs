@@ -1,0 +1,1 @@
+//! iso9660: write (to be written).

@@ -1,0 +1,5 @@
+//! mbr
+
+pub mod raw;
+pub mod read;
+pub mod write;

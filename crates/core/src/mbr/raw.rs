@@ -1,0 +1,1 @@
+//! mbr: raw (to be written).

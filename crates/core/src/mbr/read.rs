@@ -1,0 +1,1 @@
+//! mbr: read (to be written).

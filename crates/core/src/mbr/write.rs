@@ -1,0 +1,1 @@
+//! mbr: write (to be written).

@@ -1,0 +1,26 @@
+//! ova container.
+
+pub mod raw;
+pub mod read;
+pub mod write;
+
+use crate::container::{Opened, WriteOptions};
+use crate::io::{Progress, Sink, Source};
+use crate::{Disk, Error, Result};
+
+/// Opens a ova file as its virtual disk.
+pub fn open(src: Source) -> Result<Opened> {
+    let _ = src;
+    Err(Error::unsupported("ova", "reader not written yet"))
+}
+
+/// Streams `disk` as a ova file into `sink`.
+pub fn write(
+    disk: &Disk,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let _ = (disk, opts, sink, progress);
+    Err(Error::unsupported("ova", "writer not written yet"))
+}

@@ -1,0 +1,1 @@
+//! ova: raw (to be written).

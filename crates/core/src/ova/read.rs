@@ -1,0 +1,1 @@
+//! ova: read (to be written).

@@ -1,0 +1,1 @@
+//! ova: write (to be written).

@@ -1,0 +1,1 @@
+//! qcow2: write (to be written).

@@ -1,0 +1,1 @@
+//! vagrant: raw (to be written).

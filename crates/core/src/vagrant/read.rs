@@ -1,0 +1,1 @@
+//! vagrant: read (to be written).

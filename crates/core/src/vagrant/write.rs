@@ -1,0 +1,1 @@
+//! vagrant: write (to be written).

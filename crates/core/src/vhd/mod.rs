@@ -1,0 +1,26 @@
+//! vhd container.
+
+pub mod raw;
+pub mod read;
+pub mod write;
+
+use crate::container::{Opened, WriteOptions};
+use crate::io::{Progress, Sink, Source};
+use crate::{Disk, Error, Result};
+
+/// Opens a vhd file as its virtual disk.
+pub fn open(src: Source) -> Result<Opened> {
+    let _ = src;
+    Err(Error::unsupported("vhd", "reader not written yet"))
+}
+
+/// Streams `disk` as a vhd file into `sink`.
+pub fn write(
+    disk: &Disk,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let _ = (disk, opts, sink, progress);
+    Err(Error::unsupported("vhd", "writer not written yet"))
+}

@@ -1,0 +1,1 @@
+//! vhd: raw (to be written).

@@ -1,0 +1,1 @@
+//! vhd: read (to be written).

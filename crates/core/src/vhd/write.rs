@@ -1,0 +1,1 @@
+//! vhd: write (to be written).

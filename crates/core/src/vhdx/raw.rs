@@ -1,0 +1,1 @@
+//! vhdx: raw (to be written).

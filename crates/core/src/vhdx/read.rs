@@ -1,0 +1,1 @@
+//! vhdx: read (to be written).

@@ -1,0 +1,1 @@
+//! vhdx: write (to be written).

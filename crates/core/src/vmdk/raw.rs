@@ -1,0 +1,1 @@
+//! vmdk: raw (to be written).

@@ -1,0 +1,1 @@
+//! vmdk: read (to be written).

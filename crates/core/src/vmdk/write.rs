@@ -1,0 +1,1 @@
+//! vmdk: write (to be written).
