@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # installing qemu-system-x86 does not replace the preinstalled one;
 # qemu-system-common is named so apt can resolve qemu-system-x86 beside it.
 APT_PACKAGES=(qemu-utils gdisk fdisk dosfstools mtools e2fsprogs xorriso cpio genisoimage
-  qemu-system-x86 qemu-system-common ovmf seabios isolinux syslinux-common busybox-static
+  qemu-system-x86 qemu-system-common qemu-system-data ovmf seabios isolinux syslinux-common busybox-static
   systemd-boot-efi chromium chromium-driver)
 
 log() { echo "==> $*" >&2; }
@@ -44,11 +44,22 @@ setup_apt() {
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    $SUDO apt-get update -qq || true
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "apt-get install ${missing[*]}"
+  # The machine's qemu-utils is a bookworm backport (10.x); it Breaks the
+  # qemu-system-common of plain bookworm (7.2), so the QEMU system packages
+  # must come from the same backports suite.
+  local qemu_target=()
+  if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q 'bpo12'; then
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/imgforge-bookworm-backports.list >/dev/null
+    fi
+    qemu_target=(-t bookworm-backports)
   fi
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${qemu_target[@]}" \
+    qemu-utils qemu-system-x86 qemu-system-common qemu-system-data
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
 }
 
 setup_kernel() {
