@@ -14,6 +14,7 @@ pub mod container;
 pub mod disk;
 pub mod error;
 pub mod io;
+pub mod recipe;
 pub mod seed;
 pub mod size;
 pub mod tree;
