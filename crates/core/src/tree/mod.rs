@@ -397,22 +397,19 @@ impl Tree {
     /// sorted order: `(path without leading '/', id)`; the root is `("", ROOT)`.
     /// A hard-linked node appears once per entry.
     pub fn walk(&self) -> Vec<(String, NodeId)> {
+        self.walk_from(ROOT)
+    }
+
+    /// Like [`Tree::walk`] for the subtree at `start`, paths relative to it
+    /// (`start` itself is `""`).
+    pub fn walk_from(&self, start: NodeId) -> Vec<(String, NodeId)> {
         let mut out = Vec::new();
         // Iterative pre-order so deep trees do not overflow the stack.
-        let mut stack: Vec<(String, NodeId)> = vec![(String::new(), ROOT)];
+        let mut stack: Vec<(String, NodeId)> = vec![(String::new(), start)];
         while let Some((p, id)) = stack.pop() {
             let kids: Vec<(String, NodeId)> = self
                 .children(id)
-                .map(|(n, c)| {
-                    (
-                        if p.is_empty() {
-                            n.to_string()
-                        } else {
-                            format!("{p}/{n}")
-                        },
-                        c,
-                    )
-                })
+                .map(|(n, c)| (if p.is_empty() { n.to_string() } else { format!("{p}/{n}") }, c))
                 .collect();
             out.push((p, id));
             stack.extend(kids.into_iter().rev());
