@@ -220,12 +220,14 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
                     "or" => AttrOp::Or(mask()?),
                     "nand" => AttrOp::Nand(mask()?),
                     "xor" => AttrOp::Xor(mask()?),
-                    _ => return Err(Error::invalid(
-                        &opt,
-                        format!(
+                    _ => {
+                        return Err(Error::invalid(
+                            &opt,
+                            format!(
                             "'{value}' is not N:set|clear|toggle:bit or N:=|or|nand|xor:hexmask"
                         ),
-                    )),
+                        ))
+                    }
                 };
                 sc.ops.push(Op::Attributes { number, op });
             }
@@ -709,7 +711,7 @@ fn mbr_op(m: &mut Mbr, op: &Op, size: u64, ctx: &BuildContext) -> Result<()> {
                         .partitions
                         .iter()
                         .filter(|p| p.logical)
-                        .map(|p| (p.first_lba - 1, p.last_lba()))
+                        .map(|p| (p.first_lba - 1, p.last_lba() + 1))
                         .collect(),
                     align,
                 }
@@ -894,4 +896,332 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
         }
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::ReadAt;
+
+    const SEED_LINE: &str = "--clear --new 1::+100M --typecode=1:ef00 --change-name=1:EFI System --new 2::-0 --typecode=2:8300 --change-name=2:slim-rootfs --attributes 1:set:2";
+
+    fn args(s: &str) -> Vec<String> {
+        // Split on " --" / " -" so names with spaces stay whole.
+        let mut out: Vec<String> = Vec::new();
+        for w in s.split(' ') {
+            if w.starts_with('-') || out.is_empty() {
+                out.push(w.to_string());
+            } else if out
+                .last()
+                .map(|l| l.contains('=') || l.contains(':'))
+                .unwrap_or(false)
+            {
+                let l = out.last_mut().unwrap();
+                l.push(' ');
+                l.push_str(w);
+            } else {
+                out.push(w.to_string());
+            }
+        }
+        out
+    }
+
+    fn run(disk: &mut Disk, line: &str, seed: &str) -> Result<Applied> {
+        let (sc, pos) = parse_args(&args(line))?;
+        assert!(pos.is_empty(), "{pos:?}");
+        apply(disk, &sc, &BuildContext::new(0, seed))
+    }
+
+    fn bytes(d: &Disk) -> Vec<u8> {
+        let mut v = Vec::new();
+        for (off, len) in d.allocated_ranges() {
+            let mut b = vec![0u8; len as usize];
+            d.read_at(off, &mut b).unwrap();
+            v.extend_from_slice(&off.to_le_bytes());
+            v.extend_from_slice(&b);
+        }
+        v
+    }
+
+    #[test]
+    fn parses_sgdisk_forms() {
+        let (sc, pos) = parse_args(&[
+            "--new=1::+100M",
+            "-n",
+            "2:0:-0",
+            "-t2:8304",
+            "--typecode",
+            "1:ef00",
+            "-c",
+            "1:EFI System",
+            "-A",
+            "1:set:2",
+            "-o",
+            "-e",
+            "-p",
+            "disk.img",
+        ])
+        .unwrap();
+        assert_eq!(pos, vec!["disk.img"]);
+        assert!(sc.print);
+        assert_eq!(sc.ops.len(), 8);
+        assert_eq!(
+            sc.ops[5],
+            Op::Attributes {
+                number: 1,
+                op: AttrOp::Set(2)
+            }
+        );
+        assert_eq!(
+            sc.ops[4],
+            Op::ChangeName {
+                number: 1,
+                name: "EFI System".into()
+            }
+        );
+        for bad in [
+            &["--frobnicate"][..],
+            &["-n"],
+            &["-n", "1:2"],
+            &["-A", "1:set:99"],
+            &["-n", "1::+1Q"],
+        ] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn seed_line_layout_and_round_trip() {
+        let mut d = Disk::new(1 << 30);
+        run(&mut d, SEED_LINE, "s").unwrap();
+        let r = super::super::read::read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok, "{:?}", r.warnings);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let g = r.gpt;
+        assert_eq!((g.first_usable_lba, g.last_usable_lba), (34, 2097118));
+        let p1 = g.partition(1).unwrap();
+        assert_eq!(
+            (p1.first_lba, p1.last_lba, p1.attributes),
+            (2048, 206847, 4)
+        );
+        assert_eq!(p1.name, "EFI System");
+        assert_eq!(raw::type_by_guid(&p1.type_guid).unwrap().code, 0xef00);
+        let p2 = g.partition(2).unwrap();
+        assert_eq!((p2.first_lba, p2.last_lba), (206848, 2097118));
+        assert_eq!(p2.name, "slim-rootfs");
+        assert_eq!(
+            p2.unique_guid,
+            Guid(BuildContext::new(0, "s").uuid("gpt-part-2"))
+        );
+        // Only table sectors are allocated.
+        assert!(d.allocated_bytes() <= 512 * 68);
+    }
+
+    #[test]
+    fn sector_size_4096() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, "--sector-size 4096 -o -n 1::+8M -n 2::-0", "s").unwrap();
+        let g = super::super::read::read(&d).unwrap().gpt;
+        assert_eq!(g.sector_size, 4096);
+        assert_eq!((g.first_usable_lba, g.last_usable_lba), (6, 16378));
+        assert_eq!(g.partition(1).unwrap().first_lba, 256);
+        assert_eq!(g.partition(1).unwrap().last_lba, 2303);
+        assert_eq!(g.partition(2).unwrap().first_lba, 2304);
+    }
+
+    #[test]
+    fn deterministic_by_seed() {
+        let mut a = Disk::new(1 << 30);
+        let mut b = Disk::new(1 << 30);
+        let mut c = Disk::new(1 << 30);
+        run(&mut a, SEED_LINE, "one").unwrap();
+        run(&mut b, SEED_LINE, "one").unwrap();
+        run(&mut c, SEED_LINE, "two").unwrap();
+        assert_eq!(bytes(&a), bytes(&b));
+        let ga = super::super::read::read(&a).unwrap().gpt;
+        let gc = super::super::read::read(&c).unwrap().gpt;
+        assert_ne!(ga.disk_guid, gc.disk_guid);
+        assert_ne!(ga.partitions[0].unique_guid, gc.partitions[0].unique_guid);
+        assert_eq!(ga.partitions[0].first_lba, gc.partitions[0].first_lba);
+    }
+
+    #[test]
+    fn bad_requests_name_the_partition() {
+        let mut d = Disk::new(1 << 30);
+        let cases = [
+            ("-o -n 1:2048:+100M -n 2:4096:+10M", "partition 2"),
+            ("-o -n 1:2048:4000000", "partition 1"),
+            ("-o -n 1::+100M -t 1:zz99", "partition 1 type"),
+            ("-o -n 1::+100M -t 1:ef99", "partition 1 type"),
+            ("-o -t 3:8300", "partition 3"),
+            ("-o -n 1::+100M -n 1::+100M", "partition 1"),
+            (
+                "-o -n 1::+100M -c 1:this-name-is-far-too-long-for-a-gpt-entry",
+                "partition 1 name",
+            ),
+        ];
+        for (line, want) in cases {
+            let before = bytes(&d);
+            let e = run(&mut d, line, "s").unwrap_err().to_string();
+            assert!(e.contains(want), "{line}: {e}");
+            assert_eq!(bytes(&d), before, "{line}: disk unchanged on error");
+        }
+        let mut tiny = Disk::new(16 * 1024);
+        let e = run(&mut tiny, "-o", "s").unwrap_err().to_string();
+        assert!(e.contains("too small"), "{e}");
+    }
+
+    #[test]
+    fn damaged_primary_falls_back_to_backup() {
+        let small = SEED_LINE.replace("+100M", "+10M");
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, &small, "s").unwrap();
+        let mut h = [0u8; 512];
+        d.read_at(512, &mut h).unwrap();
+        h[40] ^= 0xff; // FirstUsableLBA: header CRC now wrong
+        d.write(512, &h).unwrap();
+        let r = super::super::read::read(&d).unwrap();
+        assert!(!r.primary_ok && r.backup_ok);
+        assert!(
+            r.warnings[0].contains("primary") && r.warnings[0].contains("bad header CRC"),
+            "{:?}",
+            r.warnings
+        );
+        assert_eq!(r.gpt.partition(2).unwrap().name, "slim-rootfs");
+
+        // Damaged entries of the primary.
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, &small, "s").unwrap();
+        d.write(1024 + 60, &[0x41]).unwrap();
+        let r = super::super::read::read(&d).unwrap();
+        assert!(!r.primary_ok);
+        assert!(
+            r.warnings[0].contains("bad entries CRC"),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn backup_disagreeing_is_reported() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, &SEED_LINE.replace("+100M", "+10M"), "s").unwrap();
+        let mut other = Disk::new(64 << 20);
+        run(&mut other, "-o -n 1::+10M", "s").unwrap();
+        // Put the other table's backup copy (array and header) at the end.
+        let n = (64 << 20) / 512u64;
+        let mut tail = vec![0u8; 33 * 512];
+        other.read_at((n - 33) * 512, &mut tail).unwrap();
+        d.write((n - 33) * 512, &tail).unwrap();
+        let r = super::super::read::read(&d).unwrap();
+        assert!(r.primary_ok && !r.backup_ok);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("disagrees") && w.contains("partition entries")),
+            "{:?}",
+            r.warnings
+        );
+        assert_eq!(r.gpt.partitions.len(), 2);
+    }
+
+    #[test]
+    fn grow_moves_backup_and_grows_last() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, SEED_LINE.replace("+100M", "+10M").as_str(), "s").unwrap();
+        resize(
+            &mut d,
+            128 << 20,
+            ResizeOptions {
+                shrink: false,
+                grow_last: true,
+            },
+        )
+        .unwrap();
+        let r = super::super::read::read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok, "{:?}", r.warnings);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.gpt.last_usable_lba, (128 << 20) / 512 - 34);
+        assert_eq!(r.gpt.partition(2).unwrap().last_lba, r.gpt.last_usable_lba);
+        let e = resize(&mut d, 64 << 20, ResizeOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--shrink"), "{e}");
+        let e = resize(
+            &mut d,
+            64 << 20,
+            ResizeOptions {
+                shrink: true,
+                grow_last: false,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("partition 2"), "{e}");
+    }
+
+    #[test]
+    fn mbr_with_logical_partitions_round_trips() {
+        let mut d = Disk::new(1 << 30);
+        run(
+            &mut d,
+            "--mbr -o -n 1::+100M -t 1:ef -A 1:set:2 -n 2::+200M -t 2:82 -n 4::-0 -t 4:05 -n 5::+100M -n 6::+50M -t 6:0700 -n 7::-0",
+            "s",
+        )
+        .unwrap();
+        let r = crate::mbr::read::read(&d, 512).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let got: Vec<(u32, u64, u64, u8, bool, bool)> = r
+            .mbr
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.number,
+                    p.first_lba,
+                    p.sectors,
+                    p.os_type,
+                    p.bootable,
+                    p.logical,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 2048, 204800, 0xef, true, false),
+                (2, 206848, 409600, 0x82, false, false),
+                (4, 616448, 1480704, 0x05, false, false),
+                (5, 618496, 204800, 0x83, false, true),
+                (6, 825344, 102400, 0x07, false, true),
+                (7, 929792, 1167360, 0x83, false, true),
+            ]
+        );
+        let e = run(&mut Disk::new(1 << 30), "--mbr -o -n 5::+1M", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition 5") && e.contains("extended"), "{e}");
+    }
+
+    #[test]
+    fn mbr_to_gpt_keeps_partitions() {
+        let mut d = Disk::new(256 << 20);
+        run(&mut d, "--mbr -o -n 1::+10M -t 1:ef -n 2::+100M", "s").unwrap();
+        let e = run(&mut d, "-n 3::+1M", "s").unwrap_err().to_string();
+        assert!(e.contains("-g"), "{e}");
+        run(&mut d, "-g", "s").unwrap();
+        let g = super::super::read::read(&d).unwrap().gpt;
+        assert_eq!(g.partitions.len(), 2);
+        assert_eq!(
+            raw::type_by_guid(&g.partitions[0].type_guid).unwrap().code,
+            0xef00
+        );
+        assert_eq!(g.partitions[1].first_lba, 22528);
+        // An MBR partition reaching the last sectors leaves no room for
+        // the backup GPT.
+        let mut d = Disk::new(256 << 20);
+        run(&mut d, "--mbr -o -n 1::+10M -n 2::-0", "s").unwrap();
+        let e = run(&mut d, "-g", "s").unwrap_err().to_string();
+        assert!(e.contains("partition 2"), "{e}");
+    }
 }

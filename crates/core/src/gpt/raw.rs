@@ -472,3 +472,102 @@ pub const PART_TYPES: &[(u16, &str, &str)] = &[
     (0x1c00, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "Microsoft basic data"),
     (0x1e00, "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "Microsoft basic data"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_the_ieee_one_gpt_uses() {
+        // UEFI appendix: GPT uses the standard CRC-32 (check value CBF43926).
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn guid_byte_order_is_mixed_endian_on_disk() {
+        let esp = Guid::parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93B").unwrap();
+        let disk = esp.to_disk();
+        assert_eq!(
+            disk,
+            [
+                0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e,
+                0xc9, 0x3b
+            ]
+        );
+        assert_eq!(Guid::from_disk(&disk), esp);
+        assert_eq!(esp.to_string(), "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
+        assert!(Guid::parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93").is_none());
+        assert!(Guid::parse("G12A7328-F81F-11D2-BA4B-00A0C93EC93B").is_none());
+    }
+
+    #[test]
+    fn type_table_round_trips() {
+        for &(code, guid, _) in PART_TYPES {
+            let t = type_by_code(code).unwrap();
+            assert_eq!(t.guid.to_string(), guid);
+            // The GUID maps back to a code with the same GUID (aliases go to
+            // the first code sgdisk lists).
+            let back = type_by_guid(&t.guid).unwrap();
+            assert_eq!(back.guid, t.guid);
+            assert_eq!(type_by_code(back.code).unwrap().guid, t.guid);
+        }
+        let codes: std::collections::BTreeSet<u16> = PART_TYPES.iter().map(|t| t.0).collect();
+        assert_eq!(codes.len(), PART_TYPES.len(), "codes are unique");
+        assert_eq!(
+            type_by_guid(&parse_type("0c00", "t").unwrap())
+                .unwrap()
+                .code,
+            0x0700
+        );
+        assert_eq!(type_by_code(0x8304).unwrap().name, "Linux x86-64 root (/)");
+        assert_eq!(type_by_code(0xea00).unwrap().name, "XBOOTLDR partition");
+        assert_eq!(
+            parse_type("ef", "t").unwrap(),
+            parse_type("EF00", "t").unwrap()
+        );
+        let g = parse_type("0fc63daf-8483-4772-8e79-3d69d8477de4", "t").unwrap();
+        assert_eq!(type_by_guid(&g).unwrap().code, 0x8300);
+        for bad in ["zz00", "ef99", "", "12345678"] {
+            let e = parse_type(bad, "partition 1 type").unwrap_err().to_string();
+            assert!(e.contains("partition 1 type"), "{e}");
+        }
+    }
+
+    #[test]
+    fn header_crc_is_checked() {
+        let h = GptHeader {
+            revision: GPT_REVISION,
+            header_size: GPT_HEADER_SIZE,
+            header_crc32: 0,
+            my_lba: 1,
+            alternate_lba: 99,
+            first_usable_lba: 34,
+            last_usable_lba: 66,
+            disk_guid: Guid([7; 16]),
+            partition_entry_lba: 2,
+            number_of_partition_entries: 128,
+            size_of_partition_entry: 128,
+            partition_entry_array_crc32: 0x1234,
+        };
+        let mut s = h.to_sector(512);
+        let back = GptHeader::parse(&s, "primary").unwrap();
+        assert_eq!(back.alternate_lba, 99);
+        assert_eq!(back.disk_guid, h.disk_guid);
+        s[40] ^= 1;
+        let e = GptHeader::parse(&s, "primary").unwrap_err().to_string();
+        assert!(e.contains("bad header CRC"), "{e}");
+    }
+
+    #[test]
+    fn names_are_utf16_and_limited() {
+        let n = encode_name("EFI System", "n").unwrap();
+        assert_eq!(n[0], 'E' as u16);
+        assert_eq!(n[10], 0);
+        assert!(encode_name(&"x".repeat(37), "partition 2 name").is_err());
+        assert!(encode_name(&"é".repeat(36), "n").is_ok());
+        assert_eq!(
+            attribute_names(4 | (1 << 63)),
+            vec!["legacy BIOS bootable", "do not automount"]
+        );
+    }
+}

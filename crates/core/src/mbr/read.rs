@@ -144,3 +144,56 @@ pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
     warnings.extend(mbr.problems());
     Ok(MbrRead { mbr, warnings })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Disk;
+
+    #[test]
+    fn ebr_loop_and_bad_partitions_are_warnings() {
+        let mut d = Disk::new(64 << 20);
+        let mut m = [0u8; 512];
+        m[446..462].copy_from_slice(&PartitionRecord::new(0x83, false, 2048, 4095, 0).to_bytes());
+        // Extended partition at 8192 whose EBR links back to itself.
+        m[462..478].copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 20000, 0).to_bytes());
+        // A partition past the end of the 131072-sector disk.
+        m[478..494]
+            .copy_from_slice(&PartitionRecord::new(0x83, false, 100000, 200000, 0).to_bytes());
+        m[510] = 0x55;
+        m[511] = 0xAA;
+        d.write(0, &m).unwrap();
+        let mut ebr = [0u8; 512];
+        ebr[446..462]
+            .copy_from_slice(&PartitionRecord::new(0x83, false, 8200, 9000, 8192).to_bytes());
+        ebr[462..478]
+            .copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 9000, 8192).to_bytes());
+        ebr[510] = 0x55;
+        ebr[511] = 0xAA;
+        d.write(8192 * 512, &ebr).unwrap();
+        let r = read(&d, 512).unwrap();
+        assert_eq!(r.mbr.partitions.iter().filter(|p| p.logical).count(), 1);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("loops")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("partition 3") && w.contains("past the end")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(read(&Disk::new(4096), 512).is_err());
+    }
+
+    #[test]
+    fn chs_like_sfdisk() {
+        use super::super::raw::chs_bytes;
+        assert_eq!(chs_bytes(2048), [0x20, 0x21, 0x00]);
+        assert_eq!(chs_bytes(206847), [0xdf, 0x13, 0x0c]);
+        assert_eq!(chs_bytes(2000000), [0x7e, 0x03, 0x7c]);
+        assert_eq!(chs_bytes(20971519), [0xfe, 0xff, 0xff]);
+    }
+}
