@@ -3,7 +3,13 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cmd_copy;
+mod cmd_create;
+mod cmd_inspect;
+mod cmd_part;
+mod cmd_resize;
 mod files;
+mod progress_bar;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
 /// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
@@ -18,6 +24,16 @@ struct Cli {
 enum Command {
     /// Print the bytes of nothing (placeholder until the first command lands).
     Version,
+    /// Create an empty image (sparse raw file by default), like qemu-img create.
+    Create(cmd_create::CreateArgs),
+    /// Grow (or --shrink) a raw image; on GPT disks move the backup table to the end.
+    Resize(cmd_resize::ResizeArgs),
+    /// Edit a raw image's partition table with sgdisk's options (--mbr for MBR).
+    Part(cmd_part::PartArgs),
+    /// Show an image's format, sizes and partitions.
+    Inspect(cmd_inspect::InspectArgs),
+    /// Copy a file; --sparse turns zero blocks into holes.
+    Copy(cmd_copy::CopyArgs),
 }
 
 fn main() {
@@ -34,5 +50,10 @@ fn run(cli: Cli) -> Result<()> {
             println!("imgforge {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Create(a) => cmd_create::run(a),
+        Command::Resize(a) => cmd_resize::run(a),
+        Command::Part(a) => cmd_part::run(a),
+        Command::Inspect(a) => cmd_inspect::run(a),
+        Command::Copy(a) => cmd_copy::run(a),
     }
 }

@@ -13,6 +13,7 @@
 pub mod container;
 pub mod disk;
 pub mod error;
+pub mod inspect;
 pub mod io;
 pub mod recipe;
 pub mod seed;

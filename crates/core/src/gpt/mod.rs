@@ -1,5 +1,184 @@
-//! gpt
+//! GUID Partition Tables as sgdisk writes them: a protective MBR, primary
+//! and backup headers and entry arrays with CRC32s, 128 entries, partitions
+//! aligned to 1 MiB, 512- or 4096-byte logical sectors.
+//!
+//! [`Gpt`] is the table in memory; [`read::read`] gets it from a disk (and
+//! says which copy is damaged), [`write::write`] puts it onto a [`crate::Disk`],
+//! [`edit`] applies sgdisk command lines to a disk.
 
+pub mod edit;
 pub mod raw;
 pub mod read;
 pub mod write;
+
+pub use raw::Guid;
+
+use crate::{Error, Result};
+
+/// One used partition entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptPartition {
+    /// 1-based slot in the entry array (sgdisk's partition number).
+    pub number: u32,
+    pub type_guid: Guid,
+    pub unique_guid: Guid,
+    pub first_lba: u64,
+    /// Inclusive, as in the entry.
+    pub last_lba: u64,
+    pub attributes: u64,
+    pub name: String,
+}
+
+impl GptPartition {
+    pub fn sectors(&self) -> u64 {
+        self.last_lba.saturating_sub(self.first_lba) + 1
+    }
+}
+
+/// A GUID partition table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gpt {
+    /// Logical sector size in bytes (512 or 4096).
+    pub sector_size: u64,
+    /// Disk size in sectors; the backup header sits in the last one.
+    pub disk_sectors: u64,
+    pub disk_guid: Guid,
+    pub num_entries: u32,
+    pub first_usable_lba: u64,
+    pub last_usable_lba: u64,
+    /// Used entries, ordered by number.
+    pub partitions: Vec<GptPartition>,
+}
+
+/// Sectors taken by an entry array of `num_entries` 128-byte entries.
+pub fn entry_array_sectors(num_entries: u32, sector_size: u64) -> u64 {
+    (num_entries as u64 * raw::GPT_ENTRY_SIZE as u64).div_ceil(sector_size)
+}
+
+impl Gpt {
+    /// An empty table covering a disk of `disk_bytes`, laid out like
+    /// `sgdisk -o`: entries at LBA 2, first usable right after them, the
+    /// backup array right before the backup header in the last sector.
+    pub fn new(disk_bytes: u64, sector_size: u64, disk_guid: Guid) -> Result<Gpt> {
+        if sector_size != 512 && sector_size != 4096 {
+            return Err(Error::invalid(
+                "sector size",
+                format!("{sector_size} is not 512 or 4096"),
+            ));
+        }
+        let disk_sectors = disk_bytes / sector_size;
+        let mut g = Gpt {
+            sector_size,
+            disk_sectors,
+            disk_guid,
+            num_entries: raw::GPT_NUM_ENTRIES,
+            first_usable_lba: 0,
+            last_usable_lba: 0,
+            partitions: Vec::new(),
+        };
+        g.relayout()?;
+        Ok(g)
+    }
+
+    /// Sectors of one entry array.
+    pub fn array_sectors(&self) -> u64 {
+        entry_array_sectors(self.num_entries, self.sector_size)
+    }
+
+    /// Recomputes the usable range for `disk_sectors` (sgdisk -e).
+    pub fn relayout(&mut self) -> Result<()> {
+        let arr = self.array_sectors();
+        // MBR + header + array at the front, array + header at the back,
+        // and at least one usable sector between them.
+        let needed = 2 * (1 + arr) + 2;
+        if self.disk_sectors < needed {
+            return Err(Error::no_space(
+                "gpt",
+                format!(
+                    "the disk ({} bytes) is too small for a GPT with {} entries: it needs at least {} sectors of {} bytes",
+                    self.disk_sectors * self.sector_size,
+                    self.num_entries,
+                    needed,
+                    self.sector_size
+                ),
+            ));
+        }
+        self.first_usable_lba = 2 + arr;
+        self.last_usable_lba = self.disk_sectors - 2 - arr;
+        Ok(())
+    }
+
+    /// LBA of the backup header.
+    pub fn backup_lba(&self) -> u64 {
+        self.disk_sectors - 1
+    }
+
+    /// LBA of the backup entry array.
+    pub fn backup_array_lba(&self) -> u64 {
+        self.backup_lba() - self.array_sectors()
+    }
+
+    pub fn partition(&self, number: u32) -> Option<&GptPartition> {
+        self.partitions.iter().find(|p| p.number == number)
+    }
+
+    pub fn partition_mut(&mut self, number: u32) -> Option<&mut GptPartition> {
+        self.partitions.iter_mut().find(|p| p.number == number)
+    }
+
+    /// Problems sgdisk -v would report about the partitions, each naming the
+    /// partition: outside the usable range, overlapping, end before start.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.partitions {
+            if p.last_lba < p.first_lba {
+                out.push(format!(
+                    "partition {} ends (sector {}) before it starts (sector {})",
+                    p.number, p.last_lba, p.first_lba
+                ));
+            }
+            if p.first_lba < self.first_usable_lba || p.last_lba > self.last_usable_lba {
+                out.push(format!(
+                    "partition {} (sectors {}-{}) lies outside the usable sectors {}-{}",
+                    p.number, p.first_lba, p.last_lba, self.first_usable_lba, self.last_usable_lba
+                ));
+            }
+        }
+        for (i, a) in self.partitions.iter().enumerate() {
+            for b in &self.partitions[i + 1..] {
+                if a.first_lba <= b.last_lba && b.first_lba <= a.last_lba {
+                    out.push(format!(
+                        "partitions {} and {} overlap (sectors {}-{} and {}-{})",
+                        a.number, b.number, a.first_lba, a.last_lba, b.first_lba, b.last_lba
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The entry array bytes (num_entries * 128).
+    pub fn entry_array(&self) -> Vec<u8> {
+        let esz = raw::GPT_ENTRY_SIZE as usize;
+        let mut a = vec![0u8; self.num_entries as usize * esz];
+        for p in &self.partitions {
+            let i = (p.number - 1) as usize;
+            if let Some(slot) = a.get_mut(i * esz..(i + 1) * esz) {
+                let mut partition_name = [0u16; raw::GPT_NAME_CHARS];
+                for (d, s) in partition_name.iter_mut().zip(p.name.encode_utf16()) {
+                    *d = s;
+                }
+                raw::GptEntry {
+                    partition_type_guid: p.type_guid,
+                    unique_partition_guid: p.unique_guid,
+                    starting_lba: p.first_lba,
+                    ending_lba: p.last_lba,
+                    attributes: p.attributes,
+                    partition_name,
+                }
+                .write_to(slot);
+            }
+        }
+        a
+    }
+}

@@ -1,1 +1,231 @@
-//! gpt: read (to be written).
+//! Reads a GPT from a disk: the primary copy, or the backup when the primary
+//! is damaged, with warnings saying which copy is bad and how.
+
+use super::raw::{GptEntry, GptHeader, GPT_SIGNATURE};
+use super::{Gpt, GptPartition};
+use crate::io::{read_vec, ReadAt};
+use crate::{Error, Result};
+
+/// Largest entry array read (sgdisk writes 16 KiB; 128 MiB is far beyond
+/// anything real and bounds memory for hostile headers).
+const MAX_ARRAY_BYTES: u64 = 128 << 20;
+
+/// A table read from a disk and what was wrong with it.
+#[derive(Debug, Clone)]
+pub struct GptRead {
+    pub gpt: Gpt,
+    /// The primary header and array are valid.
+    pub primary_ok: bool,
+    /// The backup header and array are valid and agree with the primary.
+    pub backup_ok: bool,
+    /// Damage and oddities, each naming the copy or partition.
+    pub warnings: Vec<String>,
+}
+
+/// Finds the logical sector size of a GPT disk by looking for the
+/// `EFI PART` signature at LBA 1, then in the last sector, for 512 and
+/// 4096. None if neither holds one.
+pub fn detect_sector_size(src: &dyn ReadAt) -> Option<u64> {
+    let has_sig = |off: u64| {
+        let mut b = [0u8; 8];
+        src.read_at(off, &mut b).is_ok() && &b == GPT_SIGNATURE
+    };
+    for ss in [512u64, 4096] {
+        if has_sig(ss) {
+            return Some(ss);
+        }
+    }
+    for ss in [512u64, 4096] {
+        let size = src.size();
+        if size >= 2 * ss && has_sig((size / ss - 1) * ss) {
+            return Some(ss);
+        }
+    }
+    None
+}
+
+/// One copy: its header and its raw entry array.
+struct Copy {
+    header: GptHeader,
+    array: Vec<u8>,
+}
+
+fn read_copy(src: &dyn ReadAt, ss: u64, lba: u64, which: &str) -> Result<Copy> {
+    let disk_sectors = src.size() / ss;
+    let bad = |msg: String| Error::corrupt("gpt", format!("{which} header"), msg);
+    if lba >= disk_sectors {
+        return Err(bad(format!(
+            "sector {lba} is past the end of the disk ({disk_sectors} sectors)"
+        )));
+    }
+    let sector = read_vec(src, lba * ss, ss, ss, &format!("{which} GPT header"))?;
+    let header = GptHeader::parse(&sector, which)?;
+    if header.my_lba != lba {
+        return Err(bad(format!(
+            "MyLBA is {} but the header is at sector {lba}",
+            header.my_lba
+        )));
+    }
+    let esz = header.size_of_partition_entry as u64;
+    if esz < 128 || esz % 8 != 0 {
+        return Err(bad(format!(
+            "SizeOfPartitionEntry {esz} is not a multiple of 8 of at least 128"
+        )));
+    }
+    if header.first_usable_lba > header.last_usable_lba.saturating_add(1)
+        || header.last_usable_lba >= disk_sectors
+    {
+        return Err(bad(format!(
+            "usable sectors {}-{} do not fit the {disk_sectors}-sector disk",
+            header.first_usable_lba, header.last_usable_lba
+        )));
+    }
+    let array_len = header.number_of_partition_entries as u64 * esz;
+    let array_off = header
+        .partition_entry_lba
+        .checked_mul(ss)
+        .ok_or_else(|| bad("PartitionEntryLBA is out of range".into()))?;
+    let array = read_vec(
+        src,
+        array_off,
+        array_len,
+        MAX_ARRAY_BYTES,
+        &format!("{which} GPT partition entries"),
+    )?;
+    let crc = crc32fast::hash(&array);
+    if crc != header.partition_entry_array_crc32 {
+        return Err(Error::corrupt(
+            "gpt",
+            format!("{which} partition entries"),
+            format!(
+                "bad entries CRC (stored {:08X}, computed {crc:08X})",
+                header.partition_entry_array_crc32
+            ),
+        ));
+    }
+    Ok(Copy { header, array })
+}
+
+fn to_gpt(c: &Copy, ss: u64, disk_sectors: u64) -> Gpt {
+    let esz = c.header.size_of_partition_entry as usize;
+    let partitions = c
+        .array
+        .chunks_exact(esz)
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let e = GptEntry::parse(b);
+            (!e.partition_type_guid.is_zero()).then(|| GptPartition {
+                number: i as u32 + 1,
+                type_guid: e.partition_type_guid,
+                unique_guid: e.unique_partition_guid,
+                first_lba: e.starting_lba,
+                last_lba: e.ending_lba,
+                attributes: e.attributes,
+                name: e.name(),
+            })
+        })
+        .collect();
+    Gpt {
+        sector_size: ss,
+        disk_sectors,
+        disk_guid: c.header.disk_guid,
+        num_entries: c.header.number_of_partition_entries,
+        first_usable_lba: c.header.first_usable_lba,
+        last_usable_lba: c.header.last_usable_lba,
+        partitions,
+    }
+}
+
+/// Reads the GPT, finding the sector size.
+pub fn read(src: &dyn ReadAt) -> Result<GptRead> {
+    let ss = detect_sector_size(src).ok_or_else(|| {
+        Error::corrupt(
+            "gpt",
+            "header",
+            "no GPT header at LBA 1 or at the end of the disk",
+        )
+    })?;
+    read_with_sector_size(src, ss)
+}
+
+/// Reads the GPT of a disk with `ss`-byte sectors.
+pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
+    let disk_sectors = src.size() / ss;
+    if disk_sectors < 3 {
+        return Err(Error::corrupt("gpt", "disk", "too small to hold a GPT"));
+    }
+    let mut warnings = Vec::new();
+    let last = disk_sectors - 1;
+    let (gpt, primary_ok, backup_ok) = match read_copy(src, ss, 1, "primary") {
+        Ok(p) => {
+            let alt = p.header.alternate_lba;
+            if alt != last {
+                warnings.push(format!(
+                    "the backup GPT header is at sector {alt}, not at the last sector {last} (was the disk resized? `imgforge resize` or `sgdisk -e` moves it)"
+                ));
+            }
+            let backup_ok = match read_copy(src, ss, alt, "backup") {
+                Ok(b) => {
+                    let mut diffs = Vec::new();
+                    if b.header.disk_guid != p.header.disk_guid {
+                        diffs.push("disk GUID");
+                    }
+                    if b.header.first_usable_lba != p.header.first_usable_lba
+                        || b.header.last_usable_lba != p.header.last_usable_lba
+                    {
+                        diffs.push("usable sectors");
+                    }
+                    if b.header.alternate_lba != 1 {
+                        diffs.push("AlternateLBA");
+                    }
+                    if b.array != p.array {
+                        diffs.push("partition entries");
+                    }
+                    if diffs.is_empty() {
+                        true
+                    } else {
+                        warnings.push(format!(
+                            "the backup GPT disagrees with the primary ({}); using the primary",
+                            diffs.join(", ")
+                        ));
+                        false
+                    }
+                }
+                Err(e) => {
+                    warnings.push(format!("the backup GPT is damaged: {e}; using the primary"));
+                    false
+                }
+            };
+            (to_gpt(&p, ss, disk_sectors), true, backup_ok)
+        }
+        Err(pe) => match read_copy(src, ss, last, "backup") {
+            Ok(b) => {
+                warnings.push(format!(
+                    "the primary GPT is damaged: {pe}; using the backup"
+                ));
+                (to_gpt(&b, ss, disk_sectors), false, true)
+            }
+            Err(be) => {
+                return Err(Error::corrupt(
+                    "gpt",
+                    "headers",
+                    format!("no valid GPT: {pe}; and {be}"),
+                ))
+            }
+        },
+    };
+    let mut mbr = [0u8; 512];
+    if src.read_at(0, &mut mbr).is_ok() {
+        let has_ee = (0..4).any(|i| mbr[446 + 16 * i + 4] == super::raw::PMBR_OS_TYPE);
+        if mbr[510..512] != [0x55, 0xAA] || !has_ee {
+            warnings.push("the protective MBR is missing or has no 0xEE partition".into());
+        }
+    }
+    warnings.extend(gpt.problems());
+    Ok(GptRead {
+        gpt,
+        primary_ok,
+        backup_ok,
+        warnings,
+    })
+}

@@ -1,0 +1,52 @@
+//! `imgforge resize IMAGE [+|-]SIZE [--grow-last] [--shrink]`: like
+//! `qemu-img resize` on a raw image, then `sgdisk -e` (and `growpart` with
+//! --grow-last) on a GPT disk. Edits the file in place, writing only the
+//! sectors that change.
+
+use crate::cmd_part::{open_raw, write_changes};
+use anyhow::Result;
+use imgforge_core::gpt::edit::{resize, ResizeOptions};
+use imgforge_core::size::{parse_resize, Resize};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ResizeArgs {
+    /// Allow shrinking (data past the new end is lost).
+    #[arg(long)]
+    pub shrink: bool,
+    /// Grow the last partition to fill the disk (like growpart).
+    #[arg(long = "grow-last")]
+    pub grow_last: bool,
+    pub image: PathBuf,
+    /// New size (20G), or +SIZE / -SIZE relative to the current one.
+    #[arg(allow_hyphen_values = true)]
+    pub size: String,
+}
+
+pub fn run(a: ResizeArgs) -> Result<()> {
+    let mut disk = open_raw(&a.image)?;
+    let old = disk.size();
+    let new = match parse_resize(&a.size, "size")? {
+        Resize::To(n) => n,
+        Resize::Grow(n) => old
+            .checked_add(n)
+            .ok_or_else(|| anyhow::anyhow!("size: {} is too large", a.size))?,
+        Resize::Shrink(n) => old.checked_sub(n).ok_or_else(|| {
+            anyhow::anyhow!("size: cannot shrink a {old}-byte image by {n} bytes")
+        })?,
+    };
+    let notes = resize(
+        &mut disk,
+        new,
+        ResizeOptions {
+            shrink: a.shrink,
+            grow_last: a.grow_last,
+        },
+    )?;
+    write_changes(&a.image, &disk)?;
+    for n in notes {
+        eprintln!("{n}");
+    }
+    println!("Image resized.");
+    Ok(())
+}
