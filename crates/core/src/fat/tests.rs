@@ -1,0 +1,300 @@
+//! Writer and reader against each other, over FAT12, FAT16 and FAT32 (the
+//! same body for the three, as rust-fatfs does), and mkfs.fat's geometry.
+
+use super::raw::*;
+use super::write::fat_name;
+use super::*;
+use crate::io::{ReadAt, Source};
+use crate::tree::{FileData, NodeKind, Tree};
+use crate::{BuildContext, Disk, Error};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+fn image(disk: &Disk) -> Source {
+    let mut v = vec![0u8; disk.size() as usize];
+    disk.read_at(0, &mut v).unwrap();
+    Arc::new(v)
+}
+
+fn sample_tree() -> Tree {
+    let mut t = Tree::new(1_704_067_200);
+    t.add_file("readme.txt", b"hello".to_vec()).unwrap();
+    t.add_file("README.TXT", b"HELLO".to_vec()).unwrap();
+    t.add_file("Mixed.Txt", b"mixed".to_vec()).unwrap();
+    t.add_file("empty", Vec::new()).unwrap();
+    t.add_file("a long file name with spaces.text", vec![7u8; 3000])
+        .unwrap();
+    t.add_file("a long file name with spaces.texu", vec![8u8; 5000])
+        .unwrap();
+    t.add_file("EFI/BOOT/BOOTX64.EFI", vec![0x4du8; 70_000])
+        .unwrap();
+    t.add_file(
+        "dir/sub/ünïcödé ファイル.txt",
+        "ユニコード".as_bytes().to_vec(),
+    )
+    .unwrap();
+    t.add_file(".hidden", b"dot".to_vec()).unwrap();
+    t.add_dir("empty-dir").unwrap();
+    for i in 0..40 {
+        t.add_file(&format!("many/file number {i}.dat"), vec![i as u8; i * 100])
+            .unwrap();
+    }
+    let src: Source = Arc::new(
+        (0..200_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    t.insert(
+        "from-source.bin",
+        crate::tree::Node {
+            kind: NodeKind::File(FileData::Source {
+                src,
+                offset: 1000,
+                len: 150_000,
+            }),
+            meta: crate::tree::Meta::new(0o444, 0),
+        },
+    )
+    .unwrap();
+    t
+}
+
+fn files(t: &Tree) -> Vec<(String, Option<Vec<u8>>)> {
+    t.walk()
+        .into_iter()
+        .map(|(p, id)| match &t.node(id).kind {
+            NodeKind::File(f) => (p, Some(f.to_vec(1 << 30).unwrap())),
+            _ => (p, None),
+        })
+        .collect()
+}
+
+fn round_trip(fat_type: FatType) {
+    let tree = sample_tree();
+    let ctx = BuildContext::default();
+    let size = match fat_type {
+        FatType::Fat12 => 8 << 20,
+        FatType::Fat16 => 16 << 20,
+        FatType::Fat32 => 40 << 20,
+    };
+    let opts = FatOptions {
+        size: Some(size),
+        fat_type: Some(fat_type),
+        label: Some("IMGFORGE".into()),
+        ..Default::default()
+    };
+    let disk = build(&tree, &opts, &ctx).unwrap();
+    assert_eq!(disk.size(), size);
+    let img = image(&disk);
+    assert!(probe(&*img));
+    let inf = info(&*img).unwrap();
+    assert_eq!(inf.fat_type, fat_type);
+    assert_eq!(inf.label.as_deref(), Some("IMGFORGE"));
+    assert_eq!(inf.volume_id, ctx.u32("fat-volume-id"));
+    let (back, label) = read_tree_with_label(img).unwrap();
+    assert_eq!(label.as_deref(), Some("IMGFORGE"));
+    assert_eq!(files(&back), files(&tree));
+    let id = back.lookup("from-source.bin").unwrap();
+    assert_eq!(back.node(id).meta.mode, 0o444);
+    assert_eq!(back.node(id).meta.mtime, ctx.epoch);
+    // Contiguous files come back as one run.
+    if let NodeKind::File(FileData::Mapped { map, .. }) =
+        &back.node(back.lookup("EFI/BOOT/BOOTX64.EFI").unwrap()).kind
+    {
+        assert_eq!(map.len(), 1);
+    } else {
+        panic!("not mapped");
+    }
+    // Same inputs, same bytes.
+    let again = image(&build(&tree, &opts, &ctx).unwrap());
+    let first = image(&disk);
+    let mut a = vec![0u8; first.size() as usize];
+    let mut b = vec![0u8; again.size() as usize];
+    first.read_at(0, &mut a).unwrap();
+    again.read_at(0, &mut b).unwrap();
+    assert!(a == b);
+}
+
+#[test]
+fn round_trip_fat12() {
+    round_trip(FatType::Fat12);
+}
+#[test]
+fn round_trip_fat16() {
+    round_trip(FatType::Fat16);
+}
+#[test]
+fn round_trip_fat32() {
+    round_trip(FatType::Fat32);
+}
+
+#[test]
+fn auto_size_fits_content() {
+    let tree = sample_tree();
+    let disk = build(&tree, &FatOptions::default(), &BuildContext::default()).unwrap();
+    let img = image(&disk);
+    let back = read_tree(img).unwrap();
+    assert_eq!(files(&back), files(&tree));
+}
+
+#[test]
+fn geometry_matches_mkfs_fat_4_2() {
+    // (MiB, type, fat sectors, clusters, reserved) from `mkfs.fat -v`
+    // (dosfstools 4.2) on empty image files of that size.
+    let cases = [
+        (1, FatType::Fat12, 2, 502, 1),
+        (4, FatType::Fat12, 6, 2036, 1),
+        (8, FatType::Fat12, 12, 4081, 4),
+        (16, FatType::Fat16, 32, 8167, 4),
+        (128, FatType::Fat16, 256, 65399, 4),
+        (260, FatType::Fat16, 144, 33258, 16),
+        (520, FatType::Fat32, 1040, 132855, 32),
+        (1024, FatType::Fat32, 2048, 261627, 32),
+    ];
+    for (mb, t, fat_len, clusters, reserved) in cases {
+        let g = geometry(mb << 20, 512, None, None).unwrap();
+        assert_eq!(
+            (g.fat_type, g.fat_len, g.cluster_count, g.reserved),
+            (t, fat_len, clusters, reserved),
+            "{mb} MiB"
+        );
+    }
+}
+
+#[test]
+fn short_names_like_vfat() {
+    let mut used = BTreeSet::new();
+    let mut n = |s: &str| fat_name(s, s, &mut used).unwrap();
+    let a = n("readme.txt");
+    assert_eq!(&a.short, b"README  TXT");
+    assert_eq!(a.nt_res, NTRES_LOWER_BASE | NTRES_LOWER_EXT);
+    assert!(a.long.is_none());
+    let b = n("README.TXT");
+    assert_eq!(&b.short, b"README~1TXT");
+    assert!(b.long.is_some());
+    let c = n("Makefile");
+    assert_eq!(&c.short, b"MAKEFILE   ");
+    assert!(c.long.is_some());
+    assert_eq!(c.nt_res, 0);
+    let d = n("a long file name.text");
+    assert_eq!(&d.short, b"ALONGF~1TEX");
+    let e = n("a long file name.texu");
+    assert_eq!(&e.short, b"ALONGF~2TEX");
+    let f = n(".bashrc");
+    assert_eq!(&f.short, b"BASHRC~1   ");
+    let g = n("ünï.txt");
+    assert_eq!(&g.short, b"_N_~1   TXT");
+    let h = n("a+b=c");
+    assert_eq!(&h.short, b"A_B_C~1    ");
+    let i = n("UPPER.c");
+    assert_eq!(&i.short, b"UPPER   C  ");
+    assert_eq!(i.nt_res, NTRES_LOWER_EXT);
+}
+
+#[test]
+fn lfn_checksum_known() {
+    // Computed by mtools for "README~1TXT" (checksum byte of its LFN entries).
+    let mut sum = 0u8;
+    for &c in b"README~1TXT" {
+        sum = sum.rotate_right(1).wrapping_add(c);
+    }
+    assert_eq!(lfn_checksum(b"README~1TXT"), sum);
+}
+
+#[test]
+fn bad_names_and_specials_are_errors() {
+    for bad in ["a:b", "what?", "x*", "tab\there", "trailing."] {
+        let mut t = Tree::new(0);
+        t.add_file(&format!("d/{bad}"), vec![1]).unwrap();
+        let e = build(&t, &FatOptions::default(), &BuildContext::default()).unwrap_err();
+        assert!(e.to_string().contains(bad), "{e}");
+    }
+    let mut t = Tree::new(0);
+    t.add_file(&"x".repeat(250), vec![1]).unwrap();
+    assert!(build(&t, &FatOptions::default(), &BuildContext::default()).is_ok());
+    let mut t = Tree::new(0);
+    t.add_symlink("link", "target").unwrap();
+    t.add_file("f", vec![1]).unwrap();
+    let e = build(&t, &FatOptions::default(), &BuildContext::default()).unwrap_err();
+    assert!(e.to_string().contains("/link"), "{e}");
+    let opts = FatOptions {
+        skip_special: true,
+        ..Default::default()
+    };
+    let (d, w) = build_with_warnings(&t, &opts, &BuildContext::default()).unwrap();
+    assert_eq!(w.len(), 1);
+    let back = read_tree(image(&d)).unwrap();
+    assert!(back.lookup("link").is_none() && back.lookup("f").is_some());
+}
+
+#[test]
+fn too_large_content_is_no_space() {
+    let mut t = Tree::new(0);
+    t.add_file("big", vec![0u8; 3 << 20]).unwrap();
+    let opts = FatOptions {
+        size: Some(2 << 20),
+        ..Default::default()
+    };
+    let e = build(&t, &opts, &BuildContext::default()).unwrap_err();
+    assert!(matches!(e, Error::NoSpace { .. }), "{e}");
+    assert!(e.to_string().contains("needs"), "{e}");
+}
+
+fn small_image() -> Vec<u8> {
+    let mut t = Tree::new(0);
+    t.add_file("a.txt", vec![1u8; 5000]).unwrap();
+    let opts = FatOptions {
+        size: Some(2 << 20),
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    let mut v = vec![0u8; d.size() as usize];
+    d.read_at(0, &mut v).unwrap();
+    v
+}
+
+#[test]
+fn corrupt_bpb_is_an_error() {
+    let good = small_image();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        (
+            "BPB_BytsPerSec",
+            Box::new(|v| v[11..13].copy_from_slice(&[0, 0])),
+        ),
+        ("BPB_SecPerClus", Box::new(|v| v[13] = 0)),
+        ("BPB_SecPerClus", Box::new(|v| v[13] = 3)),
+        (
+            "unexpected end",
+            Box::new(|v| v[19..21].copy_from_slice(&60000u16.to_le_bytes())),
+        ),
+        ("unexpected end", Box::new(|v| v.truncate(1 << 20))),
+    ];
+    for (what, f) in cases {
+        let mut v = good.clone();
+        f(&mut v);
+        let e = read_tree(Arc::new(v)).unwrap_err();
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+}
+
+#[test]
+fn fat_chain_loop_is_an_error() {
+    let mut v = small_image();
+    // FAT12: a.txt starts at cluster 2, 5000 bytes = 3 clusters of 2048.
+    // Point cluster 3 back at 2.
+    let fat = 512;
+    let set12 = |v: &mut Vec<u8>, n: usize, val: u16| {
+        let o = fat + n * 3 / 2;
+        if n % 2 == 0 {
+            v[o] = val as u8;
+            v[o + 1] = (v[o + 1] & 0xF0) | ((val >> 8) as u8 & 0x0F);
+        } else {
+            v[o] = (v[o] & 0x0F) | ((val as u8 & 0x0F) << 4);
+            v[o + 1] = (val >> 4) as u8;
+        }
+    };
+    set12(&mut v, 3, 2);
+    let e = read_tree(Arc::new(v)).unwrap_err();
+    assert!(e.to_string().contains("/a.txt"), "{e}");
+    assert!(e.to_string().contains("loop"), "{e}");
+}
