@@ -7,3 +7,6 @@ pub mod write;
 
 pub use read::{info, probe, read_tree, Ext4Info};
 pub use write::{build, Ext4Options};
+
+#[cfg(test)]
+mod tests;
