@@ -2,3 +2,4 @@
 
 mod cli_basics;
 mod fat;
+mod ext4;

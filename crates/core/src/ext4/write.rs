@@ -1,1 +1,1299 @@
-//! ext4: write (to be written).
+//! ext4 writer: lays a [`Tree`] out as an ext4 filesystem the way
+//! `mke2fs -t ext4 -d DIR` would (flex_bg, metadata_csum, extents, 256-byte
+//! inodes, an internal journal), in one pass and deterministically.
+//!
+//! Layout: after group 0's superblock and descriptor table come every
+//! group's block bitmap, inode bitmap and inode table (flex_bg allows this),
+//! then the journal, then file and directory data in inode order. Backup
+//! superblocks and descriptor tables sit at the start of groups 1 and the
+//! powers of 3, 5 and 7 (sparse_super); allocation steps around them.
+//! File data is placed lazily (`Disk::write_source`), never copied.
+
+use super::raw::*;
+use crate::disk::Disk;
+use crate::tree::{FileData, NodeId, NodeKind, Tree, ROOT};
+use crate::{BuildContext, Error, Result};
+
+/// Options of [`build`], named after mke2fs's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ext4Options {
+    /// Filesystem size in bytes; `None` fits the content plus
+    /// `extra_percent`.
+    pub size: Option<u64>,
+    /// Free space added when `size` is `None`, in percent of what the
+    /// content needs.
+    pub extra_percent: u32,
+    /// 1024, 2048, 4096 (or up to 65536); `None` is 4096, or 1024 for
+    /// filesystems under 512 MiB as mke2fs's "small" and "floppy" types.
+    pub block_size: Option<u32>,
+    /// Volume label (at most 16 bytes).
+    pub label: Option<String>,
+    /// An internal journal (inode 8) sized as mke2fs sizes it.
+    pub journal: bool,
+    /// Bytes per inode (256; 128 is refused: no room for nanoseconds).
+    pub inode_size: u16,
+    /// Blocks reserved for root, in percent (`mke2fs -m`).
+    pub reserved_percent: u32,
+    /// Bytes of filesystem per inode (`mke2fs -i`); `None` as mke2fs.conf.
+    pub inode_ratio: Option<u32>,
+}
+
+impl Default for Ext4Options {
+    fn default() -> Self {
+        Ext4Options {
+            size: None,
+            extra_percent: 20,
+            block_size: None,
+            label: None,
+            journal: true,
+            inode_size: 256,
+            reserved_percent: 5,
+            inode_ratio: None,
+        }
+    }
+}
+
+/// Builds the filesystem image for `tree`.
+pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk> {
+    if opts.inode_size != 256 {
+        return Err(Error::invalid(
+            "inode_size",
+            format!("{} is not supported (only 256)", opts.inode_size),
+        ));
+    }
+    if let Some(l) = &opts.label {
+        if l.len() > 16 {
+            return Err(Error::invalid(
+                "label",
+                format!("'{l}' is {} bytes, more than 16", l.len()),
+            ));
+        }
+    }
+    if opts.reserved_percent > 50 {
+        return Err(Error::invalid(
+            "reserved_percent",
+            "more than 50 percent".to_string(),
+        ));
+    }
+    let bs = match opts.block_size {
+        Some(b) if b.is_power_of_two() && (1024..=65536).contains(&b) => b as u64,
+        Some(b) => {
+            return Err(Error::invalid(
+                "block_size",
+                format!("{b} is not a power of two from 1024 to 65536"),
+            ))
+        }
+        None => {
+            // Decide on an estimate made with 4 KiB blocks.
+            let est = match opts.size {
+                Some(s) => s,
+                None => {
+                    let c = Content::new(tree, 4096)?;
+                    c.estimate_blocks() * 4096 * (100 + opts.extra_percent as u64) / 100
+                }
+            };
+            if est < 512 << 20 {
+                1024
+            } else {
+                4096
+            }
+        }
+    };
+    let content = Content::new(tree, bs)?;
+    let ctx_ = Ctx {
+        uuid: ctx.uuid("ext4-uuid"),
+        hash_seed: ctx.uuid("ext4-hash-seed"),
+        epoch: ctx.epoch,
+    };
+    let plan = match opts.size {
+        Some(size) => {
+            let blocks = size / bs;
+            match Plan::new(&content, opts, bs, blocks) {
+                Ok(p) => p,
+                Err(Error::NoSpace { .. }) => {
+                    let need = min_fit(&content, opts, bs)?.blocks * bs;
+                    return Err(Error::no_space(
+                        "ext4",
+                        format!(
+                            "the content needs a filesystem of at least {need} bytes; {size} bytes were given"
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => {
+            let min = min_fit(&content, opts, bs)?;
+            let want = min.blocks.saturating_mul(100 + opts.extra_percent as u64) / 100;
+            if want > min.blocks {
+                fit_at_least(&content, opts, bs, want)?
+            } else {
+                min
+            }
+        }
+    };
+    plan.write(tree, &content, opts, &ctx_)
+}
+
+/// The smallest block count that holds the content.
+fn min_fit(content: &Content, opts: &Ext4Options, bs: u64) -> Result<Plan> {
+    fit_at_least(content, opts, bs, content.estimate_blocks())
+}
+
+fn fit_at_least(content: &Content, opts: &Ext4Options, bs: u64, start: u64) -> Result<Plan> {
+    let mut blocks = start.max(64);
+    loop {
+        match Plan::new(content, opts, bs, blocks) {
+            Ok(p) => return Ok(p),
+            Err(Error::NoSpace { .. }) if blocks < u32::MAX as u64 => {
+                blocks = (blocks + blocks / 32 + 16).min(u32::MAX as u64);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Ctx {
+    uuid: [u8; 16],
+    hash_seed: [u8; 16],
+    epoch: i64,
+}
+
+/// What an inode holds, decided before any block is placed.
+enum Body {
+    Dir { blocks: Vec<Vec<u8>>, index: bool },
+    File,
+    FastLink,
+    SlowLink,
+    Dev,
+    Other,
+}
+
+struct InodeSpec {
+    ino: u32,
+    /// `None` for a lost+found the tree does not have.
+    node: Option<NodeId>,
+    body: Body,
+    links: u32,
+    data_blocks: u64,
+    /// Serialised xattrs: in the inode (after i_extra_isize) or in a block.
+    xattr: Xattrs,
+}
+
+enum Xattrs {
+    None,
+    InInode(Vec<u8>),
+    Block(Vec<u8>),
+}
+
+/// The tree turned into inodes, with directory blocks packed.
+struct Content {
+    bs: u64,
+    inodes: Vec<InodeSpec>,
+}
+
+const LOST_FOUND: &str = "lost+found";
+/// Bytes of lost+found pre-allocated as mke2fs does (at least 16 KiB and
+/// two blocks).
+const LOST_FOUND_BYTES: u64 = 16384;
+
+fn file_type(kind: &NodeKind) -> u8 {
+    match kind {
+        NodeKind::Dir(_) => EXT4_FT_DIR,
+        NodeKind::File(_) => EXT4_FT_REG_FILE,
+        NodeKind::Symlink(_) => EXT4_FT_SYMLINK,
+        NodeKind::CharDev { .. } => EXT4_FT_CHRDEV,
+        NodeKind::BlockDev { .. } => EXT4_FT_BLKDEV,
+        NodeKind::Fifo => EXT4_FT_FIFO,
+        NodeKind::Socket => EXT4_FT_SOCK,
+    }
+}
+
+impl Content {
+    fn new(tree: &Tree, bs: u64) -> Result<Content> {
+        let walk = tree.walk();
+        let mut ino_of = vec![0u32; tree.nodes.len()];
+        ino_of[ROOT] = EXT2_ROOT_INO;
+        let lf_node = tree
+            .children(ROOT)
+            .find(|(n, _)| *n == LOST_FOUND)
+            .map(|(_, id)| id)
+            .filter(|&id| matches!(tree.node(id).kind, NodeKind::Dir(_)));
+        if let Some(id) = lf_node {
+            ino_of[id] = EXT2_GOOD_OLD_FIRST_INO;
+        }
+        let mut next = EXT2_GOOD_OLD_FIRST_INO + 1;
+        let mut order: Vec<(u32, Option<NodeId>, String)> = vec![
+            (EXT2_ROOT_INO, Some(ROOT), String::new()),
+            (EXT2_GOOD_OLD_FIRST_INO, lf_node, LOST_FOUND.to_string()),
+        ];
+        for (path, id) in &walk {
+            if let Some(name) = path.rsplit('/').next() {
+                if name.len() > 255 {
+                    return Err(Error::invalid(
+                        path.as_str(),
+                        format!("name is {} bytes, more than ext4's 255", name.len()),
+                    ));
+                }
+            }
+            if ino_of[*id] == 0 {
+                ino_of[*id] = next;
+                order.push((next, Some(*id), path.clone()));
+                next = next.checked_add(1).ok_or_else(|| {
+                    Error::no_space("ext4", "more than 4 billion inodes".to_string())
+                })?;
+            }
+        }
+        let links = tree.link_counts();
+        let root_has_lf = lf_node.is_some();
+        let mut inodes = Vec::with_capacity(order.len());
+        for (ino, node, path) in order {
+            let Some(id) = node else {
+                // lost+found made up for a tree without one.
+                inodes.push(InodeSpec {
+                    ino,
+                    node: None,
+                    body: Body::Dir {
+                        blocks: pack_linear(&[], ino, EXT2_ROOT_INO, bs, true),
+                        index: false,
+                    },
+                    links: 2,
+                    data_blocks: 0,
+                    xattr: Xattrs::None,
+                });
+                continue;
+            };
+            let n = tree.node(id);
+            let (body, data_blocks) = match &n.kind {
+                NodeKind::Dir(_) => {
+                    let mut entries: Vec<(&[u8], u32, u8)> = tree
+                        .children(id)
+                        .map(|(name, c)| {
+                            (name.as_bytes(), ino_of[c], file_type(&tree.node(c).kind))
+                        })
+                        .collect();
+                    if id == ROOT && !root_has_lf {
+                        entries.insert(
+                            0,
+                            (LOST_FOUND.as_bytes(), EXT2_GOOD_OLD_FIRST_INO, EXT4_FT_DIR),
+                        );
+                    }
+                    let parent = if id == ROOT {
+                        EXT2_ROOT_INO
+                    } else {
+                        let p = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                        tree.lookup(p).map(|p| ino_of[p]).unwrap_or(EXT2_ROOT_INO)
+                    };
+                    let is_lf = ino == EXT2_GOOD_OLD_FIRST_INO;
+                    let blocks = pack_linear(&entries, ino, parent, bs, is_lf);
+                    (
+                        Body::Dir {
+                            blocks,
+                            index: false,
+                        },
+                        0,
+                    )
+                }
+                NodeKind::File(f) => (Body::File, f.len().div_ceil(bs)),
+                NodeKind::Symlink(t) => {
+                    if t.is_empty() || t.len() as u64 > bs {
+                        return Err(Error::invalid(
+                            path.as_str(),
+                            format!("symlink target of {} bytes (must be 1 to {bs})", t.len()),
+                        ));
+                    }
+                    if t.len() < I_BLOCK_LEN {
+                        (Body::FastLink, 0)
+                    } else {
+                        (Body::SlowLink, 1)
+                    }
+                }
+                NodeKind::CharDev { .. } | NodeKind::BlockDev { .. } => (Body::Dev, 0),
+                NodeKind::Fifo | NodeKind::Socket => (Body::Other, 0),
+            };
+            let xattr = encode_xattrs(&n.meta.xattrs, bs, &path)?;
+            let mut l = links[id];
+            if matches!(n.kind, NodeKind::Dir(_)) {
+                if id == ROOT && !root_has_lf {
+                    l += 1;
+                }
+                if l >= 65000 {
+                    // dir_nlink: a count of 1 means "too many to count".
+                    l = 1;
+                }
+            } else if l >= 65000 {
+                return Err(Error::invalid(
+                    path.as_str(),
+                    format!("{l} hard links, more than ext4's 65000"),
+                ));
+            }
+            inodes.push(InodeSpec {
+                ino,
+                node: Some(id),
+                body,
+                links: l,
+                data_blocks,
+                xattr,
+            });
+        }
+        inodes.sort_by_key(|i| i.ino);
+        Ok(Content { bs, inodes })
+    }
+
+    /// Blocks the content needs, before metadata.
+    fn estimate_blocks(&self) -> u64 {
+        let mut n = 0u64;
+        for i in &self.inodes {
+            n += i.data_blocks;
+            if let Body::Dir { blocks, .. } = &i.body {
+                n += blocks.len() as u64;
+            }
+            if matches!(i.xattr, Xattrs::Block(_)) {
+                n += 1;
+            }
+        }
+        n + n / 256 + self.inodes.len() as u64 * 256 / self.bs + 64
+    }
+}
+
+/// Packs directory entries into linear leaf blocks, each ending in the
+/// 12-byte checksum tail (filled in when written). The first block starts
+/// with "." and "..". lost+found gets extra empty blocks as mke2fs gives it.
+fn pack_linear(
+    entries: &[(&[u8], u32, u8)],
+    ino: u32,
+    parent: u32,
+    bs: u64,
+    lost_found: bool,
+) -> Vec<Vec<u8>> {
+    let bs = bs as usize;
+    let usable = bs - DIR_TAIL_SIZE;
+    let mut blocks = Vec::new();
+    let mut cur = vec![0u8; bs];
+    let put = |b: &mut Vec<u8>, at: usize, ino: u32, name: &[u8], ft: u8| {
+        put32(b, at, ino);
+        put16(b, at + 4, rec_len(name.len()) as u16);
+        b[at + 6] = name.len() as u8;
+        b[at + 7] = ft;
+        b[at + 8..at + 8 + name.len()].copy_from_slice(name);
+    };
+    put(&mut cur, 0, ino, b".", EXT4_FT_DIR);
+    put(&mut cur, 12, parent, b"..", EXT4_FT_DIR);
+    // offset of the last entry in `cur`, and of the free space.
+    let mut last = 12usize;
+    let mut pos = 24usize;
+    let finish = |b: &mut Vec<u8>, last: usize| {
+        put16(b, last + 4, (usable - last) as u16);
+        // The checksum tail: an entry with inode 0 (struct ext4_dir_entry_tail).
+        put16(b, usable + 4, DIR_TAIL_SIZE as u16);
+        b[usable + 7] = EXT4_FT_DIR_CSUM;
+    };
+    for &(name, child, ft) in entries {
+        let need = rec_len(name.len());
+        if pos + need > usable {
+            finish(&mut cur, last);
+            blocks.push(std::mem::replace(&mut cur, vec![0u8; bs]));
+            pos = 0;
+        }
+        put(&mut cur, pos, child, name, ft);
+        last = pos;
+        pos += need;
+    }
+    finish(&mut cur, last);
+    blocks.push(cur);
+    if lost_found {
+        while (blocks.len() * bs) < LOST_FOUND_BYTES as usize || blocks.len() < 2 {
+            let mut b = vec![0u8; bs];
+            put16(&mut b, 4, usable as u16);
+            put16(&mut b, usable + 4, DIR_TAIL_SIZE as u16);
+            b[usable + 7] = EXT4_FT_DIR_CSUM;
+            blocks.push(b);
+        }
+    }
+    blocks
+}
+
+fn rec_len(name_len: usize) -> usize {
+    (8 + name_len + 3) & !3
+}
+
+/// The e_name_index and suffix of an xattr name.
+fn xattr_split(name: &str) -> (u8, &str) {
+    for &(idx, prefix) in XATTR_PREFIXES {
+        // Exact names (posix ACLs) have no suffix; prefixes end in '.'.
+        if prefix.ends_with('.') {
+            if let Some(rest) = name.strip_prefix(prefix) {
+                if !rest.is_empty() {
+                    return (idx, rest);
+                }
+            }
+        } else if name == prefix {
+            return (idx, "");
+        }
+    }
+    (0, name)
+}
+
+/// ext2fs_ext_attr_hash_entry: the name (as signed chars, as x86 builds of
+/// the kernel and e2fsprogs hash it) then the value in 32-bit words.
+pub(crate) fn xattr_entry_hash(name: &[u8], value: &[u8]) -> u32 {
+    let mut h: u32 = 0;
+    for &c in name {
+        h = (h << 5) ^ (h >> 27) ^ (c as i8 as i32 as u32);
+    }
+    if !value.is_empty() {
+        for w in value.chunks(4) {
+            let mut x = [0u8; 4];
+            x[..w.len()].copy_from_slice(w);
+            h = (h << 16) ^ (h >> 16) ^ u32::from_le_bytes(x);
+        }
+    }
+    h
+}
+
+/// Serialises xattrs: in the inode if they fit after i_extra_isize (as the
+/// kernel prefers), else in one external block.
+fn encode_xattrs(
+    xattrs: &std::collections::BTreeMap<String, Vec<u8>>,
+    bs: u64,
+    path: &str,
+) -> Result<Xattrs> {
+    if xattrs.is_empty() {
+        return Ok(Xattrs::None);
+    }
+    let mut list: Vec<(u8, &str, &[u8])> = xattrs
+        .iter()
+        .map(|(k, v)| {
+            let (i, n) = xattr_split(k);
+            (i, n, v.as_slice())
+        })
+        .collect();
+    for (_, n, _) in &list {
+        if n.len() > 255 {
+            return Err(Error::invalid(
+                path,
+                format!("xattr name '{n}' is longer than 255 bytes"),
+            ));
+        }
+    }
+    // Sorted as the kernel sorts block entries: index, name length, name.
+    list.sort_by(|a, b| (a.0, a.1.len(), a.1).cmp(&(b.0, b.1.len(), b.1)));
+    let pad = |n: usize| (n + 3) & !3;
+    let entries_len: usize = list
+        .iter()
+        .map(|(_, n, _)| pad(XATTR_ENTRY_SIZE + n.len()))
+        .sum::<usize>()
+        + 4;
+    let values_len: usize = list.iter().map(|(_, _, v)| pad(v.len())).sum();
+    let in_inode_space = 256 - EXT2_GOOD_OLD_INODE_SIZE - EXTRA_ISIZE as usize - 4;
+    let (space, base, in_inode) = if entries_len + values_len <= in_inode_space {
+        (in_inode_space, 0, true)
+    } else if XATTR_HEADER_SIZE + entries_len + values_len <= bs as usize {
+        (bs as usize, XATTR_HEADER_SIZE, false)
+    } else {
+        return Err(Error::no_space(
+            path,
+            format!(
+                "extended attributes take {} bytes, more than one {bs}-byte block",
+                entries_len + values_len
+            ),
+        ));
+    };
+    let mut buf = vec![0u8; space];
+    let mut epos = base;
+    let mut vend = space;
+    for (idx, name, value) in &list {
+        vend -= pad(value.len());
+        buf[vend..vend + value.len()].copy_from_slice(value);
+        buf[epos] = name.len() as u8;
+        buf[epos + 1] = *idx;
+        // In-inode value offsets count from the first entry; block ones
+        // from the block start.
+        put16(
+            &mut buf,
+            epos + 2,
+            if value.is_empty() { 0 } else { vend as u16 },
+        );
+        put32(&mut buf, epos + 4, 0);
+        put32(&mut buf, epos + 8, value.len() as u32);
+        put32(
+            &mut buf,
+            epos + 12,
+            xattr_entry_hash(name.as_bytes(), value),
+        );
+        buf[epos + 16..epos + 16 + name.len()].copy_from_slice(name.as_bytes());
+        epos += pad(XATTR_ENTRY_SIZE + name.len());
+    }
+    if in_inode {
+        Ok(Xattrs::InInode(buf))
+    } else {
+        put32(&mut buf, 0, EXT4_XATTR_MAGIC);
+        put32(&mut buf, 4, 1); // h_refcount
+        put32(&mut buf, 8, 1); // h_blocks
+                               // h_hash: ext2fs_ext_attr_block_rehash over the entry hashes.
+        let mut h: u32 = 0;
+        let mut p = XATTR_HEADER_SIZE;
+        while p + XATTR_ENTRY_SIZE <= buf.len() && buf[p] != 0 {
+            let eh = le32(&buf, p + 12);
+            if eh == 0 {
+                h = 0;
+                break;
+            }
+            h = (h << 16) ^ (h >> 16) ^ eh;
+            p += pad(XATTR_ENTRY_SIZE + buf[p] as usize);
+        }
+        put32(&mut buf, 12, h);
+        Ok(Xattrs::Block(buf))
+    }
+}
+
+/// Block allocator: hands out blocks front to back, stepping around the
+/// superblock/descriptor backups at the start of sparse groups.
+struct Alloc {
+    first: u64,
+    end: u64,
+    bpg: u64,
+    /// 1 + descriptor table blocks: the size of each backup area.
+    backup_len: u64,
+    cursor: u64,
+    used: Vec<(u64, u64)>,
+}
+
+impl Alloc {
+    fn group_start(&self, g: u64) -> u64 {
+        self.first + g * self.bpg
+    }
+    /// First block at or after `b` that is not in a backup area.
+    fn skip(&self, b: u64) -> u64 {
+        let g = (b - self.first) / self.bpg;
+        let gs = self.group_start(g);
+        if has_super(g, true) && b < gs + self.backup_len {
+            gs + self.backup_len
+        } else {
+            b
+        }
+    }
+    /// Free blocks from `b` (not in a backup area) up to `max`.
+    fn run_len(&self, b: u64, max: u64) -> u64 {
+        let mut g = (b - self.first) / self.bpg + 1;
+        loop {
+            let gs = self.group_start(g);
+            if gs >= self.end || gs - b >= max {
+                return (self.end.min(b + max)) - b;
+            }
+            if has_super(g, true) {
+                return gs - b;
+            }
+            g += 1;
+        }
+    }
+    fn alloc(&mut self, max: u64) -> Option<(u64, u64)> {
+        if self.cursor >= self.end {
+            return None;
+        }
+        let b = self.skip(self.cursor);
+        if b >= self.end {
+            return None;
+        }
+        let len = self.run_len(b, max);
+        self.cursor = b + len;
+        self.used.push((b, len));
+        Some((b, len))
+    }
+    fn alloc_contig(&mut self, n: u64) -> Result<u64> {
+        loop {
+            if self.cursor >= self.end {
+                return Err(nospace());
+            }
+            let b = self.skip(self.cursor);
+            if b >= self.end {
+                return Err(nospace());
+            }
+            let len = self.run_len(b, n);
+            if len >= n {
+                self.cursor = b + n;
+                self.used.push((b, n));
+                return Ok(b);
+            }
+            self.cursor = b + len;
+        }
+    }
+    /// `n` blocks as extents of at most EXT_INIT_MAX_LEN.
+    fn alloc_extents(&mut self, n: u64) -> Result<Vec<(u64, u64)>> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let (b, len) = self
+                .alloc(left.min(EXT_INIT_MAX_LEN as u64))
+                .ok_or_else(nospace)?;
+            out.push((b, len));
+            left -= len;
+        }
+        Ok(out)
+    }
+}
+
+fn nospace() -> Error {
+    Error::no_space("ext4", "content does not fit".to_string())
+}
+
+/// ext2fs_default_journal_size (e2fsprogs lib/ext2fs/mkjournal.c), in blocks.
+fn default_journal_blocks(blocks: u64) -> Option<u64> {
+    Some(match blocks {
+        b if b < 2048 => return None,
+        b if b < 32768 => 1024,
+        b if b < 256 * 1024 => 4096,
+        b if b < 512 * 1024 => 8192,
+        b if b < 4096 * 1024 => 16384,
+        b if b < 8192 * 1024 => 32768,
+        b if b < 16384 * 1024 => 65536,
+        b if b < 32768 * 1024 => 131072,
+        _ => 262144,
+    })
+}
+
+/// Where everything goes, for one block count.
+struct Plan {
+    bs: u64,
+    blocks: u64,
+    first: u64,
+    bpg: u64,
+    groups: u64,
+    ipg: u64,
+    gdt_blocks: u64,
+    itable_blocks: u64,
+    block_bitmap: Vec<u64>,
+    inode_bitmap: Vec<u64>,
+    inode_table: Vec<u64>,
+    journal: Option<Vec<(u64, u64)>>,
+    /// Per inode (same order as Content::inodes): data extents, extent
+    /// leaf blocks, xattr block.
+    extents: Vec<Vec<(u64, u64)>>,
+    leaves: Vec<Vec<u64>>,
+    xattr_block: Vec<u64>,
+    used: Vec<(u64, u64)>,
+}
+
+/// Extents an inode can hold in i_block (ext4_extent_header + 4 entries).
+const INODE_EXTENTS: usize = 4;
+
+impl Plan {
+    fn new(content: &Content, opts: &Ext4Options, bs: u64, blocks: u64) -> Result<Plan> {
+        if blocks > u32::MAX as u64 {
+            return Err(Error::unsupported(
+                "ext4",
+                format!("{blocks} blocks: filesystems over 2^32 blocks need 64bit, which is not written"),
+            ));
+        }
+        let first = if bs == 1024 { 1 } else { 0 };
+        let bpg = bs * 8;
+        if blocks < first + 16 {
+            return Err(nospace());
+        }
+        let mut groups = (blocks - first).div_ceil(bpg);
+        let mut blocks = blocks;
+        let gdt_blocks = |groups: u64| (groups * EXT2_MIN_DESC_SIZE as u64).div_ceil(bs);
+        // A last group too small for its own backup area is dropped, as
+        // mke2fs drops it.
+        let last_len = blocks - first - (groups - 1) * bpg;
+        if groups > 1 && has_super(groups - 1, true) && last_len < 1 + gdt_blocks(groups) + 16 {
+            groups -= 1;
+            blocks = first + groups * bpg;
+        }
+        let gdt = gdt_blocks(groups);
+        let size = blocks * bs;
+        let ratio = opts
+            .inode_ratio
+            .map(|r| r as u64)
+            .unwrap_or(if size < 3 << 20 {
+                8192
+            } else if size < 512 << 20 {
+                4096
+            } else {
+                16384
+            });
+        let ipb = bs / 256;
+        let needed = content.inodes.last().map(|i| i.ino as u64).unwrap_or(11);
+        let wanted = (size / ratio.max(1024)).max(needed + 16);
+        let mut ipg = wanted.div_ceil(groups);
+        ipg = ipg.div_ceil(ipb.max(8)) * ipb.max(8);
+        let ipg = ipg.min(bs * 8);
+        if ipg * groups < needed || ipg * groups > u32::MAX as u64 {
+            return Err(nospace());
+        }
+        let itable_blocks = ipg * 256 / bs;
+        let mut a = Alloc {
+            first,
+            end: blocks,
+            bpg,
+            backup_len: 1 + gdt,
+            cursor: first,
+            used: Vec::new(),
+        };
+        // Backup areas count as used.
+        for g in 0..groups {
+            if has_super(g, true) {
+                a.used
+                    .push((a.group_start(g), (1 + gdt).min(blocks - a.group_start(g))));
+            }
+        }
+        let mut block_bitmap = Vec::with_capacity(groups as usize);
+        let mut inode_bitmap = Vec::with_capacity(groups as usize);
+        let mut inode_table = Vec::with_capacity(groups as usize);
+        for _ in 0..groups {
+            block_bitmap.push(a.alloc_contig(1)?);
+        }
+        for _ in 0..groups {
+            inode_bitmap.push(a.alloc_contig(1)?);
+        }
+        for _ in 0..groups {
+            inode_table.push(a.alloc_contig(itable_blocks)?);
+        }
+        let journal = match (opts.journal, default_journal_blocks(blocks)) {
+            (true, Some(n)) => Some(a.alloc_extents(n)?),
+            _ => None,
+        };
+        let mut extents = Vec::with_capacity(content.inodes.len());
+        let mut leaves = Vec::with_capacity(content.inodes.len());
+        let mut xattr_block = Vec::with_capacity(content.inodes.len());
+        let per_leaf = (bs - 12) / 12;
+        for i in &content.inodes {
+            let n = match &i.body {
+                Body::Dir { blocks, .. } => blocks.len() as u64,
+                _ => i.data_blocks,
+            };
+            let ext = a.alloc_extents(n)?;
+            let mut lv = Vec::new();
+            if ext.len() > INODE_EXTENTS {
+                let nleaves = (ext.len() as u64).div_ceil(per_leaf);
+                if nleaves > INODE_EXTENTS as u64 {
+                    return Err(Error::unsupported(
+                        "ext4",
+                        format!(
+                            "inode {}: more than {} extents",
+                            i.ino,
+                            INODE_EXTENTS as u64 * per_leaf
+                        ),
+                    ));
+                }
+                for _ in 0..nleaves {
+                    lv.push(a.alloc_contig(1)?);
+                }
+            }
+            let xb = if matches!(i.xattr, Xattrs::Block(_)) {
+                a.alloc_contig(1)?
+            } else {
+                0
+            };
+            extents.push(ext);
+            leaves.push(lv);
+            xattr_block.push(xb);
+        }
+        let used = a.used;
+        Ok(Plan {
+            bs,
+            blocks,
+            first,
+            bpg,
+            groups,
+            ipg,
+            gdt_blocks: gdt,
+            itable_blocks,
+            block_bitmap,
+            inode_bitmap,
+            inode_table,
+            journal,
+            extents,
+            leaves,
+            xattr_block,
+            used,
+        })
+    }
+
+    fn write(&self, tree: &Tree, content: &Content, opts: &Ext4Options, ctx: &Ctx) -> Result<Disk> {
+        let bs = self.bs;
+        let mut disk = Disk::new(self.blocks * bs);
+        let csum_seed = crc32c_raw(!0, &ctx.uuid);
+        let ipg = self.ipg;
+        let isz = 256usize;
+
+        // Inodes, grouped by block group; reserved inodes stay zero.
+        let last_ino = content.inodes.last().map(|i| i.ino as u64).unwrap_or(11);
+        let mut itables: Vec<Vec<u8>> = Vec::new();
+        let mut used_dirs = vec![0u64; self.groups as usize];
+        let put_inode = |itables: &mut Vec<Vec<u8>>, ino: u32, raw: &[u8]| {
+            let g = ((ino as u64 - 1) / ipg) as usize;
+            let idx = ((ino as u64 - 1) % ipg) as usize;
+            while itables.len() <= g {
+                itables.push(Vec::new());
+            }
+            let t = &mut itables[g];
+            if t.len() < (idx + 1) * isz {
+                t.resize((idx + 1) * isz, 0);
+            }
+            t[idx * isz..(idx + 1) * isz].copy_from_slice(raw);
+        };
+
+        // Journal (inode 8).
+        let mut jnl_blocks = [0u32; 17];
+        if let Some(j) = &self.journal {
+            let n: u64 = j.iter().map(|e| e.1).sum();
+            let mut ib = vec![0u8; isz];
+            let (ext, _) = self.extent_root(j, &[], EXT4_JOURNAL_INO, 0, csum_seed, &mut disk)?;
+            let (t, te) = encode_time(ctx.epoch, 0);
+            put16(&mut ib, I_MODE, 0o100600);
+            put32(&mut ib, I_SIZE_LO, (n * bs) as u32);
+            put32(&mut ib, I_SIZE_HIGH, ((n * bs) >> 32) as u32);
+            for o in [I_ATIME, I_CTIME, I_MTIME, I_CRTIME] {
+                put32(&mut ib, o, t);
+            }
+            for o in [I_ATIME_EXTRA, I_CTIME_EXTRA, I_MTIME_EXTRA, I_CRTIME_EXTRA] {
+                put32(&mut ib, o, te);
+            }
+            put16(&mut ib, I_LINKS_COUNT, 1);
+            set_blocks(&mut ib, n * bs / 512);
+            put32(&mut ib, I_FLAGS, EXT4_EXTENTS_FL);
+            ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&ext);
+            put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
+            inode_csum(&mut ib, EXT4_JOURNAL_INO, csum_seed);
+            put_inode(&mut itables, EXT4_JOURNAL_INO, &ib);
+            for (k, v) in jnl_blocks.iter_mut().enumerate().take(15) {
+                *v = le32(&ext, k * 4);
+            }
+            jnl_blocks[15] = ((n * bs) >> 32) as u32;
+            jnl_blocks[16] = (n * bs) as u32;
+            // JBD2 superblock ("Journal (jbd2)", journal_superblock_t).
+            let mut js = vec![0u8; 1024];
+            put_be32(&mut js, 0x0, JBD2_MAGIC_NUMBER);
+            put_be32(&mut js, 0x4, JBD2_SUPERBLOCK_V2);
+            put_be32(&mut js, 0xC, bs as u32);
+            put_be32(&mut js, 0x10, n as u32);
+            put_be32(&mut js, 0x14, 1); // s_first
+            put_be32(&mut js, 0x18, 1); // s_sequence
+            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3);
+            js[0x30..0x40].copy_from_slice(&ctx.uuid);
+            put_be32(&mut js, 0x40, 1); // s_nr_users
+            js[0x50] = JBD2_CRC32C_CHKSUM;
+            let c = crc32c_raw(!0, &js);
+            put_be32(&mut js, 0xFC, c);
+            disk.write_vec(j[0].0 * bs, js)?;
+        }
+
+        for (k, spec) in content.inodes.iter().enumerate() {
+            let ino = spec.ino;
+            let node = spec.node.map(|id| tree.node(id));
+            let (mode_bits, uid, gid, mtime, nsec) = match node {
+                Some(n) => (
+                    n.kind.type_bits() | (n.meta.mode & 0o7777),
+                    n.meta.uid,
+                    n.meta.gid,
+                    n.meta.mtime,
+                    n.meta.mtime_nsec,
+                ),
+                None => (0o040700, 0, 0, ctx.epoch, 0),
+            };
+            let mut ib = vec![0u8; isz];
+            put16(&mut ib, I_MODE, mode_bits as u16);
+            put16(&mut ib, I_UID, uid as u16);
+            put16(&mut ib, L_I_UID_HIGH, (uid >> 16) as u16);
+            put16(&mut ib, I_GID, gid as u16);
+            put16(&mut ib, L_I_GID_HIGH, (gid >> 16) as u16);
+            let (t, te) = encode_time(mtime, nsec);
+            for o in [I_ATIME, I_CTIME, I_MTIME, I_CRTIME] {
+                put32(&mut ib, o, t);
+            }
+            for o in [I_ATIME_EXTRA, I_CTIME_EXTRA, I_MTIME_EXTRA, I_CRTIME_EXTRA] {
+                put32(&mut ib, o, te);
+            }
+            put16(&mut ib, I_LINKS_COUNT, spec.links as u16);
+            put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
+            let ext = &self.extents[k];
+            let leaves = &self.leaves[k];
+            let mut nblocks: u64 = ext.iter().map(|e| e.1).sum::<u64>() + leaves.len() as u64;
+            let mut size: u64 = 0;
+            let mut flags = 0u32;
+            match &spec.body {
+                Body::Dir { blocks, index } => {
+                    size = blocks.len() as u64 * bs;
+                    flags |= EXT4_EXTENTS_FL;
+                    if *index {
+                        flags |= EXT4_INDEX_FL;
+                    }
+                    let iseed = inode_seed(csum_seed, ino);
+                    let mut bi = 0usize;
+                    for &(pb, len) in ext {
+                        for j in 0..len {
+                            let mut b = blocks[bi].clone();
+                            dir_block_csum(&mut b, iseed);
+                            disk.write_vec((pb + j) * bs, b)?;
+                            bi += 1;
+                        }
+                    }
+                    if let Some(g) = used_dirs.get_mut(((ino as u64 - 1) / ipg) as usize) {
+                        *g += 1;
+                    }
+                }
+                Body::File => {
+                    let Some(NodeKind::File(f)) = node.map(|n| &n.kind) else {
+                        unreachable!("File body without a file node")
+                    };
+                    size = f.len();
+                    flags |= EXT4_EXTENTS_FL;
+                    let mut lblk = 0u64;
+                    for &(pb, len) in ext {
+                        let fo = lblk * bs;
+                        let fl = (len * bs).min(size - fo);
+                        place_file(&mut disk, f, fo, fl, pb * bs)?;
+                        lblk += len;
+                    }
+                }
+                Body::FastLink | Body::SlowLink => {
+                    let Some(NodeKind::Symlink(t)) = node.map(|n| &n.kind) else {
+                        unreachable!("symlink body without a symlink node")
+                    };
+                    size = t.len() as u64;
+                    if matches!(spec.body, Body::FastLink) {
+                        ib[I_BLOCK..I_BLOCK + t.len()].copy_from_slice(t.as_bytes());
+                    } else {
+                        flags |= EXT4_EXTENTS_FL;
+                        disk.write(ext[0].0 * bs, t.as_bytes())?;
+                    }
+                }
+                Body::Dev => {
+                    let (major, minor) = match node.map(|n| &n.kind) {
+                        Some(NodeKind::CharDev { major, minor })
+                        | Some(NodeKind::BlockDev { major, minor }) => (*major, *minor),
+                        _ => (0, 0),
+                    };
+                    // old_encode_dev / new_encode_dev (fs/ext4/inode.c).
+                    if major < 256 && minor < 256 {
+                        put32(&mut ib, I_BLOCK, (major << 8) | minor);
+                    } else {
+                        put32(
+                            &mut ib,
+                            I_BLOCK + 4,
+                            (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12),
+                        );
+                    }
+                }
+                Body::Other => {}
+            }
+            if flags & EXT4_EXTENTS_FL != 0 {
+                let (root, _) = self.extent_root(ext, leaves, ino, 0, csum_seed, &mut disk)?;
+                ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&root);
+            }
+            match &spec.xattr {
+                Xattrs::None => {}
+                Xattrs::InInode(x) => {
+                    let o = EXT2_GOOD_OLD_INODE_SIZE + EXTRA_ISIZE as usize;
+                    put32(&mut ib, o, EXT4_XATTR_MAGIC);
+                    ib[o + 4..o + 4 + x.len()].copy_from_slice(x);
+                }
+                Xattrs::Block(x) => {
+                    let xb = self.xattr_block[k];
+                    let mut b = x.clone();
+                    b.resize(bs as usize, 0);
+                    let mut c = crc32c_raw(csum_seed, &xb.to_le_bytes());
+                    c = crc32c_raw(c, &b);
+                    put32(&mut b, 0x10, c);
+                    disk.write_vec(xb * bs, b)?;
+                    put32(&mut ib, I_FILE_ACL_LO, xb as u32);
+                    put16(&mut ib, L_I_FILE_ACL_HIGH, (xb >> 32) as u16);
+                    nblocks += 1;
+                }
+            }
+            put32(&mut ib, I_SIZE_LO, size as u32);
+            put32(&mut ib, I_SIZE_HIGH, (size >> 32) as u32);
+            set_blocks(&mut ib, nblocks * bs / 512);
+            put32(&mut ib, I_FLAGS, flags);
+            inode_csum(&mut ib, ino, csum_seed);
+            put_inode(&mut itables, ino, &ib);
+        }
+
+        // Inode tables.
+        for (g, t) in itables.into_iter().enumerate() {
+            if !t.is_empty() {
+                disk.write_vec(self.inode_table[g] * bs, t)?;
+            }
+        }
+
+        // Bitmaps and group descriptors.
+        let mut used = self.used.clone();
+        used.sort_unstable();
+        let mut ui = 0usize;
+        let mut gdt = vec![0u8; (self.gdt_blocks * bs) as usize];
+        let mut free_blocks_total = 0u64;
+        let mut free_inodes_total = 0u64;
+        for g in 0..self.groups {
+            let gs = self.first + g * self.bpg;
+            let ge = (gs + self.bpg).min(self.blocks);
+            let mut bb = vec![0u8; bs as usize];
+            // Runs are sorted and disjoint; a run may span groups.
+            while ui > 0 && used[ui - 1].0 + used[ui - 1].1 > gs {
+                ui -= 1;
+            }
+            let mut count = 0u64;
+            let mut i = ui;
+            while i < used.len() && used[i].0 < ge {
+                let (s, l) = used[i];
+                let a = s.max(gs);
+                let e = (s + l).min(ge);
+                for b in a..e {
+                    let bit = (b - gs) as usize;
+                    bb[bit / 8] |= 1 << (bit % 8);
+                }
+                if e > a {
+                    count += e - a;
+                }
+                if s + l <= ge {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            ui = i;
+            // Bits past the end of a short last group are set (padding).
+            for bit in (ge - gs) as usize..(bs * 8) as usize {
+                bb[bit / 8] |= 1 << (bit % 8);
+            }
+            let free_b = (ge - gs) - count;
+            free_blocks_total += free_b;
+            let bcsum = crc32c_raw(csum_seed, &bb[..(self.bpg / 8) as usize]);
+            disk.write_vec(self.block_bitmap[g as usize] * bs, bb)?;
+
+            let mut ibm = vec![0u8; bs as usize];
+            let first_ino = g * ipg + 1;
+            let used_inodes = last_ino.saturating_sub(first_ino - 1).min(ipg);
+            for bit in 0..used_inodes as usize {
+                ibm[bit / 8] |= 1 << (bit % 8);
+            }
+            for bit in ipg as usize..(bs * 8) as usize {
+                ibm[bit / 8] |= 1 << (bit % 8);
+            }
+            let icsum = crc32c_raw(csum_seed, &ibm[..(ipg / 8) as usize]);
+            disk.write_vec(self.inode_bitmap[g as usize] * bs, ibm)?;
+            let free_i = ipg - used_inodes;
+            free_inodes_total += free_i;
+
+            let d =
+                &mut gdt[(g as usize) * EXT2_MIN_DESC_SIZE..(g as usize + 1) * EXT2_MIN_DESC_SIZE];
+            put32(d, BG_BLOCK_BITMAP_LO, self.block_bitmap[g as usize] as u32);
+            put32(d, BG_INODE_BITMAP_LO, self.inode_bitmap[g as usize] as u32);
+            put32(d, BG_INODE_TABLE_LO, self.inode_table[g as usize] as u32);
+            put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
+            put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
+            put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
+            put16(d, BG_FLAGS, EXT4_BG_INODE_ZEROED);
+            put16(d, BG_BLOCK_BITMAP_CSUM_LO, bcsum as u16);
+            put16(d, BG_INODE_BITMAP_CSUM_LO, icsum as u16);
+            put16(d, BG_ITABLE_UNUSED_LO, free_i as u16);
+            let mut c = crc32c_raw(csum_seed, &(g as u32).to_le_bytes());
+            c = crc32c_raw(c, d);
+            put16(d, BG_CHECKSUM, c as u16);
+        }
+        let _ = self.itable_blocks;
+
+        // Superblock and its backups.
+        let mut sb = vec![0u8; SUPERBLOCK_SIZE];
+        let inodes_count = ipg * self.groups;
+        put32(&mut sb, S_INODES_COUNT, inodes_count as u32);
+        put32(&mut sb, S_BLOCKS_COUNT_LO, self.blocks as u32);
+        put32(
+            &mut sb,
+            S_R_BLOCKS_COUNT_LO,
+            (self.blocks * opts.reserved_percent as u64 / 100) as u32,
+        );
+        put32(&mut sb, S_FREE_BLOCKS_COUNT_LO, free_blocks_total as u32);
+        put32(&mut sb, S_FREE_INODES_COUNT, free_inodes_total as u32);
+        put32(&mut sb, S_FIRST_DATA_BLOCK, self.first as u32);
+        let log = bs.trailing_zeros() - 10;
+        put32(&mut sb, S_LOG_BLOCK_SIZE, log);
+        put32(&mut sb, S_LOG_CLUSTER_SIZE, log);
+        put32(&mut sb, S_BLOCKS_PER_GROUP, self.bpg as u32);
+        put32(&mut sb, S_CLUSTERS_PER_GROUP, self.bpg as u32);
+        put32(&mut sb, S_INODES_PER_GROUP, ipg as u32);
+        let (t, th) = (ctx.epoch as u32, ((ctx.epoch >> 32) & 0xff) as u8);
+        put32(&mut sb, S_WTIME, t);
+        put32(&mut sb, S_LASTCHECK, t);
+        put32(&mut sb, S_MKFS_TIME, t);
+        sb[S_WTIME_HI] = th;
+        sb[S_LASTCHECK_HI] = th;
+        sb[S_MKFS_TIME_HI] = th;
+        put16(&mut sb, S_MAX_MNT_COUNT, 0xFFFF);
+        put16(&mut sb, S_MAGIC, EXT4_SUPER_MAGIC);
+        put16(&mut sb, S_STATE, 1);
+        put16(&mut sb, S_ERRORS, 1);
+        put32(&mut sb, S_REV_LEVEL, 1);
+        put32(&mut sb, S_FIRST_INO, EXT2_GOOD_OLD_FIRST_INO);
+        put16(&mut sb, S_INODE_SIZE, isz as u16);
+        let mut compat = COMPAT_EXT_ATTR | COMPAT_DIR_INDEX;
+        if self.journal.is_some() {
+            compat |= COMPAT_HAS_JOURNAL;
+        }
+        put32(&mut sb, S_FEATURE_COMPAT, compat);
+        put32(
+            &mut sb,
+            S_FEATURE_INCOMPAT,
+            INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG,
+        );
+        put32(
+            &mut sb,
+            S_FEATURE_RO_COMPAT,
+            RO_COMPAT_SPARSE_SUPER
+                | RO_COMPAT_LARGE_FILE
+                | RO_COMPAT_HUGE_FILE
+                | RO_COMPAT_DIR_NLINK
+                | RO_COMPAT_EXTRA_ISIZE
+                | RO_COMPAT_METADATA_CSUM,
+        );
+        sb[S_UUID..S_UUID + 16].copy_from_slice(&ctx.uuid);
+        if let Some(l) = &opts.label {
+            sb[S_VOLUME_NAME..S_VOLUME_NAME + l.len()].copy_from_slice(l.as_bytes());
+        }
+        if self.journal.is_some() {
+            put32(&mut sb, S_JOURNAL_INUM, EXT4_JOURNAL_INO);
+            sb[S_JNL_BACKUP_TYPE] = EXT3_JNL_BACKUP_BLOCKS;
+            for (k, v) in jnl_blocks.iter().enumerate() {
+                put32(&mut sb, S_JNL_BLOCKS + 4 * k, *v);
+            }
+        }
+        sb[S_HASH_SEED..S_HASH_SEED + 16].copy_from_slice(&ctx.hash_seed);
+        sb[S_DEF_HASH_VERSION] = DX_HASH_HALF_MD4;
+        // user_xattr and acl, as mke2fs.conf's default_mntopts.
+        put32(&mut sb, S_DEFAULT_MOUNT_OPTS, 0x0004 | 0x0008);
+        put16(&mut sb, S_MIN_EXTRA_ISIZE, EXTRA_ISIZE);
+        put16(&mut sb, S_WANT_EXTRA_ISIZE, EXTRA_ISIZE);
+        put32(&mut sb, S_FLAGS, EXT2_FLAGS_SIGNED_HASH);
+        sb[S_LOG_GROUPS_PER_FLEX] = 4;
+        sb[S_CHECKSUM_TYPE] = 1;
+        for g in 0..self.groups {
+            if !has_super(g, true) {
+                continue;
+            }
+            let gs = self.first + g * self.bpg;
+            let mut s = sb.clone();
+            put16(&mut s, S_BLOCK_GROUP_NR, g as u16);
+            let c = crc32c_raw(!0, &s[..S_CHECKSUM]);
+            put32(&mut s, S_CHECKSUM, c);
+            let off = if g == 0 { SUPERBLOCK_OFFSET } else { gs * bs };
+            disk.write_vec(off, s)?;
+            disk.write((gs + 1) * bs, &gdt)?;
+        }
+        Ok(disk)
+    }
+
+    /// Builds the 60-byte extent root for `ext` (depth 0, or depth 1 over
+    /// `leaves`), writing the leaf blocks.
+    fn extent_root(
+        &self,
+        ext: &[(u64, u64)],
+        leaves: &[u64],
+        ino: u32,
+        gen: u32,
+        csum_seed: u32,
+        disk: &mut Disk,
+    ) -> Result<([u8; I_BLOCK_LEN], ())> {
+        let bs = self.bs;
+        let mut root = [0u8; I_BLOCK_LEN];
+        let hdr = |b: &mut [u8], entries: usize, max: usize, depth: u16| {
+            put16(b, 0, EXT4_EXT_MAGIC);
+            put16(b, 2, entries as u16);
+            put16(b, 4, max as u16);
+            put16(b, 6, depth);
+        };
+        let put_ext = |b: &mut [u8], at: usize, lblk: u64, pb: u64, len: u64| {
+            put32(b, at, lblk as u32);
+            put16(b, at + 4, len as u16);
+            put16(b, at + 6, (pb >> 32) as u16);
+            put32(b, at + 8, pb as u32);
+        };
+        let mut lblks = Vec::with_capacity(ext.len());
+        let mut l = 0u64;
+        for e in ext {
+            lblks.push(l);
+            l += e.1;
+        }
+        if leaves.is_empty() {
+            hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
+            for (k, &(pb, len)) in ext.iter().enumerate() {
+                put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
+            }
+            return Ok((root, ()));
+        }
+        let per_leaf = ((bs - 12) / 12) as usize;
+        hdr(&mut root, leaves.len(), INODE_EXTENTS, 1);
+        let iseed = inode_seed(csum_seed, ino);
+        let _ = gen;
+        for (li, &leaf) in leaves.iter().enumerate() {
+            let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
+            let mut b = vec![0u8; bs as usize];
+            hdr(&mut b, chunk.len(), per_leaf, 0);
+            for (k, &(pb, len)) in chunk.iter().enumerate() {
+                put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
+            }
+            // ext4_extent_tail right after eh_max entries.
+            let t = 12 + 12 * per_leaf;
+            let c = crc32c_raw(iseed, &b[..t]);
+            put32(&mut b, t, c);
+            disk.write_vec(leaf * bs, b)?;
+            let at = 12 + 12 * li;
+            put32(&mut root, at, lblks[li * per_leaf] as u32);
+            put32(&mut root, at + 4, leaf as u32);
+            put16(&mut root, at + 8, (leaf >> 32) as u16);
+        }
+        Ok((root, ()))
+    }
+}
+
+fn set_blocks(ib: &mut [u8], sectors: u64) {
+    put32(ib, I_BLOCKS_LO, sectors as u32);
+    put16(ib, L_I_BLOCKS_HIGH, (sectors >> 32) as u16);
+}
+
+/// Per-inode checksum seed: crc32c over the inode number and generation
+/// (0) from the filesystem seed.
+pub(crate) fn inode_seed(csum_seed: u32, ino: u32) -> u32 {
+    let c = crc32c_raw(csum_seed, &ino.to_le_bytes());
+    crc32c_raw(c, &0u32.to_le_bytes())
+}
+
+/// ext4_inode_csum_set: over the whole inode with both checksum halves zero.
+fn inode_csum(ib: &mut [u8], ino: u32, csum_seed: u32) {
+    put16(ib, L_I_CHECKSUM_LO, 0);
+    put16(ib, I_CHECKSUM_HI, 0);
+    let gen = le32(ib, I_GENERATION);
+    let mut c = crc32c_raw(csum_seed, &ino.to_le_bytes());
+    c = crc32c_raw(c, &gen.to_le_bytes());
+    c = crc32c_raw(c, ib);
+    put16(ib, L_I_CHECKSUM_LO, c as u16);
+    put16(ib, I_CHECKSUM_HI, (c >> 16) as u16);
+}
+
+/// ext4_dirblock_csum_set: over the block up to the tail.
+fn dir_block_csum(b: &mut [u8], iseed: u32) {
+    let t = b.len() - DIR_TAIL_SIZE;
+    let c = crc32c_raw(iseed, &b[..t]);
+    put32(b, b.len() - 4, c);
+}
+
+/// Places `len` bytes of `f` from file offset `fo` at disk byte `at`
+/// without copying source-backed data.
+fn place_file(disk: &mut Disk, f: &FileData, fo: u64, len: u64, at: u64) -> Result<()> {
+    match f {
+        FileData::Bytes(b) => disk.write(at, &b[fo as usize..(fo + len) as usize]),
+        FileData::Source { src, offset, .. } => {
+            disk.write_source(at, src.clone(), offset + fo, len)
+        }
+        FileData::Mapped { src, map, .. } => {
+            let end = fo + len;
+            for &(rfo, rso, rl) in map.iter() {
+                let s = rfo.max(fo);
+                let e = (rfo + rl).min(end);
+                if s < e {
+                    disk.write_source(at + (s - fo), src.clone(), rso + (s - rfo), e - s)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}

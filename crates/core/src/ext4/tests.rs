@@ -1,0 +1,272 @@
+//! Writer and reader against each other, and hostile images.
+use super::*;
+use crate::io::{ReadAt, Source};
+use crate::tree::{FileData, Meta, Node, NodeKind, Tree, ROOT};
+use crate::{BuildContext, Disk, Error};
+use std::sync::Arc;
+
+/// Every byte of a Disk, for tests.
+fn bytes(d: &Disk) -> Vec<u8> {
+    let mut v = vec![0u8; d.size() as usize];
+    d.read_at(0, &mut v).unwrap();
+    v
+}
+
+pub(crate) fn sample_tree() -> Tree {
+    let mut t = Tree::new(1_700_000_000);
+    t.add_file("etc/hostname", b"box\n".to_vec()).unwrap();
+    t.add_file("empty", vec![]).unwrap();
+    t.add_file("bin/busybox", (0..70_000u32).map(|i| i as u8).collect())
+        .unwrap();
+    t.link("bin/sh", "bin/busybox").unwrap();
+    t.add_symlink("short", &"s".repeat(59)).unwrap();
+    t.add_symlink("long", &"l".repeat(61)).unwrap();
+    t.add_dir("var/empty").unwrap();
+    for (name, kind) in [
+        ("dev/null", NodeKind::CharDev { major: 1, minor: 3 }),
+        (
+            "dev/big",
+            NodeKind::BlockDev {
+                major: 259,
+                minor: 70000,
+            },
+        ),
+        ("dev/fifo", NodeKind::Fifo),
+        ("dev/sock", NodeKind::Socket),
+    ] {
+        t.insert(
+            name,
+            Node {
+                kind,
+                meta: Meta::new(0o600, 1_700_000_000),
+            },
+        )
+        .unwrap();
+    }
+    let id = t.add_file("bin/ping", b"ping".to_vec()).unwrap();
+    t.node_mut(id).meta.xattrs.insert(
+        "security.capability".into(),
+        vec![1, 0, 0, 2, 0, 0x20, 0, 0],
+    );
+    let id = t.add_file("big-xattr", b"x".to_vec()).unwrap();
+    t.node_mut(id)
+        .meta
+        .xattrs
+        .insert("user.big".into(), vec![0x5a; 300]);
+    let id = t.add_file("owned", b"x".to_vec()).unwrap();
+    let m = &mut t.node_mut(id).meta;
+    m.uid = 100_000;
+    m.gid = 70_000;
+    m.mtime = 4_200_000_000;
+    m.mtime_nsec = 123_456_789;
+    t.add_file("unicodé/ファイル", b"u".to_vec()).unwrap();
+    t.add_file(&"n".repeat(255), b"255".to_vec()).unwrap();
+    for i in 0..300 {
+        t.add_file(
+            &format!("many/file-with-a-longish-name-{i:04}"),
+            vec![i as u8; i],
+        )
+        .unwrap();
+    }
+    t
+}
+
+/// Asserts two trees hold the same paths, kinds, metadata and bytes
+/// (lost+found, which the writer adds, is ignored).
+pub(crate) fn assert_same(a: &Tree, b: &Tree) {
+    let wa: Vec<_> = a
+        .walk()
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("lost+found"))
+        .collect();
+    let wb: Vec<_> = b
+        .walk()
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("lost+found"))
+        .collect();
+    let pa: Vec<_> = wa.iter().map(|x| &x.0).collect();
+    let pb: Vec<_> = wb.iter().map(|x| &x.0).collect();
+    assert_eq!(pa, pb);
+    for ((p, ia), (_, ib)) in wa.iter().zip(&wb) {
+        let (na, nb) = (a.node(*ia), b.node(*ib));
+        assert_eq!(na.meta, nb.meta, "{p}");
+        match (&na.kind, &nb.kind) {
+            (NodeKind::File(fa), NodeKind::File(fb)) => {
+                assert_eq!(
+                    fa.to_vec(1 << 30).unwrap(),
+                    fb.to_vec(1 << 30).unwrap(),
+                    "{p}"
+                )
+            }
+            (NodeKind::Dir(_), NodeKind::Dir(_)) => {}
+            (x, y) => assert_eq!(format!("{x:?}"), format!("{y:?}"), "{p}"),
+        }
+    }
+    let la = a.link_counts();
+    let lb = b.link_counts();
+    assert_eq!(
+        la[a.lookup("bin/sh").unwrap()],
+        lb[b.lookup("bin/sh").unwrap()]
+    );
+    assert_eq!(b.lookup("bin/sh"), b.lookup("bin/busybox"));
+}
+
+fn read_back(d: &Disk) -> Tree {
+    let src: Source = Arc::new(bytes(d));
+    read_tree(src).unwrap()
+}
+
+#[test]
+fn round_trip_1k_and_4k() {
+    let t = sample_tree();
+    for bs in [None, Some(4096), Some(2048)] {
+        let opts = Ext4Options {
+            block_size: bs,
+            ..Default::default()
+        };
+        let d = build(&t, &opts, &BuildContext::default()).unwrap();
+        assert_same(&t, &read_back(&d));
+    }
+}
+
+#[test]
+fn round_trip_with_journal_and_info() {
+    let t = sample_tree();
+    let opts = Ext4Options {
+        size: Some(64 << 20),
+        label: Some("rootfs".into()),
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    assert_eq!(d.size(), 64 << 20);
+    let i = info(&d).unwrap();
+    assert_eq!(i.label, "rootfs");
+    assert!(
+        i.features.iter().any(|f| f == "has_journal"),
+        "{:?}",
+        i.features
+    );
+    assert!(probe(&d));
+    assert_same(&t, &read_back(&d));
+}
+
+#[test]
+fn deterministic() {
+    let t = sample_tree();
+    let a = build(&t, &Ext4Options::default(), &BuildContext::default()).unwrap();
+    let b = build(&t, &Ext4Options::default(), &BuildContext::default()).unwrap();
+    assert_eq!(bytes(&a), bytes(&b));
+    let c = build(&t, &Ext4Options::default(), &BuildContext::new(0, "other")).unwrap();
+    assert_ne!(bytes(&a), bytes(&c));
+}
+
+#[test]
+fn too_small_is_no_space() {
+    let mut t = Tree::new(0);
+    t.add_file("big", vec![1u8; 3 << 20]).unwrap();
+    let opts = Ext4Options {
+        size: Some(2 << 20),
+        ..Default::default()
+    };
+    match build(&t, &opts, &BuildContext::default()) {
+        Err(Error::NoSpace { msg, .. }) => assert!(msg.contains("at least"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn large_source_file_is_not_copied() {
+    // A 200 MiB file backed by a source that only knows its size: if the
+    // writer read it, the test would fail.
+    struct Zeros(u64);
+    impl ReadAt for Zeros {
+        fn size(&self) -> u64 {
+            self.0
+        }
+        fn read_at(&self, _: u64, buf: &mut [u8]) -> crate::Result<()> {
+            buf.fill(0xab);
+            Ok(())
+        }
+    }
+    let mut t = Tree::new(0);
+    let len = 200u64 << 20;
+    t.insert(
+        "huge",
+        Node {
+            kind: NodeKind::File(FileData::Source {
+                src: Arc::new(Zeros(len)),
+                offset: 0,
+                len,
+            }),
+            meta: Meta::new(0o644, 0),
+        },
+    )
+    .unwrap();
+    let d = build(
+        &t,
+        &Ext4Options {
+            block_size: Some(4096),
+            ..Default::default()
+        },
+        &BuildContext::default(),
+    )
+    .unwrap();
+    // Metadata only in memory: far less than the file.
+    let mem: u64 = d
+        .extents()
+        .filter(|e| matches!(e.data, crate::disk::Data::Bytes { .. }))
+        .map(|e| e.len)
+        .sum();
+    assert!(mem < 8 << 20, "{mem}");
+    let src: Source = Arc::new(d);
+    let back = read_tree(src).unwrap();
+    let NodeKind::File(f) = &back.node(back.lookup("huge").unwrap()).kind else {
+        panic!()
+    };
+    assert_eq!(f.len(), len);
+    let mut b = [0u8; 4];
+    f.read_at(len - 4, &mut b).unwrap();
+    assert_eq!(b, [0xab; 4]);
+}
+
+fn corrupt(d: &Disk, f: impl Fn(&mut Vec<u8>)) -> crate::Result<Tree> {
+    let mut v = bytes(d);
+    f(&mut v);
+    read_tree(Arc::new(v))
+}
+
+#[test]
+fn hostile_images_give_errors() {
+    let t = sample_tree();
+    let d = build(
+        &t,
+        &Ext4Options {
+            block_size: Some(4096),
+            ..Default::default()
+        },
+        &BuildContext::default(),
+    )
+    .unwrap();
+    let sb = 1024usize;
+    // Block size 2^(10+20).
+    assert!(corrupt(&d, |v| v[sb + 0x18] = 20).is_err());
+    // More inodes than groups hold.
+    assert!(corrupt(&d, |v| v[sb..sb + 4]
+        .copy_from_slice(&u32::MAX.to_le_bytes()))
+    .is_err());
+    // Blocks count past the image.
+    assert!(corrupt(&d, |v| v[sb + 4..sb + 8]
+        .copy_from_slice(&u32::MAX.to_le_bytes()))
+    .is_err());
+    // Group descriptor's inode table past the end.
+    assert!(corrupt(&d, |v| v[4096 + 8..4096 + 12]
+        .copy_from_slice(&0x7fff_0000u32.to_le_bytes()))
+    .is_err());
+    // Truncated image.
+    let mut v = bytes(&d);
+    v.truncate(v.len() / 2);
+    assert!(read_tree(Arc::new(v)).is_err());
+    // Not ext4 at all.
+    assert!(read_tree(Arc::new(vec![0u8; 8192])).is_err());
+    let _ = ROOT;
+}
