@@ -3,7 +3,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cmd_initramfs;
 mod files;
+mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
 /// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
@@ -18,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print the bytes of nothing (placeholder until the first command lands).
     Version,
+    /// Build a Linux initramfs (newc cpio, gzip) from a directory or tar.
+    Initramfs(cmd_initramfs::InitramfsArgs),
 }
 
 fn main() {
@@ -34,5 +38,6 @@ fn run(cli: Cli) -> Result<()> {
             println!("imgforge {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Initramfs(a) => cmd_initramfs::run(a),
     }
 }
