@@ -10,6 +10,8 @@ mod cmd_part;
 mod cmd_resize;
 mod files;
 mod progress_bar;
+mod cmd_initramfs;
+mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
 /// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
@@ -34,6 +36,8 @@ enum Command {
     Inspect(cmd_inspect::InspectArgs),
     /// Copy a file; --sparse turns zero blocks into holes.
     Copy(cmd_copy::CopyArgs),
+    /// Build a Linux initramfs (newc cpio, gzip) from a directory or tar.
+    Initramfs(cmd_initramfs::InitramfsArgs),
 }
 
 fn main() {
@@ -55,5 +59,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Part(a) => cmd_part::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Copy(a) => cmd_copy::run(a),
+        Command::Initramfs(a) => cmd_initramfs::run(a),
     }
 }

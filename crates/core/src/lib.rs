@@ -10,7 +10,9 @@
 //! filesystem as a sparse [`Disk`]; filesystem readers take a [`Source`] and
 //! return a [`tree::Tree`] whose file data refers lazily to the source.
 
+pub mod bootcfg;
 pub mod container;
+pub mod decompress;
 pub mod disk;
 pub mod error;
 pub mod inspect;

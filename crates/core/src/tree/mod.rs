@@ -6,6 +6,8 @@
 //! in memory or a lazy range of an input, so a 2 GiB file is never copied to
 //! be placed on a disk.
 
+pub mod tar;
+
 use crate::io::{ReadAt, Source};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
