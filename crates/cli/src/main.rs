@@ -3,7 +3,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cmd_mkisofs;
 mod files;
+mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
 /// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
@@ -18,6 +20,12 @@ struct Cli {
 enum Command {
     /// Print the bytes of nothing (placeholder until the first command lands).
     Version,
+    /// Build an ISO 9660 image (mkisofs options: -o, -R, -J, -b, -c, -e, ...).
+    #[command(disable_help_flag = true)]
+    Mkisofs {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -34,5 +42,6 @@ fn run(cli: Cli) -> Result<()> {
             println!("imgforge {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Mkisofs { args } => cmd_mkisofs::run(&args),
     }
 }
