@@ -383,6 +383,8 @@ struct Reader {
     entries: usize,
     /// (ino, first extent) -> node, for hard links under Rock Ridge.
     inodes: BTreeMap<(u32, u32), NodeId>,
+    /// Some directory was relocated (RRIP RE), so mkisofs' rr_moved exists.
+    relocated: bool,
 }
 
 impl Reader {
@@ -452,6 +454,7 @@ impl Reader {
                 parse_susp(&*src, &r.su, 0, &mut rr)?;
             }
             if rr.relocated {
+                self.relocated = true;
                 continue;
             }
             // Multi-extent: this record and the following ones with the same name.
@@ -651,8 +654,22 @@ pub fn read_tree(src: Source) -> Result<Tree> {
         rr,
         entries: 0,
         inodes: BTreeMap::new(),
+        relocated: false,
     };
     reader.walk(&mut tree, ROOT, lba, size, "", 0, &mut BTreeSet::new())?;
+    if reader.relocated {
+        // The directory that held relocated directories is an artefact of
+        // the image (mkisofs -R deep directory relocation), not of the tree.
+        for name in ["rr_moved", ".rr_moved"] {
+            if let Some(id) = tree.lookup(name) {
+                if tree.children(id).next().is_none() {
+                    if let NodeKind::Dir(m) = &mut tree.node_mut(ROOT).kind {
+                        m.remove(name);
+                    }
+                }
+            }
+        }
+    }
     Ok(tree)
 }
 
