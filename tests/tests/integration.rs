@@ -3,3 +3,4 @@
 mod cli_basics;
 mod fat;
 mod ext4;
+mod iso;

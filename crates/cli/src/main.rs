@@ -11,6 +11,7 @@ mod cmd_resize;
 mod files;
 mod progress_bar;
 mod cmd_initramfs;
+mod cmd_mkisofs;
 mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
@@ -38,6 +39,12 @@ enum Command {
     Copy(cmd_copy::CopyArgs),
     /// Build a Linux initramfs (newc cpio, gzip) from a directory or tar.
     Initramfs(cmd_initramfs::InitramfsArgs),
+    /// Build an ISO 9660 image (mkisofs options: -o, -R, -J, -b, -c, -e, ...).
+    #[command(disable_help_flag = true)]
+    Mkisofs {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 fn main() {
@@ -60,5 +67,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Copy(a) => cmd_copy::run(a),
         Command::Initramfs(a) => cmd_initramfs::run(a),
+        Command::Mkisofs { args } => cmd_mkisofs::run(&args),
     }
 }

@@ -1,5 +1,243 @@
-//! iso9660
+//! ISO 9660 (ECMA-119) images with Rock Ridge, Joliet, El Torito boot
+//! entries and isohybrid MBR/GPT: [`write`] streams an image built from a
+//! tree, [`read_tree`] reads one back, [`report`] describes one.
 
 pub mod raw;
 pub mod read;
 pub mod write;
+
+pub use read::{
+    probe, read_tree, render_report, report, BootEntry, IsoReport, SystemArea, VolumeDescriptor,
+};
+pub use write::{
+    build, build_with_warnings, image_size, write, BootImage, Emulation, IsoOptions, RockRidge,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{source_from_vec, NoProgress};
+    use crate::tree::{FileData, NodeKind, Tree};
+    use crate::BuildContext;
+
+    fn sample() -> Tree {
+        let mut t = Tree::new(1_700_000_000);
+        t.add_file(
+            "isolinux/isolinux.bin",
+            (0..4096u32).map(|i| i as u8).collect(),
+        )
+        .unwrap();
+        t.add_file("efi.img", vec![0xEE; 1474560]).unwrap();
+        t.add_file("docs/readme.txt", b"hello\n".to_vec()).unwrap();
+        t.add_symlink("docs/link", "readme.txt").unwrap();
+        t.link("docs/hard", "docs/readme.txt").unwrap();
+        t.add_file(&"x".repeat(200), b"long".to_vec()).unwrap();
+        let mut deep = String::new();
+        for i in 0..10 {
+            deep += &format!("d{i}/");
+        }
+        t.add_file(&format!("{deep}f"), b"deep".to_vec()).unwrap();
+        t
+    }
+
+    fn opts() -> IsoOptions {
+        let mut bios = BootImage::bios("isolinux/isolinux.bin");
+        bios.load_size = Some(4);
+        bios.boot_info_table = true;
+        IsoOptions {
+            volume_id: "TEST".into(),
+            rock_ridge: RockRidge::Full,
+            joliet: true,
+            boot_catalog: Some("isolinux/boot.cat".into()),
+            boot: vec![bios, BootImage::efi("efi.img")],
+            ..IsoOptions::default()
+        }
+    }
+
+    fn image(t: &Tree, o: &IsoOptions) -> Vec<u8> {
+        let mut v = Vec::new();
+        write(t, o, &BuildContext::default(), &mut v, &NoProgress).unwrap();
+        v
+    }
+
+    #[test]
+    fn round_trip_rock_ridge() {
+        let t = sample();
+        let img = image(&t, &opts());
+        assert!(probe(&img));
+        let back = read_tree(source_from_vec(img.clone())).unwrap();
+        let names: Vec<String> = back.walk().into_iter().map(|(p, _)| p).collect();
+        for p in [
+            "docs/readme.txt",
+            "docs/link",
+            "isolinux/boot.cat",
+            "d0/d1/d2/d3/d4/d5/d6/d7/d8/d9/f",
+        ] {
+            assert!(names.contains(&p.to_string()), "{p} missing: {names:?}");
+        }
+        assert!(names.contains(&"x".repeat(200)));
+        let l = back.lookup("docs/link").unwrap();
+        assert!(matches!(&back.node(l).kind, NodeKind::Symlink(s) if s == "readme.txt"));
+        assert_eq!(back.lookup("docs/hard"), back.lookup("docs/readme.txt"));
+        let f = back.lookup("docs/readme.txt").unwrap();
+        let NodeKind::File(d) = &back.node(f).kind else {
+            panic!()
+        };
+        assert_eq!(d.to_vec(100).unwrap(), b"hello\n");
+        assert_eq!(back.node(f).meta.mtime, 1_700_000_000);
+        // Same bytes twice (determinism).
+        assert_eq!(img, image(&t, &opts()));
+    }
+
+    #[test]
+    fn boot_info_table_and_catalog() {
+        let img = image(&sample(), &opts());
+        let rep = report(source_from_vec(img.clone())).unwrap();
+        assert_eq!(rep.el_torito.len(), 2);
+        let b = &rep.el_torito[0];
+        assert_eq!(
+            (b.platform, b.sectors, b.emulation.as_str()),
+            (0, 4, "none")
+        );
+        assert!(b.boot_info_table);
+        assert_eq!(rep.el_torito[1].platform, 0xEF);
+        assert_eq!(rep.el_torito[1].sectors, 2880);
+        let at = b.lba as usize * 2048;
+        let le = |o: usize| u32::from_le_bytes(img[at + o..at + o + 4].try_into().unwrap());
+        assert_eq!(le(8), 16);
+        assert_eq!(le(12), b.lba);
+        assert_eq!(le(16), 4096);
+        let sum = img[at + 64..at + 4096].chunks(4).fold(0u32, |s, w| {
+            s.wrapping_add(u32::from_le_bytes(w.try_into().unwrap()))
+        });
+        assert_eq!(le(20), sum);
+        assert_eq!(img[at + 64], 64u8);
+        assert!(render_report(&rep).contains("El Torito boot img :   1  BIOS  y   none"));
+    }
+
+    #[test]
+    fn joliet_only_and_truncation_warning() {
+        let mut t = Tree::new(0);
+        t.add_file(&format!("{}.txt", "n".repeat(80)), vec![1])
+            .unwrap();
+        let o = IsoOptions {
+            joliet: true,
+            ..IsoOptions::default()
+        };
+        let mut v = Vec::new();
+        let w = write(&t, &o, &BuildContext::default(), &mut v, &NoProgress).unwrap();
+        assert!(w.iter().any(|w| w.contains("truncated to 64")), "{w:?}");
+        let back = read_tree(source_from_vec(v)).unwrap();
+        let names: Vec<String> = back.walk().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(names[1].chars().count(), 64);
+    }
+
+    #[test]
+    fn boot_errors_name_the_file() {
+        let t = sample();
+        let mut o = opts();
+        o.boot[0].path = "isolinux/missing.bin".into();
+        let e = write(
+            &t,
+            &o,
+            &BuildContext::default(),
+            &mut Vec::new(),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("isolinux/missing.bin"), "{e}");
+        let mut o = opts();
+        o.boot[0].emulation = Emulation::Floppy;
+        let e = write(
+            &t,
+            &o,
+            &BuildContext::default(),
+            &mut Vec::new(),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("floppy"), "{e}");
+        let mut t2 = sample();
+        t2.add_file("big.bin", vec![0; 40 << 20]).unwrap();
+        let mut o = opts();
+        o.boot[0] = BootImage::bios("big.bin");
+        let e = write(
+            &t2,
+            &o,
+            &BuildContext::default(),
+            &mut Vec::new(),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("big.bin") && e.to_string().contains("load size"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn multi_extent_file_over_4_gib() {
+        struct Zeros(u64);
+        impl crate::io::ReadAt for Zeros {
+            fn size(&self) -> u64 {
+                self.0
+            }
+            fn read_at(&self, _o: u64, b: &mut [u8]) -> crate::Result<()> {
+                b.fill(7);
+                Ok(())
+            }
+        }
+        let len = (4u64 << 30) + 12345;
+        let mut t = Tree::new(0);
+        t.insert(
+            "big",
+            crate::tree::Node {
+                kind: NodeKind::File(FileData::Source {
+                    src: std::sync::Arc::new(Zeros(len)),
+                    offset: 0,
+                    len,
+                }),
+                meta: crate::tree::Meta::new(0o644, 0),
+            },
+        )
+        .unwrap();
+        let mut o = IsoOptions {
+            rock_ridge: RockRidge::Full,
+            ..IsoOptions::default()
+        };
+        assert!(build(&t, &o, &BuildContext::default()).is_err());
+        o.level = 3;
+        let disk = build(&t, &o, &BuildContext::default()).unwrap();
+        let back = read_tree(std::sync::Arc::new(disk)).unwrap();
+        let NodeKind::File(d) = &back.node(back.lookup("big").unwrap()).kind else {
+            panic!()
+        };
+        assert_eq!(d.len(), len);
+    }
+
+    #[test]
+    fn hostile_directories_are_refused() {
+        let mut t = Tree::new(0);
+        t.add_file("a/f", b"x".to_vec()).unwrap();
+        let img = image(&t, &IsoOptions::default());
+        // Find the record of "A" in the root directory and point it at the root.
+        let root =
+            u32::from_le_bytes(img[16 * 2048 + 158..16 * 2048 + 162].try_into().unwrap()) as usize;
+        let dir = root * 2048;
+        let mut pos = dir + 68;
+        assert_eq!(img[pos + 33], b'A');
+        let mut looped = img.clone();
+        looped[pos + 2..pos + 6].copy_from_slice(&(root as u32).to_le_bytes());
+        let e = read_tree(source_from_vec(looped)).unwrap_err().to_string();
+        assert!(e.contains("loop"), "{e}");
+        let mut past = img.clone();
+        past[pos + 2..pos + 6].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let e = read_tree(source_from_vec(past)).unwrap_err().to_string();
+        assert!(e.contains("end of input") || e.contains("past"), "{e}");
+        let mut huge = img.clone();
+        huge[pos + 10..pos + 14].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        assert!(read_tree(source_from_vec(huge)).is_err());
+        pos += 1;
+        let _ = pos;
+    }
+}
