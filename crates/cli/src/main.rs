@@ -3,6 +3,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cmd_convert;
+mod cmd_info;
 mod files;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
@@ -18,6 +20,10 @@ struct Cli {
 enum Command {
     /// Print the bytes of nothing (placeholder until the first command lands).
     Version,
+    /// Convert a disk image between formats, like qemu-img convert.
+    Convert(cmd_convert::ConvertArgs),
+    /// Show what an image holds, like qemu-img info.
+    Info(cmd_info::InfoArgs),
 }
 
 fn main() {
@@ -34,5 +40,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("imgforge {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Convert(a) => cmd_convert::run(a),
+        Command::Info(a) => cmd_info::run(a),
     }
 }
