@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_convert;
 mod cmd_info;
+mod cmd_resize;
 mod files;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
@@ -24,6 +25,8 @@ enum Command {
     Convert(cmd_convert::ConvertArgs),
     /// Show what an image holds, like qemu-img info.
     Info(cmd_info::InfoArgs),
+    /// Grow a raw or qcow2 image, like qemu-img resize.
+    Resize(cmd_resize::ResizeArgs),
 }
 
 fn main() {
@@ -42,5 +45,6 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Convert(a) => cmd_convert::run(a),
         Command::Info(a) => cmd_info::run(a),
+        Command::Resize(a) => cmd_resize::run(a),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod read;
+pub mod resize;
 pub mod write;
 
 use crate::container::{Opened, WriteOptions};
@@ -11,6 +12,7 @@ use crate::io::{Progress, Sink, Source};
 use crate::{Disk, Result};
 
 pub use read::{open_with_backing, Qcow2Reader};
+pub use resize::grow_patch;
 pub use write::compress_cluster;
 
 /// Opens a qcow2 file as its virtual disk.

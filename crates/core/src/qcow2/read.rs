@@ -55,6 +55,40 @@ fn corrupt(field: &str, msg: impl std::fmt::Display) -> Error {
 impl Qcow2Reader {
     /// Parses and validates the header, extensions and L1 table.
     pub fn new(src: Source) -> Result<Qcow2Reader> {
+        let v = validate(&*src)?;
+        let cs = 1u64 << v.header.cluster_bits;
+        let backing = if v.backing_file.is_some() {
+            Backing::Missing
+        } else {
+            Backing::None
+        };
+        Ok(Qcow2Reader {
+            src,
+            cluster_bits: v.header.cluster_bits,
+            cs,
+            l1: v.l1,
+            backing_file: v.backing_file,
+            backing_format: v.backing_format,
+            backing,
+            l2_cache: Mutex::new(Vec::new()),
+            l2_cache_max: (L2_CACHE_BYTES / cs).max(2) as usize,
+            zcache: Mutex::new(None),
+            header: v.header,
+        })
+    }
+}
+
+/// A header, extensions and L1 table that passed every check.
+pub struct Validated {
+    pub header: Header,
+    pub backing_file: Option<String>,
+    pub backing_format: Option<String>,
+    pub l1: Vec<u64>,
+}
+
+/// Parses and validates the header, extensions and L1 table of `src`.
+pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
+    {
         let file_size = src.size();
         if file_size < HEADER_V2_LEN as u64 {
             return Err(Error::Truncated {
@@ -220,7 +254,7 @@ impl Qcow2Reader {
                 ));
             }
             let b = read_vec(
-                &*src,
+                src,
                 h.backing_file_offset,
                 h.backing_file_size as u64,
                 1023,
@@ -257,7 +291,7 @@ impl Qcow2Reader {
             }
             match ty {
                 EXT_BACKING_FORMAT => {
-                    let b = read_vec(&*src, at + 8, len, cs, "qcow2 backing format")?;
+                    let b = read_vec(src, at + 8, len, cs, "qcow2 backing format")?;
                     backing_format = Some(String::from_utf8_lossy(&b).into_owned());
                 }
                 EXT_DATA_FILE => {
@@ -272,7 +306,7 @@ impl Qcow2Reader {
         }
 
         let l1b = read_vec(
-            &*src,
+            src,
             h.l1_table_offset,
             l1_bytes,
             MAX_L1_BYTES,
@@ -303,26 +337,16 @@ impl Qcow2Reader {
                 ));
             }
         }
-        let backing = if backing_file.is_some() {
-            Backing::Missing
-        } else {
-            Backing::None
-        };
-        Ok(Qcow2Reader {
-            src,
-            cluster_bits: cb,
-            cs,
-            l1,
+        Ok(Validated {
+            header: h,
             backing_file,
             backing_format,
-            backing,
-            l2_cache: Mutex::new(Vec::new()),
-            l2_cache_max: (L2_CACHE_BYTES / cs).max(2) as usize,
-            zcache: Mutex::new(None),
-            header: h,
+            l1,
         })
     }
+}
 
+impl Qcow2Reader {
     pub fn cluster_size(&self) -> u64 {
         self.cs
     }
