@@ -29,3 +29,6 @@ pub fn write(
 ) -> Result<()> {
     write::write_qcow2(disk, opts, sink, progress)
 }
+
+#[cfg(test)]
+mod tests;
