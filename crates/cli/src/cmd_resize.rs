@@ -19,6 +19,21 @@ pub struct ResizeArgs {
     pub grow_last: bool,
     pub image: PathBuf,
     /// New size (20G), or +SIZE / -SIZE relative to the current one.
+//! `imgforge resize`, like `qemu-img resize`: grow a raw or qcow2 image in
+//! place (qcow2 through the core's byte patches; shrinking is refused).
+
+use crate::files::FileSource;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use imgforge_core::container::{detect, Format};
+use imgforge_core::io::ReadAt;
+use std::os::unix::fs::FileExt;
+
+#[derive(Args)]
+    /// Image format (raw or qcow2); detected when not given.
+    #[arg(short = 'f')]
+    pub format: Option<String>,
+    /// New size: `20G`, or `+1G` to grow by.
     #[arg(allow_hyphen_values = true)]
     pub size: String,
 }
@@ -48,5 +63,36 @@ pub fn run(a: ResizeArgs) -> Result<()> {
         eprintln!("{n}");
     }
     println!("Image resized.");
+    let src = FileSource::open(&a.image)?;
+    let fmt = match &a.format {
+        Some(f) => Format::parse(f)?,
+        None => detect(&src)?,
+    let current = match fmt {
+        Format::Raw => src.size(),
+        Format::Qcow2 => imgforge_core::qcow2::read::validate(&src)?.header.size,
+        other => bail!(
+            "resize: {} images cannot be resized (raw and qcow2 can)",
+            other.qemu_name()
+        ),
+        Resize::Grow(n) => current.checked_add(n).context("size: too large")?,
+        Resize::Shrink(_) => bail!("size: shrinking is not supported"),
+    if new < current {
+        bail!("size: shrinking ({current} to {new} bytes) is not supported");
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&a.image)
+        .with_context(|| format!("cannot open {} for writing", a.image.display()))?;
+    match fmt {
+        Format::Raw => file.set_len(new)?,
+        _ => {
+            let patches = imgforge_core::qcow2::grow_patch(&src, new)?;
+            for (off, bytes) in patches {
+                file.write_all_at(&bytes, off)
+                    .with_context(|| format!("writing {}", a.image.display()))?;
+            }
+            file.sync_all()?;
+        }
+    }
     Ok(())
 }

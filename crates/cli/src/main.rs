@@ -7,6 +7,8 @@ mod cmd_copy;
 mod cmd_create;
 mod cmd_inspect;
 mod cmd_part;
+mod cmd_convert;
+mod cmd_info;
 mod cmd_resize;
 mod files;
 mod progress_bar;
@@ -45,6 +47,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    /// Convert a disk image between formats, like qemu-img convert.
+    Convert(cmd_convert::ConvertArgs),
+    /// Show what an image holds, like qemu-img info.
+    Info(cmd_info::InfoArgs),
+    /// Grow a raw or qcow2 image, like qemu-img resize.
 }
 
 fn main() {
@@ -68,5 +75,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Copy(a) => cmd_copy::run(a),
         Command::Initramfs(a) => cmd_initramfs::run(a),
         Command::Mkisofs { args } => cmd_mkisofs::run(&args),
+        Command::Convert(a) => cmd_convert::run(a),
+        Command::Info(a) => cmd_info::run(a),
     }
 }

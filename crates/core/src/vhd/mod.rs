@@ -1,4 +1,14 @@
-//! vhd container.
+//! VHD container (qemu's `vpc`): fixed and dynamic, written front to back,
+//! read back with qemu's size rules.
+//!
+//! Size: a new image's size is rounded up to the next size a CHS geometry
+//! (cylinders x heads x sectors, spec "CHS Calculation") can describe, the
+//! extra bytes reading as zeros, exactly as `qemu-img convert -O vpc` does;
+//! the footer's current_size then equals the geometry's size and every
+//! reader (geometry- or current_size-based) sees the same disk. Disks over
+//! 65535 x 16 x 255 sectors (about 127 GiB) get the maximum geometry and
+//! keep their size (rounded up to a sector) in current_size, which qemu
+//! uses in that case. The limit is 2040 GiB, as qemu's.
 
 pub mod raw;
 pub mod read;
@@ -6,12 +16,11 @@ pub mod write;
 
 use crate::container::{Opened, WriteOptions};
 use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Error, Result};
+use crate::{Disk, Result};
 
 /// Opens a vhd file as its virtual disk.
 pub fn open(src: Source) -> Result<Opened> {
-    let _ = src;
-    Err(Error::unsupported("vhd", "reader not written yet"))
+    read::open_vhd(src)
 }
 
 /// Streams `disk` as a vhd file into `sink`.
@@ -21,6 +30,5 @@ pub fn write(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = (disk, opts, sink, progress);
-    Err(Error::unsupported("vhd", "writer not written yet"))
+    write::write_vhd(disk, opts, sink, progress)
 }

@@ -1,1 +1,237 @@
-//! vhd: write (to be written).
+//! VHD writer: fixed (the disk, then a footer) or dynamic (footer copy,
+//! dynamic disk header, BAT, the non-zero blocks in order, footer), streamed
+//! front to back. The size is rounded up to a CHS geometry as qemu-img does
+//! (see [`super::raw::size_for`]), so qemu, which trusts the geometry for
+//! images it does not know the creator of, reports the same size we wrote.
+
+use super::raw::*;
+use crate::container::WriteOptions;
+use crate::io::{Progress, ReadAt, Sink};
+use crate::{Disk, Error, Result};
+
+/// Creator application written in the footer.
+pub const CREATOR_APP: [u8; 4] = *b"imgf";
+const CHUNK: u64 = 64 * 1024;
+
+enum Kind {
+    Fixed,
+    Dynamic { block_size: u64 },
+}
+
+fn parse_opts(opts: &WriteOptions) -> Result<Kind> {
+    if let Some((k, v)) = opts.extra.first() {
+        return Err(Error::invalid(
+            format!("-o {k}"),
+            format!("vhd does not take '{k}={v}' (options: subformat, block_size)"),
+        ));
+    }
+    if opts.compress {
+        return Err(Error::invalid("-c", "vhd images cannot be compressed"));
+    }
+    match opts.subformat.as_deref().unwrap_or("dynamic") {
+        "fixed" => {
+            if opts.cluster_size.is_some() {
+                return Err(Error::invalid("-o block_size", "a fixed vhd has no blocks"));
+            }
+            Ok(Kind::Fixed)
+        }
+        "dynamic" => {
+            let bs = opts.cluster_size.unwrap_or(DEFAULT_BLOCK_SIZE);
+            if !bs.is_power_of_two() || !(4096..=(256 << 20)).contains(&bs) {
+                return Err(Error::invalid(
+                    "-o block_size",
+                    format!("{bs} is not a power of two between 4K and 256M"),
+                ));
+            }
+            Ok(Kind::Dynamic { block_size: bs })
+        }
+        other => Err(Error::invalid(
+            "-o subformat",
+            format!("'{other}' is not fixed or dynamic"),
+        )),
+    }
+}
+
+/// The footer for a disk of `size` bytes (already CHS-rounded).
+fn footer(size: u64, geom: (u16, u8, u8), disk_type: u32, opts: &WriteOptions) -> Footer {
+    let ts = (opts.ctx.epoch - VHD_EPOCH).clamp(0, u32::MAX as i64) as u32;
+    Footer {
+        features: FEATURES_RESERVED,
+        file_format_version: FILE_FORMAT_VERSION,
+        data_offset: if disk_type == DISK_FIXED {
+            NO_OFFSET
+        } else {
+            FOOTER_LEN as u64
+        },
+        time_stamp: ts,
+        creator_application: CREATOR_APP,
+        creator_version: 0x0001_0000,
+        creator_host_os: CREATOR_HOST_OS,
+        original_size: size,
+        current_size: size,
+        cylinders: geom.0,
+        heads: geom.1,
+        sectors_per_track: geom.2,
+        disk_type,
+        checksum: 0,
+        unique_id: opts.ctx.uuid("vhd-uuid"),
+        saved_state: 0,
+    }
+}
+
+/// Writes `[start, end)` of the disk (zeros past its end), zero chunks as
+/// holes; returns the pending hole length not yet passed to the sink.
+fn emit_range(
+    disk: &Disk,
+    start: u64,
+    end: u64,
+    sink: &mut dyn Sink,
+    mut hole: u64,
+    buf: &mut [u8],
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut pos = start;
+    for (off, len) in disk
+        .allocated_ranges()
+        .into_iter()
+        .filter(|&(o, l)| o + l > start && o < end)
+    {
+        let (s, e) = (off.max(start), (off + len).min(end));
+        hole += s - pos;
+        pos = s;
+        while pos < e {
+            let n = (CHUNK - pos % CHUNK).min(e - pos);
+            let b = &mut buf[..n as usize];
+            disk.read_at(pos, b)?;
+            if b.iter().all(|&x| x == 0) {
+                hole += n;
+            } else {
+                if hole > 0 {
+                    sink.hole(hole)?;
+                    hole = 0;
+                }
+                sink.write(b)?;
+            }
+            pos += n;
+            progress.step("writing vhd", pos, disk.size())?;
+        }
+    }
+    Ok(hole + (end - pos))
+}
+
+/// True if any byte of `[start, end)` is non-zero.
+fn nonzero(disk: &Disk, start: u64, end: u64, buf: &mut [u8]) -> Result<bool> {
+    for e in disk.extents_in(start, end - start) {
+        let mut pos = e.offset;
+        let end = e.offset + e.len;
+        while pos < end {
+            let n = (CHUNK - pos % CHUNK).min(end - pos);
+            let b = &mut buf[..n as usize];
+            e.data.read(pos - e.offset, b)?;
+            if b.iter().any(|&x| x != 0) {
+                return Ok(true);
+            }
+            pos += n;
+        }
+    }
+    Ok(false)
+}
+
+/// Streams `disk` as a VHD into `sink`.
+pub fn write_vhd(
+    disk: &Disk,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let kind = parse_opts(opts)?;
+    let (sectors, geom) = size_for(disk.size());
+    if sectors > MAX_SECTORS {
+        return Err(Error::no_space(
+            "vhd",
+            format!(
+                "a {}-byte disk is over the VHD limit of 2040 GiB",
+                disk.size()
+            ),
+        ));
+    }
+    let size = sectors * 512;
+    let dsize = disk.size().min(size);
+    let mut buf = vec![0u8; CHUNK as usize];
+    match kind {
+        Kind::Fixed => {
+            let f = footer(size, geom, DISK_FIXED, opts);
+            let hole = emit_range(disk, 0, dsize, sink, 0, &mut buf, progress)?;
+            sink.hole(hole + (size - dsize))?;
+            sink.write(&f.to_bytes())?;
+        }
+        Kind::Dynamic { block_size } => {
+            let f = footer(size, geom, DISK_DYNAMIC, opts);
+            let entries = size.div_ceil(block_size);
+            if entries > u32::MAX as u64 {
+                return Err(Error::invalid(
+                    "-o block_size",
+                    "too many blocks; use larger blocks",
+                ));
+            }
+            let bat_len = (entries * 4).next_multiple_of(512);
+            let table_offset = (FOOTER_LEN + DYN_HEADER_LEN) as u64;
+            let first_block = table_offset + bat_len;
+            let bitmap = bitmap_len(block_size);
+            let stride = bitmap + block_size;
+
+            // Pass 1: which blocks hold non-zero data.
+            let mut blocks: Vec<u64> = Vec::new();
+            for (off, len) in disk.allocated_ranges() {
+                let mut b = off / block_size;
+                let last = (off + len - 1) / block_size;
+                if blocks.last() == Some(&b) {
+                    b += 1;
+                }
+                while b <= last {
+                    let s = b * block_size;
+                    if nonzero(disk, s, (s + block_size).min(dsize), &mut buf)? {
+                        blocks.push(b);
+                    }
+                    b += 1;
+                }
+                progress.step("scanning", off + len, dsize)?;
+            }
+            if (first_block + blocks.len() as u64 * stride) / 512 > u32::MAX as u64 {
+                return Err(Error::no_space(
+                    "vhd",
+                    "the image would be too large for 32-bit BAT entries",
+                ));
+            }
+
+            sink.write(&f.to_bytes())?;
+            let dh = DynHeader {
+                data_offset: NO_OFFSET,
+                table_offset,
+                header_version: DYN_HEADER_VERSION,
+                max_table_entries: entries as u32,
+                block_size: block_size as u32,
+                checksum: 0,
+            };
+            sink.write(&dh.to_bytes())?;
+            let mut bat = vec![0xffu8; bat_len as usize];
+            for (k, &b) in blocks.iter().enumerate() {
+                let sector = ((first_block + k as u64 * stride) / 512) as u32;
+                bat[(b * 4) as usize..(b * 4 + 4) as usize].copy_from_slice(&sector.to_be_bytes());
+            }
+            sink.write(&bat)?;
+            drop(bat);
+            // Every sector of a stored block is marked present, as qemu does.
+            let bm = vec![0xffu8; bitmap as usize];
+            for &b in &blocks {
+                sink.write(&bm)?;
+                let s = b * block_size;
+                let e = (s + block_size).min(dsize);
+                let hole = emit_range(disk, s, e, sink, 0, &mut buf, progress)?;
+                sink.hole(hole + (s + block_size - e))?;
+            }
+            sink.write(&f.to_bytes())?;
+        }
+    }
+    sink.finish()
+}

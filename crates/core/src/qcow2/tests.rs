@@ -1,0 +1,372 @@
+//! qcow2 writer/reader round trips, hostile images and a mutation loop.
+
+use super::raw::*;
+use super::*;
+use crate::container::WriteOptions;
+use crate::io::{NoProgress, ReadAt};
+use std::sync::Arc;
+
+/// A disk with scattered data: random bytes, text, explicit zeros inside
+/// allocated extents, and a partial last cluster.
+pub(crate) fn sample_disk(size: u64) -> Disk {
+    let mut d = Disk::new(size);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..24u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let off = x % (size - 70_000);
+        let len = 1 + (x >> 20) % 60_000;
+        let data: Vec<u8> = match i % 3 {
+            0 => (0..len).map(|j| (j.wrapping_mul(x) >> 7) as u8).collect(),
+            1 => (0..len).map(|j| b"imgforge "[(j % 9) as usize]).collect(),
+            _ => vec![0; len as usize],
+        };
+        d.write_vec(off, data).unwrap();
+    }
+    d.write(size - 10, b"last bytes").unwrap();
+    d
+}
+
+fn all(r: &dyn ReadAt) -> Vec<u8> {
+    let mut v = vec![0u8; r.size() as usize];
+    r.read_at(0, &mut v).unwrap();
+    v
+}
+
+pub(crate) fn image(d: &Disk, cs: u64, compress: bool) -> Vec<u8> {
+    let opts = WriteOptions {
+        cluster_size: Some(cs),
+        compress,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    write(d, &opts, &mut out, &NoProgress).unwrap();
+    out
+}
+
+fn open_vec(v: Vec<u8>) -> Result<crate::container::Opened> {
+    open(Arc::new(v))
+}
+
+#[test]
+fn round_trips_every_cluster_size_and_compression() {
+    let d = sample_disk(3 * 1024 * 1024 + 1234);
+    let want = all(&d);
+    for cs in [512u64, 4096, 65536, 2 << 20] {
+        for compress in [false, true] {
+            let img = image(&d, cs, compress);
+            assert_eq!(img.len() as u64 % cs, 0);
+            let o = open_vec(img).unwrap();
+            assert_eq!(o.info.virtual_size, d.size());
+            assert_eq!(o.info.cluster_size, Some(cs));
+            assert_eq!(all(&o.disk), want, "cs {cs} compress {compress}");
+            // Only clusters with data are allocated.
+            for (off, len) in o.disk.allocated_ranges() {
+                assert_eq!(off % cs, 0);
+                assert!(len <= d.size());
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_clusters_inside_extents_are_not_stored() {
+    let mut d = Disk::new(1 << 20);
+    d.write_vec(0, vec![0; 1 << 20]).unwrap();
+    d.write(300_000, b"x").unwrap();
+    let img = image(&d, 65536, false);
+    // header, refcount table, refcount block, L1, one L2, one data cluster
+    assert_eq!(img.len(), 6 * 65536);
+    let o = open_vec(img).unwrap();
+    assert_eq!(o.disk.allocated_ranges(), vec![(262_144, 65536)]);
+}
+
+#[test]
+fn output_is_deterministic() {
+    let d = sample_disk(1 << 20);
+    assert_eq!(image(&d, 4096, true), image(&d, 4096, true));
+}
+
+#[cfg(feature = "parallel")]
+#[test]
+fn parallel_compression_matches_one_thread() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| image(&sample_disk(4 << 20), 4096, true));
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(|| image(&sample_disk(4 << 20), 4096, true));
+    assert_eq!(one, many);
+}
+
+#[test]
+fn bad_cluster_size_option_is_refused() {
+    let d = Disk::new(1 << 20);
+    for cs in [256u64, 3000, 4 << 20] {
+        let opts = WriteOptions {
+            cluster_size: Some(cs),
+            ..Default::default()
+        };
+        assert!(write(&d, &opts, &mut Vec::new(), &NoProgress).is_err());
+    }
+}
+
+fn put32(v: &mut [u8], at: usize, x: u32) {
+    v[at..at + 4].copy_from_slice(&x.to_be_bytes());
+}
+fn put64(v: &mut [u8], at: usize, x: u64) {
+    v[at..at + 8].copy_from_slice(&x.to_be_bytes());
+}
+
+fn err_text(v: Vec<u8>) -> String {
+    match open_vec(v) {
+        Ok(o) => {
+            // Some damage only shows when data is read.
+            let mut b = vec![0u8; o.disk.size().min(8 << 20) as usize];
+            match o.disk.read_at(0, &mut b) {
+                Ok(()) => panic!("damaged image was accepted"),
+                Err(e) => e.to_string(),
+            }
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+fn small() -> (Vec<u8>, Header) {
+    let mut d = Disk::new(256 * 1024);
+    d.write_vec(1000, (0..5000u32).map(|i| (i * 7) as u8).collect())
+        .unwrap();
+    let img = image(&d, 4096, false);
+    let mut hb = [0u8; 112];
+    hb.copy_from_slice(&img[..112]);
+    (img, Header::parse(&hb))
+}
+
+#[test]
+fn hostile_headers_are_refused() {
+    let (img, h) = small();
+    let mut v = img.clone();
+    put32(&mut v, 20, 8);
+    assert!(err_text(v).contains("cluster_bits"));
+    let mut v = img.clone();
+    put32(&mut v, 20, 22);
+    assert!(err_text(v).contains("cluster_bits"));
+    // L1 too small for the virtual size.
+    let mut v = img.clone();
+    put64(&mut v, 24, 1 << 40);
+    assert!(err_text(v).contains("l1_size"));
+    // L1 larger than the file could hold.
+    let mut v = img.clone();
+    put32(&mut v, 36, 1 << 20);
+    let e = err_text(v);
+    assert!(
+        e.contains("l1_table_offset") || e.contains("l1_size"),
+        "{e}"
+    );
+    // Tables past EOF, unaligned, or over the header.
+    let mut v = img.clone();
+    put64(&mut v, 40, 1 << 30);
+    assert!(err_text(v).contains("past the end"));
+    let mut v = img.clone();
+    put64(&mut v, 40, 0);
+    assert!(err_text(v).contains("overlaps the header"));
+    let mut v = img.clone();
+    put64(&mut v, 48, h.refcount_table_offset + 8);
+    assert!(err_text(v).contains("aligned"));
+    let mut v = img.clone();
+    put32(&mut v, 56, 1 << 20);
+    assert!(err_text(v).contains("refcount_table"));
+    // Encryption, unknown features, external data files.
+    let mut v = img.clone();
+    put32(&mut v, 32, 1);
+    assert!(err_text(v).contains("encrypted"));
+    let mut v = img.clone();
+    put64(&mut v, 72, 1 << 9);
+    assert!(err_text(v).contains("unknown incompatible"));
+    let mut v = img.clone();
+    put64(&mut v, 72, INCOMPAT_DATA_FILE);
+    assert!(err_text(v).contains("external data file"));
+    let mut v = img.clone();
+    put32(&mut v, 4, 4);
+    assert!(err_text(v).contains("version"));
+}
+
+#[test]
+fn dirty_bit_is_reported() {
+    let (mut v, _) = small();
+    put64(&mut v, 72, INCOMPAT_DIRTY);
+    assert!(open_vec(v).unwrap().info.dirty);
+}
+
+#[test]
+fn hostile_l2_entries_are_refused() {
+    let (img, h) = small();
+    let cs = 4096usize;
+    let l1 = h.l1_table_offset as usize;
+    let l2 = (be64(&img, l1) & OFFSET_MASK) as usize;
+    let e0 = be64(&img, l2);
+    assert_ne!(e0, 0);
+    // A data cluster inside the header.
+    let mut v = img.clone();
+    put64(&mut v, l2, OFLAG_COPIED | 0x200);
+    assert!(err_text(v).contains("aligned"));
+    let mut v = img.clone();
+    put64(&mut v, l2, OFLAG_COMPRESSED | 0x100);
+    assert!(err_text(v).contains("outside the data area"));
+    // Past EOF.
+    let mut v = img.clone();
+    put64(&mut v, l2, OFLAG_COPIED | (1 << 40));
+    assert!(err_text(v).contains("past the end"));
+    // An L2 table past EOF / in the header.
+    let mut v = img.clone();
+    put64(&mut v, l1, OFLAG_COPIED | (1 << 40));
+    assert!(err_text(v).contains("past the end"));
+    let mut v = img.clone();
+    put64(&mut v, l1, OFLAG_COPIED | 0x800);
+    assert!(err_text(v).contains("aligned"));
+    let _ = cs;
+}
+
+#[test]
+fn compressed_cluster_larger_than_a_cluster_is_refused() {
+    let (img, h) = small();
+    let l1 = h.l1_table_offset as usize;
+    let l2 = (be64(&img, l1) & OFFSET_MASK) as usize;
+    let data_at = (be64(&img, l2) & OFFSET_MASK) as usize;
+    // 8 KiB of zeros deflated, stored where the first data cluster is.
+    let z = {
+        use flate2::{Compress, Compression, FlushCompress};
+        let mut c = Compress::new(Compression::default(), false);
+        let mut out = Vec::with_capacity(1024);
+        c.compress_vec(&[0u8; 8192], &mut out, FlushCompress::Finish)
+            .unwrap();
+        out
+    };
+    let mut v = img.clone();
+    v[data_at..data_at + z.len()].copy_from_slice(&z);
+    put64(
+        &mut v,
+        l2,
+        compressed_entry(12, data_at as u64, z.len() as u64),
+    );
+    assert!(err_text(v).contains("more than"));
+    // Garbage instead of deflate data.
+    let mut v = img.clone();
+    v[data_at..data_at + 16].fill(0xff);
+    put64(&mut v, l2, compressed_entry(12, data_at as u64, 16));
+    assert!(err_text(v).contains("compressed cluster"));
+}
+
+#[test]
+fn truncated_images_are_refused() {
+    let (img, _) = small();
+    for len in [0usize, 50, 100, 4096, 4096 * 3 + 17, img.len() - 4096] {
+        let v = img[..len].to_vec();
+        let e = err_text(v);
+        assert!(!e.is_empty());
+    }
+}
+
+#[test]
+fn v2_images_read() {
+    // A v2 header is the v3 one cut at 72 bytes with version 2.
+    let (img, _) = small();
+    let mut v = img.clone();
+    put32(&mut v, 4, 2);
+    v[72..104].fill(0);
+    let o = open_vec(v).unwrap();
+    assert_eq!(all(&o.disk), all(&open_vec(img).unwrap().disk));
+}
+
+#[test]
+fn backing_file_is_reported_and_needed() {
+    let (mut v, _) = small();
+    // Name the backing file in the header cluster, after the header.
+    let name = b"base.raw";
+    v[200..200 + name.len()].copy_from_slice(name);
+    put64(&mut v, 8, 200);
+    put32(&mut v, 16, name.len() as u32);
+    let o = open_vec(v.clone()).unwrap();
+    assert_eq!(o.info.backing_filename.as_deref(), Some("base.raw"));
+    let mut b = vec![0u8; 4096];
+    // Cluster 40 is not in the image: it would come from the backing file.
+    let e = o.disk.read_at(40 * 4096, &mut b).unwrap_err().to_string();
+    assert!(e.contains("backing file"), "{e}");
+    let mut base = Disk::new(256 * 1024);
+    base.write(40 * 4096, b"from base").unwrap();
+    let o = open_with_backing(Arc::new(v), base).unwrap();
+    o.disk.read_at(40 * 4096, &mut b).unwrap();
+    assert_eq!(&b[..9], b"from base");
+}
+
+#[test]
+fn grow_patch_grows_and_refuses_shrink() {
+    let (img, h) = small();
+    assert!(grow_patch(&img, h.size - 4096).is_err());
+    let mut v = img.clone();
+    for (off, bytes) in grow_patch(&img, 100 << 30).unwrap() {
+        let end = off as usize + bytes.len();
+        if v.len() < end {
+            v.resize(end, 0);
+        }
+        v[off as usize..end].copy_from_slice(&bytes);
+    }
+    let o = open_vec(v).unwrap();
+    assert_eq!(o.info.virtual_size, 100 << 30);
+    let mut a = vec![0u8; 256 * 1024];
+    let mut b = vec![0u8; 256 * 1024];
+    o.disk.read_at(0, &mut a).unwrap();
+    open_vec(img).unwrap().disk.read_at(0, &mut b).unwrap();
+    assert_eq!(a, b);
+}
+
+/// Deterministic mutations of valid images: no input may panic a reader.
+#[test]
+fn mutated_images_never_panic() {
+    let mut d = Disk::new(64 * 1024);
+    d.write_vec(100, (0..9000u32).map(|i| (i % 251) as u8).collect())
+        .unwrap();
+    d.write(40_000, &[7u8; 3000]).unwrap();
+    let seeds = [
+        image(&d, 512, false),
+        image(&d, 512, true),
+        image(&d, 4096, true),
+    ];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..3000 {
+        let mut v = seeds[round % seeds.len()].clone();
+        let hot = (v.len() as u64).min(2048);
+        for _ in 0..1 + next() % 6 {
+            let r = next();
+            // Mostly the metadata at the front, sometimes anywhere.
+            let at = if r & 1 == 0 {
+                (r >> 8) % hot
+            } else {
+                (r >> 8) % v.len() as u64
+            };
+            v[at as usize] = (r >> 40) as u8;
+        }
+        if next() % 16 == 0 {
+            let l = (next() % v.len() as u64) as usize;
+            v.truncate(l);
+        }
+        if let Ok(o) = open_vec(v) {
+            let mut b = vec![0u8; 4096];
+            for (off, len) in o.disk.allocated_ranges().into_iter().take(64) {
+                let n = len.min(4096) as usize;
+                let _ = o.disk.read_at(off, &mut b[..n]);
+            }
+        }
+    }
+}
