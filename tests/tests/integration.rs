@@ -1,3 +1,4 @@
 //! The one integration test binary; each module says what it covers.
 
 mod cli_basics;
+mod vhdx;

@@ -10,6 +10,8 @@
 //! filesystem as a sparse [`Disk`]; filesystem readers take a [`Source`] and
 //! return a [`tree::Tree`] whose file data refers lazily to the source.
 
+pub mod ami;
+mod blocks;
 pub mod container;
 pub mod disk;
 pub mod error;
