@@ -2,3 +2,4 @@
 
 mod cli_basics;
 mod vhdx;
+mod vmdk;
