@@ -1,5 +1,6 @@
 //! The one integration test binary; each module says what it covers.
 
 mod cli_basics;
+mod ova;
 mod vhdx;
 mod vmdk;

@@ -26,5 +26,5 @@ pub fn write(
     progress: &dyn Progress,
 ) -> Result<()> {
     let name = format!("{}.vmdk", opts.vm.name);
-    write::write_named(disk, opts, &name, sink, progress)
+    write::write_named(disk, opts, &name, sink, progress).map(|_| ())
 }

@@ -130,14 +130,15 @@ fn candidate_grains(disk: &Disk) -> impl Iterator<Item = u64> + '_ {
         })
 }
 
-/// Streams `disk` as a VMDK whose descriptor names `extent_file`.
+/// Streams `disk` as a VMDK whose descriptor names `extent_file`; returns
+/// the bytes of grains stored (OVF `populatedSize`).
 pub fn write_named(
     disk: &Disk,
     opts: &WriteOptions,
     extent_file: &str,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<u64> {
     let s = settings(opts)?;
     let capacity = disk.size().div_ceil(SECTOR);
     if capacity > MAX_CAPACITY_SECTORS {
@@ -170,7 +171,7 @@ fn sparse(
     desc: &str,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<u64> {
     let gt_count = capacity.div_ceil(GT_COVERAGE);
     let gd_sectors = (gt_count * 4).div_ceil(SECTOR);
     let rgd_offset = 1 + DESCRIPTOR_SECTORS;
@@ -238,7 +239,8 @@ fn sparse(
         blocks::copy(disk, g * GRAIN_BYTES, GRAIN_BYTES, sink, &mut buf)?;
         progress.step("writing vmdk", n as u64 + 1, stored.len() as u64)?;
     }
-    sink.finish()
+    sink.finish()?;
+    Ok(stored.len() as u64 * GRAIN_BYTES)
 }
 
 /// A sink wrapper that knows the current offset (for markers' sectors).
@@ -270,7 +272,7 @@ fn stream(
     desc: &str,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<u64> {
     let gt_count = capacity.div_ceil(GT_COVERAGE);
     let gd_sectors = (gt_count * 4).div_ceil(SECTOR);
     let mut header = SparseExtentHeader {
@@ -298,6 +300,7 @@ fn stream(
     let mut gd = vec![0u8; (gd_sectors * SECTOR) as usize];
     let mut gt = vec![0u8; (GT_SECTORS * SECTOR) as usize];
     let mut gt_index: Option<u64> = None;
+    let mut populated = 0u64;
     let mut grain = vec![0u8; GRAIN_BYTES as usize];
     let mut compressed = Vec::with_capacity(GRAIN_BYTES as usize + 1024);
 
@@ -345,6 +348,7 @@ fn stream(
             .map_err(|_| Error::no_space("vmdk", "grain offset past 2 TiB of file"))?;
         let e = ((g % NUM_GTES_PER_GT as u64) * 4) as usize;
         gt[e..e + 4].copy_from_slice(&sector.to_le_bytes());
+        populated += GRAIN_BYTES;
     }
     if let Some(i) = gt_index {
         flush_gt(&mut out, &mut gt, &mut gd, i)?;
@@ -356,5 +360,6 @@ fn stream(
     header.gd_offset = gd_offset;
     out.write(&header.to_bytes())?;
     out.write(&marker(0, MARKER_EOS))?;
-    out.sink.finish()
+    out.sink.finish()?;
+    Ok(populated)
 }
