@@ -2,5 +2,6 @@
 
 mod cli_basics;
 mod ova;
+mod vagrant_box;
 mod vhdx;
 mod vmdk;
