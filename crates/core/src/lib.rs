@@ -12,6 +12,8 @@
 
 pub mod ami;
 mod blocks;
+#[cfg(test)]
+mod testutil;
 pub mod container;
 pub mod disk;
 pub mod error;

@@ -393,3 +393,141 @@ pub fn open(src: Source) -> Result<Opened> {
     };
     Ok(Opened { disk, info })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::WriteOptions;
+    use crate::io::NoProgress;
+    use crate::testutil::{exercise, Mutated, XorShift};
+
+    fn image() -> Arc<Vec<u8>> {
+        let mut d = Disk::new(20 << 20);
+        d.write(0, b"first block").unwrap();
+        d.write(17 << 20, b"third block").unwrap();
+        let mut out = Vec::new();
+        super::super::write(&d, &WriteOptions::default(), &mut out, &NoProgress).unwrap();
+        Arc::new(out)
+    }
+    use std::sync::Arc;
+
+    fn open_m(m: Mutated) -> Result<Opened> {
+        open(Arc::new(m))
+    }
+
+    /// Recomputes the CRCs of both headers and both region tables.
+    fn fix_crcs(m: &mut Mutated) {
+        for (at, len) in [
+            (HEADER1_OFFSET, HEADER_SIZE),
+            (HEADER2_OFFSET, HEADER_SIZE),
+            (REGION_TABLE1_OFFSET, REGION_TABLE_SIZE),
+            (REGION_TABLE2_OFFSET, REGION_TABLE_SIZE),
+        ] {
+            let b = m.get(at, len);
+            if b.len() == len {
+                let crc = checksum_with_zero_field(&b, 4);
+                m.set(at + 4, &crc.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote() {
+        let o = open(image()).unwrap();
+        let mut b = [0u8; 11];
+        o.disk.read_at(17 << 20, &mut b).unwrap();
+        assert_eq!(&b, b"third block");
+        assert_eq!(o.info.cluster_size, Some(8 << 20));
+    }
+
+    #[test]
+    fn one_bad_header_uses_the_other_both_bad_is_an_error() {
+        let base = image();
+        let mut m = Mutated::new(base.clone());
+        m.set(HEADER2_OFFSET + 100, &[1]);
+        let o = open_m(m).unwrap();
+        assert_eq!(o.info.format_specific.unwrap()["header-sequence-number"], 1);
+        let mut m = Mutated::new(base.clone());
+        m.set(HEADER1_OFFSET + 100, &[1]);
+        let o = open_m(m).unwrap();
+        assert_eq!(o.info.format_specific.unwrap()["header-sequence-number"], 2);
+        let mut m = Mutated::new(base);
+        m.set(HEADER1_OFFSET + 100, &[1]);
+        m.set(HEADER2_OFFSET + 100, &[1]);
+        let e = open_m(m).err().unwrap().to_string();
+        assert!(e.contains("neither header is valid"), "{e}");
+    }
+
+    #[test]
+    fn log_to_replay_is_refused_with_a_hint() {
+        let mut m = Mutated::new(image());
+        for h in [HEADER1_OFFSET, HEADER2_OFFSET] {
+            m.set(h + 48, &[1; 16]);
+        }
+        fix_crcs(&mut m);
+        let e = open_m(m).err().unwrap().to_string();
+        assert!(e.contains("log must be replayed"), "{e}");
+    }
+
+    #[test]
+    fn bat_region_larger_than_file_is_an_error() {
+        let mut m = Mutated::new(image());
+        for t in [REGION_TABLE1_OFFSET, REGION_TABLE2_OFFSET] {
+            // Entry 0 is the BAT: Length at 16 + 24.
+            m.set(t + 16 + 24, &(1u32 << 31).to_le_bytes());
+        }
+        fix_crcs(&mut m);
+        let e = open_m(m).err().unwrap().to_string();
+        assert!(e.contains("BAT region") && e.contains("past the end"), "{e}");
+    }
+
+    #[test]
+    fn payload_offset_past_eof_is_an_error() {
+        let base = image();
+        let mut m = Mutated::new(base);
+        let bad = (1u64 << 40) | PAYLOAD_BLOCK_FULLY_PRESENT;
+        m.set(3 * MIB, &bad.to_le_bytes());
+        let e = open_m(m).err().unwrap().to_string();
+        assert!(e.contains("BAT entry for block 0") && e.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn truncated_file_is_an_error() {
+        let base = image();
+        // The last block (virtual 16..20 MiB) is stored as a full 8 MiB block;
+        // cutting into its first 4 MiB loses data the disk needs.
+        let cut = base.len() as u64 - 4 * MIB - 1;
+        for len in [0u64, 100, 70_000, 3 * MIB + 10, cut] {
+            let mut m = Mutated::new(base.clone());
+            m.len = len;
+            assert!(open_m(m).is_err(), "len {len}");
+        }
+    }
+
+    #[test]
+    fn mutated_images_never_panic() {
+        let base = image();
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let areas = [
+            (0, 8),
+            (HEADER1_OFFSET, 128),
+            (HEADER2_OFFSET, 128),
+            (REGION_TABLE1_OFFSET, 96),
+            (REGION_TABLE2_OFFSET, 96),
+            (2 * MIB, 256),
+            (2 * MIB + METADATA_TABLE_SIZE, 64),
+            (3 * MIB, 64),
+            (0, base.len() as u64),
+        ];
+        for i in 0..3000 {
+            let mut m = Mutated::new(base.clone());
+            m.mutate(&mut rng, &areas, 1 + (i % 8));
+            if i % 2 == 0 {
+                fix_crcs(&mut m);
+            }
+            if let Ok(o) = open_m(m) {
+                exercise(&o.disk, &mut rng);
+            }
+        }
+    }
+}
