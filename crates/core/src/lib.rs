@@ -12,14 +12,14 @@
 
 pub mod ami;
 mod blocks;
-#[cfg(test)]
-mod testutil;
 pub mod container;
 pub mod disk;
 pub mod error;
 pub mod io;
 pub mod seed;
 pub mod size;
+#[cfg(test)]
+mod testutil;
 pub mod tree;
 
 // Partition tables.

@@ -478,7 +478,10 @@ mod tests {
         }
         fix_crcs(&mut m);
         let e = open_m(m).err().unwrap().to_string();
-        assert!(e.contains("BAT region") && e.contains("past the end"), "{e}");
+        assert!(
+            e.contains("BAT region") && e.contains("past the end"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -488,7 +491,10 @@ mod tests {
         let bad = (1u64 << 40) | PAYLOAD_BLOCK_FULLY_PRESENT;
         m.set(3 * MIB, &bad.to_le_bytes());
         let e = open_m(m).err().unwrap().to_string();
-        assert!(e.contains("BAT entry for block 0") && e.contains("outside"), "{e}");
+        assert!(
+            e.contains("BAT entry for block 0") && e.contains("outside"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -668,3 +668,153 @@ pub fn embedded_descriptor(src: Source) -> Result<Option<Descriptor>> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     parse_descriptor(&String::from_utf8_lossy(&b[..end])).map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::WriteOptions;
+    use crate::io::NoProgress;
+    use crate::testutil::{exercise, Mutated, XorShift};
+    use std::io::Write;
+
+    fn image(sub: &str) -> Arc<Vec<u8>> {
+        let mut d = Disk::new(40 << 20);
+        d.write(0, b"grain zero").unwrap();
+        d.write(33 << 20, b"second gt").unwrap();
+        let opts = WriteOptions {
+            subformat: Some(sub.into()),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        super::super::write(&d, &opts, &mut out, &NoProgress).unwrap();
+        Arc::new(out)
+    }
+
+    fn read_disk(o: &Opened, at: u64, n: usize) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; n];
+        o.disk.read_at(at, &mut b)?;
+        Ok(b)
+    }
+
+    #[test]
+    fn both_subformats_read_back() {
+        for sub in ["monolithicSparse", "streamOptimized"] {
+            let o = open(image(sub)).unwrap();
+            assert_eq!(read_disk(&o, 0, 10).unwrap(), b"grain zero");
+            assert_eq!(read_disk(&o, 33 << 20, 9).unwrap(), b"second gt");
+            assert_eq!(o.info.virtual_size, 40 << 20);
+        }
+    }
+
+    #[test]
+    fn descriptor_with_a_wrong_extent_line_names_the_line() {
+        let text = "# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT disk-flat.vmdk 0\n";
+        let e = parse_descriptor(text).err().unwrap().to_string();
+        assert!(e.contains("descriptor line 4"), "{e}");
+        let text = "# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\nRW many FLAT \"f\" 0\n";
+        let e = parse_descriptor(text).err().unwrap().to_string();
+        assert!(e.contains("line 3") && e.contains("not a number"), "{e}");
+        let text = "# Disk DescriptorFile\ncreateType=\"fancyNew\"\nRW 8 FLAT \"f\" 0\nddb.whatever = \"x\"\n";
+        let e = open_descriptor(text, &|_| Ok(Arc::new(vec![0u8; 4096]) as Source))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("fancyNew"), "{e}");
+    }
+
+    #[test]
+    fn flat_descriptor_extent_past_the_file_is_an_error() {
+        let text =
+            "# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\nRW 16 FLAT \"f.vmdk\" 0\n";
+        let e = open_descriptor(text, &|_| Ok(Arc::new(vec![0u8; 4096]) as Source))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("past the end"), "{e}");
+        let o = open_descriptor(text, &|_| Ok(Arc::new(vec![7u8; 8192]) as Source)).unwrap();
+        assert_eq!(read_disk(&o, 8191, 1).unwrap(), [7]);
+    }
+
+    #[test]
+    fn absurd_grain_size_is_an_error() {
+        for gs in [3u64, 1 << 40, 4096] {
+            let mut m = Mutated::new(image("monolithicSparse"));
+            m.set(20, &gs.to_le_bytes());
+            let e = open(Arc::new(m)).err().unwrap().to_string();
+            assert!(e.contains("grainSize"), "{e}");
+        }
+    }
+
+    #[test]
+    fn gd_offset_past_eof_is_an_error() {
+        let mut m = Mutated::new(image("monolithicSparse"));
+        m.set(56, &(1u64 << 30).to_le_bytes());
+        let e = open(Arc::new(m)).err().unwrap().to_string();
+        assert!(e.contains("gdOffset") && e.contains("past the end"), "{e}");
+    }
+
+    #[test]
+    fn compressed_grain_inflating_beyond_a_grain_is_an_error() {
+        let base = image("streamOptimized");
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![0u8; 128 * 1024]).unwrap();
+        let big = z.finish().unwrap();
+        let mut m = Mutated::new(base);
+        // The first grain marker is at sector 128 (the header's overHead).
+        m.set(128 * 512 + 8, &(big.len() as u32).to_le_bytes());
+        m.set(128 * 512 + 12, &big);
+        let o = open(Arc::new(m)).unwrap();
+        let e = read_disk(&o, 0, 512).err().unwrap().to_string();
+        assert!(e.contains("more than a grain"), "{e}");
+    }
+
+    #[test]
+    fn truncated_files_are_errors() {
+        for sub in ["monolithicSparse", "streamOptimized"] {
+            let base = image(sub);
+            for len in [0u64, 10, 600, 64 * 1024, base.len() as u64 - 600] {
+                let mut m = Mutated::new(base.clone());
+                m.len = len;
+                let r = open(Arc::new(m)).and_then(|o| read_disk(&o, 33 << 20, 9));
+                assert!(r.is_err(), "{sub} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_images_never_panic() {
+        for (seed, sub) in [(1u64, "monolithicSparse"), (2, "streamOptimized")] {
+            let base = image(sub);
+            let n = base.len() as u64;
+            let mut rng = XorShift(0xD1B5_4A32_D192_ED03 ^ seed);
+            let areas = [
+                (0, 80),
+                (512, 1024),
+                (21 * 512, 10 * 512),
+                (128 * 512, 64),
+                (n.saturating_sub(3000), 3000),
+                (0, n),
+            ];
+            for i in 0..2000 {
+                let mut m = Mutated::new(base.clone());
+                m.mutate(&mut rng, &areas, 1 + (i % 6));
+                if let Ok(o) = open(Arc::new(m)) {
+                    exercise(&o.disk, &mut rng);
+                }
+            }
+        }
+        let mut rng = XorShift(77);
+        let text = "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentFlat\"\nRW 8 FLAT \"a\" 0\nRW 8 ZERO \"b\"\nddb.adapterType = \"ide\"\n";
+        for _ in 0..2000 {
+            let mut b = text.as_bytes().to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(b.len() as u64) as usize;
+                b[at] = b" \"\n=#0123456789RWFLATZERO"[rng.below(24) as usize];
+            }
+            let t = String::from_utf8_lossy(&b);
+            if let Ok(o) = open_descriptor(&t, &|_| Ok(Arc::new(vec![1u8; 8192]) as Source)) {
+                exercise(&o.disk, &mut rng);
+            }
+        }
+    }
+}
