@@ -258,3 +258,72 @@ pub fn open(src: Source) -> Result<Opened> {
         info,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::WriteOptions;
+    use crate::io::NoProgress;
+    use crate::testutil::{exercise, Mutated, XorShift};
+    use crate::Disk;
+
+    fn image() -> Arc<Vec<u8>> {
+        let mut d = Disk::new(8 << 20);
+        d.write(4096, b"inside the ova").unwrap();
+        let mut out = Vec::new();
+        crate::ova::write(&d, &WriteOptions::default(), &mut out, &NoProgress).unwrap();
+        Arc::new(out)
+    }
+
+    #[test]
+    fn opens_in_place_and_reports_the_ovf() {
+        let o = open(image()).unwrap();
+        let mut b = [0u8; 14];
+        o.disk.read_at(4096, &mut b).unwrap();
+        assert_eq!(&b, b"inside the ova");
+        let fs = o.info.format_specific.unwrap();
+        assert_eq!(fs["ovf"]["cpus"], 1);
+        assert_eq!(fs["ovf"]["memory_mib"], 1024);
+        assert_eq!(fs["disk-file"], "imgforge-disk1.vmdk");
+    }
+
+    #[test]
+    fn member_past_the_end_and_missing_disk_are_errors() {
+        let base = image();
+        let mut m = Mutated::new(base.clone());
+        m.len = base.len() as u64 / 2;
+        assert!(open(Arc::new(m)).is_err());
+        let e = parse_ovf("<Envelope><References>").map(|_| ());
+        assert!(e.is_ok() || e.is_err());
+        assert!(parse_ovf("<a><b></a>").is_err());
+    }
+
+    #[test]
+    fn mutated_archives_never_panic() {
+        let base = image();
+        let n = base.len() as u64;
+        let mut rng = XorShift(0xA076_1D64_78BD_642F);
+        let areas = [
+            (0, 512),
+            (512, 4096),
+            (0, 8192),
+            (n.saturating_sub(4096), 4096),
+            (0, n),
+        ];
+        for i in 0..2000 {
+            let mut m = Mutated::new(base.clone());
+            m.mutate(&mut rng, &areas, 1 + (i % 6));
+            // Keep the first header's checksum right half of the time so the
+            // OVF and the VMDK get exercised too.
+            if i % 2 == 0 {
+                let mut h = m.get(0, 512);
+                h[148..156].copy_from_slice(b"        ");
+                let sum: u64 = h.iter().map(|&b| b as u64).sum();
+                m.set(148, format!("{sum:06o}\0 ").as_bytes());
+            }
+            if let Ok(o) = open(Arc::new(m)) {
+                exercise(&o.disk, &mut rng);
+            }
+        }
+    }
+}

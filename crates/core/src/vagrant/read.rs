@@ -138,7 +138,12 @@ pub fn open(src: Source) -> Result<Opened> {
     }
     let c = if magic == [0x1f, 0x8b] {
         let mut gz = flate2::read::MultiGzDecoder::new(ReadAtReader::new(src.clone()));
-        walk(&src, &mut gz, false)?
+        let c = walk(&src, &mut gz, false)?;
+        // Read on to the gzip trailer (bounded) so its CRC-32 and length
+        // are checked: a cut or damaged box is an error, not silently short.
+        std::io::copy(&mut (&mut gz).take(16 << 20), &mut std::io::sink())
+            .map_err(|e| Error::corrupt(F, "gzip stream", e))?;
+        c
     } else {
         let mut r = ReadAtReader::new(src.clone());
         walk(&src, &mut r, true)?
@@ -179,4 +184,54 @@ pub fn open(src: Source) -> Result<Opened> {
         disk: inner.disk,
         info,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::WriteOptions;
+    use crate::io::NoProgress;
+    use crate::io::ReadAt;
+    use crate::testutil::{exercise, Mutated, XorShift};
+    use crate::Disk;
+
+    fn image() -> Arc<Vec<u8>> {
+        let mut d = Disk::new(4 << 20);
+        d.write(0, b"boxed").unwrap();
+        let opts = WriteOptions {
+            subformat: Some("virtualbox".into()),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        crate::vagrant::write(&d, &opts, &mut out, &NoProgress).unwrap();
+        Arc::new(out)
+    }
+
+    #[test]
+    fn virtualbox_box_opens() {
+        let o = open(image()).unwrap();
+        let mut b = [0u8; 5];
+        o.disk.read_at(0, &mut b).unwrap();
+        assert_eq!(&b, b"boxed");
+        assert_eq!(o.info.format_specific.unwrap()["provider"], "virtualbox");
+    }
+
+    #[test]
+    fn truncated_and_mutated_boxes_never_panic() {
+        let base = image();
+        let n = base.len() as u64;
+        for len in [0u64, 1, 2, 10, n / 2, n - 1] {
+            let mut m = Mutated::new(base.clone());
+            m.len = len;
+            assert!(open(Arc::new(m)).is_err(), "len {len}");
+        }
+        let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+        for i in 0..1000 {
+            let mut m = Mutated::new(base.clone());
+            m.mutate(&mut rng, &[(0, 64), (0, n)], 1 + (i % 3));
+            if let Ok(o) = open(Arc::new(m)) {
+                exercise(&o.disk, &mut rng);
+            }
+        }
+    }
 }
