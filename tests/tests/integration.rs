@@ -4,3 +4,7 @@ mod cli_basics;
 mod fat;
 mod ext4;
 mod iso;
+mod ova;
+mod vagrant_box;
+mod vhdx;
+mod vmdk;

@@ -11,6 +11,8 @@
 //! return a [`tree::Tree`] whose file data refers lazily to the source.
 
 pub mod bootcfg;
+pub mod ami;
+mod blocks;
 pub mod container;
 pub mod decompress;
 pub mod disk;
@@ -20,6 +22,8 @@ pub mod io;
 pub mod recipe;
 pub mod seed;
 pub mod size;
+#[cfg(test)]
+mod testutil;
 pub mod tree;
 
 // Partition tables.

@@ -1,4 +1,6 @@
-//! vagrant container.
+//! Vagrant .box: tar.gz of metadata.json, a Vagrantfile and the provider's
+//! disk — `libvirt` (default; box.img as qcow2) or `virtualbox` (box.ovf +
+//! box-disk001.vmdk, streamOptimized).
 
 pub mod raw;
 pub mod read;
@@ -6,21 +8,19 @@ pub mod write;
 
 use crate::container::{Opened, WriteOptions};
 use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Error, Result};
+use crate::{Disk, Result};
 
-/// Opens a vagrant file as its virtual disk.
+/// Opens a box as its disk; `info.format_specific` reports the provider.
 pub fn open(src: Source) -> Result<Opened> {
-    let _ = src;
-    Err(Error::unsupported("vagrant", "reader not written yet"))
+    read::open(src)
 }
 
-/// Streams `disk` as a vagrant file into `sink`.
+/// Streams `disk` as a box (`opts.subformat`: libvirt | virtualbox).
 pub fn write(
     disk: &Disk,
     opts: &WriteOptions,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = (disk, opts, sink, progress);
-    Err(Error::unsupported("vagrant", "writer not written yet"))
+    write::write(disk, opts, sink, progress)
 }

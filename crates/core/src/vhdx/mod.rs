@@ -1,4 +1,6 @@
-//! vhdx container.
+//! VHDX container ([MS-VHDX]): dynamic and fixed disks, read and written.
+//! Differencing disks are recognised and refused; a header with a log to
+//! replay is refused with a hint.
 
 pub mod raw;
 pub mod read;
@@ -6,12 +8,11 @@ pub mod write;
 
 use crate::container::{Opened, WriteOptions};
 use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Error, Result};
+use crate::{Disk, Result};
 
 /// Opens a vhdx file as its virtual disk.
 pub fn open(src: Source) -> Result<Opened> {
-    let _ = src;
-    Err(Error::unsupported("vhdx", "reader not written yet"))
+    read::open(src)
 }
 
 /// Streams `disk` as a vhdx file into `sink`.
@@ -21,6 +22,5 @@ pub fn write(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = (disk, opts, sink, progress);
-    Err(Error::unsupported("vhdx", "writer not written yet"))
+    write::write(disk, opts, sink, progress)
 }

@@ -1,4 +1,5 @@
-//! vmdk container.
+//! VMDK container (VMware Virtual Disk Format 1.1): monolithicSparse and
+//! streamOptimized written; those plus flat/sparse descriptors read.
 
 pub mod raw;
 pub mod read;
@@ -6,21 +7,24 @@ pub mod write;
 
 use crate::container::{Opened, WriteOptions};
 use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Error, Result};
+use crate::{Disk, Result};
 
-/// Opens a vmdk file as its virtual disk.
+pub use read::{open_descriptor, parse_descriptor, Descriptor, ExtentLine};
+
+/// Opens a vmdk file (a hosted sparse extent) as its virtual disk.
 pub fn open(src: Source) -> Result<Opened> {
-    let _ = src;
-    Err(Error::unsupported("vmdk", "reader not written yet"))
+    read::open(src)
 }
 
-/// Streams `disk` as a vmdk file into `sink`.
+/// Streams `disk` as a vmdk file into `sink` (`opts.subformat`:
+/// monolithicSparse (default) or streamOptimized; `-o adapter_type=`,
+/// `hwversion=`). The descriptor names the extent `<vm name>.vmdk`.
 pub fn write(
     disk: &Disk,
     opts: &WriteOptions,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = (disk, opts, sink, progress);
-    Err(Error::unsupported("vmdk", "writer not written yet"))
+    let name = format!("{}.vmdk", opts.vm.name);
+    write::write_named(disk, opts, &name, sink, progress).map(|_| ())
 }
