@@ -21,7 +21,11 @@ pub struct ImageSpec {
 /// on disk, so image names containing ':' work when they exist.
 pub fn parse_spec(spec: &str) -> Result<ImageSpec> {
     if Path::new(spec).exists() {
-        return Ok(ImageSpec { image: spec.into(), part: None, path: "/".into() });
+        return Ok(ImageSpec {
+            image: spec.into(),
+            part: None,
+            path: "/".into(),
+        });
     }
     let mut parts: Vec<&str> = spec.split(':').collect();
     let mut image = String::new();
@@ -43,25 +47,43 @@ pub fn parse_spec(spec: &str) -> Result<ImageSpec> {
     match parts.as_slice() {
         [] => {}
         [p] if p.starts_with('/') => path = p.to_string(),
-        [n] => part = Some(n.parse().with_context(|| format!("'{n}' is not a partition number"))?),
+        [n] => {
+            part = Some(
+                n.parse()
+                    .with_context(|| format!("'{n}' is not a partition number"))?,
+            )
+        }
         [n, p] => {
-            part = Some(n.parse().with_context(|| format!("'{n}' is not a partition number"))?);
-            path = if p.is_empty() { "/".into() } else { p.to_string() };
+            part = Some(
+                n.parse()
+                    .with_context(|| format!("'{n}' is not a partition number"))?,
+            );
+            path = if p.is_empty() {
+                "/".into()
+            } else {
+                p.to_string()
+            };
         }
         _ => bail!("'{spec}' is not IMAGE[:PARTNUM][:/path]"),
     }
-    Ok(ImageSpec { image: image.into(), part, path })
+    Ok(ImageSpec {
+        image: image.into(),
+        part,
+        path,
+    })
 }
 
 /// Opens the filesystem the spec names, as a tree.
 pub fn open_tree(spec: &ImageSpec) -> Result<Tree> {
     let src = open_source(&spec.image)?;
-    let tree = imgforge_core::fs::open_tree(src, spec.part).with_context(|| spec.image.display().to_string())?;
+    let tree = imgforge_core::fs::open_tree(src, spec.part)
+        .with_context(|| spec.image.display().to_string())?;
     Ok(tree)
 }
 
 fn lookup(tree: &Tree, spec: &ImageSpec) -> Result<NodeId> {
-    tree.lookup(&spec.path).with_context(|| format!("{}: no such file or directory in the image", spec.path))
+    tree.lookup(&spec.path)
+        .with_context(|| format!("{}: no such file or directory in the image", spec.path))
 }
 
 /// `ls -l` style mode string.
@@ -77,14 +99,48 @@ pub fn mode_string(kind: &NodeKind, mode: u32) -> String {
     };
     let mut s = String::with_capacity(10);
     s.push(t);
-    let bits = [(0o400, 'r'), (0o200, 'w'), (0o100, 'x'), (0o40, 'r'), (0o20, 'w'), (0o10, 'x'), (0o4, 'r'), (0o2, 'w'), (0o1, 'x')];
+    let bits = [
+        (0o400, 'r'),
+        (0o200, 'w'),
+        (0o100, 'x'),
+        (0o40, 'r'),
+        (0o20, 'w'),
+        (0o10, 'x'),
+        (0o4, 'r'),
+        (0o2, 'w'),
+        (0o1, 'x'),
+    ];
     for (i, (b, c)) in bits.iter().enumerate() {
         let set = mode & b != 0;
         let ch = match i {
-            2 if mode & 0o4000 != 0 => if set { 's' } else { 'S' },
-            5 if mode & 0o2000 != 0 => if set { 's' } else { 'S' },
-            8 if mode & 0o1000 != 0 => if set { 't' } else { 'T' },
-            _ => if set { *c } else { '-' },
+            2 if mode & 0o4000 != 0 => {
+                if set {
+                    's'
+                } else {
+                    'S'
+                }
+            }
+            5 if mode & 0o2000 != 0 => {
+                if set {
+                    's'
+                } else {
+                    'S'
+                }
+            }
+            8 if mode & 0o1000 != 0 => {
+                if set {
+                    't'
+                } else {
+                    'T'
+                }
+            }
+            _ => {
+                if set {
+                    *c
+                } else {
+                    '-'
+                }
+            }
         };
         s.push(ch);
     }
@@ -106,14 +162,20 @@ pub fn format_time(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 fn size_of(kind: &NodeKind) -> String {
     match kind {
         NodeKind::File(f) => f.len().to_string(),
         NodeKind::Symlink(t) => t.len().to_string(),
-        NodeKind::CharDev { major, minor } | NodeKind::BlockDev { major, minor } => format!("{major}, {minor}"),
+        NodeKind::CharDev { major, minor } | NodeKind::BlockDev { major, minor } => {
+            format!("{major}, {minor}")
+        }
         _ => "0".to_string(),
     }
 }
@@ -171,7 +233,9 @@ pub fn cat(spec_s: &str) -> Result<()> {
     let spec = parse_spec(spec_s)?;
     let tree = open_tree(&spec)?;
     let id = lookup(&tree, &spec)?;
-    let NodeKind::File(data) = &tree.node(id).kind else { bail!("{}: not a regular file", spec.path) };
+    let NodeKind::File(data) = &tree.node(id).kind else {
+        bail!("{}: not a regular file", spec.path)
+    };
     let out = std::io::stdout();
     let mut out = out.lock();
     let mut buf = vec![0u8; 1 << 20];
@@ -207,16 +271,30 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
     let entries: Vec<(String, NodeId)> = if matches!(tree.node(id).kind, NodeKind::Dir(_)) {
         tree.walk_from(id)
     } else {
-        let name = base_path.trim_end_matches('/').rsplit('/').next().unwrap_or("file").to_string();
+        let name = base_path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("file")
+            .to_string();
         vec![(name, id)]
     };
     for (rel, n) in entries {
-        let target = if rel.is_empty() { dir.to_path_buf() } else { dir.join(&rel) };
+        let target = if rel.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(&rel)
+        };
         if let Some(parent) = target.parent() {
             if parent != dir {
-                let md = std::fs::symlink_metadata(parent).with_context(|| format!("cannot stat {}", parent.display()))?;
+                let md = std::fs::symlink_metadata(parent)
+                    .with_context(|| format!("cannot stat {}", parent.display()))?;
                 if !md.is_dir() {
-                    bail!("{}: parent is not a directory (refusing to follow a link out of {})", target.display(), dir.display());
+                    bail!(
+                        "{}: parent is not a directory (refusing to follow a link out of {})",
+                        target.display(),
+                        dir.display()
+                    );
                 }
             }
         }
@@ -224,7 +302,8 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
         if !matches!(node.kind, NodeKind::Dir(_)) {
             if let Some(first) = first_path.get(&n) {
                 let _ = std::fs::remove_file(&target);
-                std::fs::hard_link(first, &target).with_context(|| format!("cannot link {}", target.display()))?;
+                std::fs::hard_link(first, &target)
+                    .with_context(|| format!("cannot link {}", target.display()))?;
                 continue;
             }
             first_path.insert(n, target.clone());
@@ -234,8 +313,13 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
                 if !rel.is_empty() {
                     match std::fs::create_dir(&target) {
                         Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
-                        Err(e) => return Err(e).with_context(|| format!("cannot create {}", target.display())),
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {
+                        }
+                        Err(e) => {
+                            return Err(e)
+                                .with_context(|| format!("cannot create {}", target.display()))
+                        }
                     }
                 }
                 dirs.push((target, n));
@@ -243,7 +327,8 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
             }
             NodeKind::File(data) => {
                 let _ = std::fs::remove_file(&target);
-                let mut f = std::fs::File::create(&target).with_context(|| format!("cannot create {}", target.display()))?;
+                let mut f = std::fs::File::create(&target)
+                    .with_context(|| format!("cannot create {}", target.display()))?;
                 let mut buf = vec![0u8; (1 << 20).min(data.len() as usize).max(1)];
                 let mut off = 0u64;
                 while off < data.len() {
@@ -252,16 +337,22 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
                     f.write_all(&buf[..k])?;
                     off += k as u64;
                 }
-                let mtime = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(node.meta.mtime.max(0) as u64));
+                let mtime = std::time::UNIX_EPOCH
+                    .checked_add(std::time::Duration::from_secs(node.meta.mtime.max(0) as u64));
                 if let Some(t) = mtime {
                     let _ = f.set_modified(t);
                 }
             }
             NodeKind::Symlink(t) => {
                 let _ = std::fs::remove_file(&target);
-                std::os::unix::fs::symlink(t, &target).with_context(|| format!("cannot create symlink {}", target.display()))?;
+                std::os::unix::fs::symlink(t, &target)
+                    .with_context(|| format!("cannot create symlink {}", target.display()))?;
                 if is_root {
-                    let _ = std::os::unix::fs::lchown(&target, Some(node.meta.uid), Some(node.meta.gid));
+                    let _ = std::os::unix::fs::lchown(
+                        &target,
+                        Some(node.meta.uid),
+                        Some(node.meta.gid),
+                    );
                 }
                 continue;
             }
@@ -273,7 +364,11 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
                     }
                     continue;
                 }
-                let t = if matches!(node.kind, NodeKind::CharDev { .. }) { "c" } else { "b" };
+                let t = if matches!(node.kind, NodeKind::CharDev { .. }) {
+                    "c"
+                } else {
+                    "b"
+                };
                 let st = std::process::Command::new("mknod")
                     .arg(&target)
                     .arg(t)
@@ -286,7 +381,10 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
                 }
             }
             NodeKind::Fifo => {
-                let st = std::process::Command::new("mkfifo").arg(&target).status().context("running mkfifo")?;
+                let st = std::process::Command::new("mkfifo")
+                    .arg(&target)
+                    .status()
+                    .context("running mkfifo")?;
                 if !st.success() {
                     bail!("mkfifo {} failed", target.display());
                 }
@@ -298,7 +396,10 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
                 .with_context(|| format!("cannot chown {}", target.display()))?;
         }
         // After chown, which clears setuid/setgid.
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(node.meta.mode & 0o7777))?;
+        std::fs::set_permissions(
+            &target,
+            std::fs::Permissions::from_mode(node.meta.mode & 0o7777),
+        )?;
     }
     // Directories last and deepest first, so read-only directories can be filled.
     for (target, n) in dirs.into_iter().rev() {
@@ -306,7 +407,10 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
         if is_root {
             let _ = std::os::unix::fs::chown(&target, Some(node.meta.uid), Some(node.meta.gid));
         }
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(node.meta.mode & 0o7777))?;
+        std::fs::set_permissions(
+            &target,
+            std::fs::Permissions::from_mode(node.meta.mode & 0o7777),
+        )?;
     }
     Ok(())
 }
@@ -315,7 +419,9 @@ fn is_root() -> bool {
     // The effective uid of this process owns the files it creates.
     let probe = std::env::temp_dir();
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or_else(|_| probe.metadata().map(|m| m.uid() == 0).unwrap_or(false))
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or_else(|_| probe.metadata().map(|m| m.uid() == 0).unwrap_or(false))
 }
 
 #[cfg(test)]
@@ -325,8 +431,14 @@ mod tests {
     #[test]
     fn modes_and_times() {
         assert_eq!(mode_string(&NodeKind::Fifo, 0o644), "prw-r--r--");
-        assert_eq!(mode_string(&NodeKind::Dir(Default::default()), 0o1777), "drwxrwxrwt");
-        assert_eq!(mode_string(&NodeKind::Symlink("x".into()), 0o4755), "lrwsr-xr-x");
+        assert_eq!(
+            mode_string(&NodeKind::Dir(Default::default()), 0o1777),
+            "drwxrwxrwt"
+        );
+        assert_eq!(
+            mode_string(&NodeKind::Symlink("x".into()), 0o4755),
+            "lrwsr-xr-x"
+        );
         assert_eq!(format_time(0), "1970-01-01 00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(format_time(4_102_444_800), "2100-01-01 00:00");

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ResizeArgs {
+    /// Image format (raw or qcow2); detected when not given.
+    #[arg(short = 'f')]
+    pub format: Option<String>,
     /// Allow shrinking (data past the new end is lost).
     #[arg(long)]
     pub shrink: bool,
@@ -19,26 +22,30 @@ pub struct ResizeArgs {
     pub grow_last: bool,
     pub image: PathBuf,
     /// New size (20G), or +SIZE / -SIZE relative to the current one.
-//! `imgforge resize`, like `qemu-img resize`: grow a raw or qcow2 image in
-//! place (qcow2 through the core's byte patches; shrinking is refused).
-
-use crate::files::FileSource;
-use anyhow::{bail, Context, Result};
-use clap::Args;
-use imgforge_core::container::{detect, Format};
-use imgforge_core::io::ReadAt;
-use std::os::unix::fs::FileExt;
-
-#[derive(Args)]
-    /// Image format (raw or qcow2); detected when not given.
-    #[arg(short = 'f')]
-    pub format: Option<String>,
-    /// New size: `20G`, or `+1G` to grow by.
     #[arg(allow_hyphen_values = true)]
     pub size: String,
 }
 
 pub fn run(a: ResizeArgs) -> Result<()> {
+    // qcow2 images grow through the core's header/L1 patches.
+    let fmt = match &a.format {
+        Some(f) => imgforge_core::container::Format::parse(f)?,
+        None => imgforge_core::container::detect(&crate::files::FileSource::open(&a.image)?)?,
+    };
+    match fmt {
+        imgforge_core::container::Format::Raw => {}
+        imgforge_core::container::Format::Qcow2 => {
+            return crate::cmd_resize_qcow2::run(crate::cmd_resize_qcow2::ResizeArgs {
+                format: Some("qcow2".into()),
+                image: a.image,
+                size: a.size,
+            })
+        }
+        other => anyhow::bail!(
+            "resize: {} images cannot be resized (raw and qcow2 can)",
+            other.qemu_name()
+        ),
+    }
     let mut disk = open_raw(&a.image)?;
     let old = disk.size();
     let new = match parse_resize(&a.size, "size")? {
@@ -63,36 +70,5 @@ pub fn run(a: ResizeArgs) -> Result<()> {
         eprintln!("{n}");
     }
     println!("Image resized.");
-    let src = FileSource::open(&a.image)?;
-    let fmt = match &a.format {
-        Some(f) => Format::parse(f)?,
-        None => detect(&src)?,
-    let current = match fmt {
-        Format::Raw => src.size(),
-        Format::Qcow2 => imgforge_core::qcow2::read::validate(&src)?.header.size,
-        other => bail!(
-            "resize: {} images cannot be resized (raw and qcow2 can)",
-            other.qemu_name()
-        ),
-        Resize::Grow(n) => current.checked_add(n).context("size: too large")?,
-        Resize::Shrink(_) => bail!("size: shrinking is not supported"),
-    if new < current {
-        bail!("size: shrinking ({current} to {new} bytes) is not supported");
-    }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&a.image)
-        .with_context(|| format!("cannot open {} for writing", a.image.display()))?;
-    match fmt {
-        Format::Raw => file.set_len(new)?,
-        _ => {
-            let patches = imgforge_core::qcow2::grow_patch(&src, new)?;
-            for (off, bytes) in patches {
-                file.write_all_at(&bytes, off)
-                    .with_context(|| format!("writing {}", a.image.display()))?;
-            }
-            file.sync_all()?;
-        }
-    }
     Ok(())
 }

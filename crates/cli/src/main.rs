@@ -3,17 +3,21 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cmd_build;
+mod cmd_convert;
 mod cmd_copy;
 mod cmd_create;
-mod cmd_inspect;
-mod cmd_part;
-mod cmd_convert;
+mod cmd_files;
 mod cmd_info;
+mod cmd_initramfs;
+mod cmd_inspect;
+mod cmd_mkfs;
+mod cmd_mkisofs;
+mod cmd_part;
 mod cmd_resize;
+mod cmd_resize_qcow2;
 mod files;
 mod progress_bar;
-mod cmd_initramfs;
-mod cmd_mkisofs;
 mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
@@ -27,8 +31,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the bytes of nothing (placeholder until the first command lands).
-    Version,
     /// Create an empty image (sparse raw file by default), like qemu-img create.
     Create(cmd_create::CreateArgs),
     /// Grow (or --shrink) a raw image; on GPT disks move the backup table to the end.
@@ -47,11 +49,31 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<String>,
     },
+    /// Build the image a recipe describes (TOML or JSON).
+    Build(cmd_build::BuildArgs),
+    /// Make a FAT or ext4 filesystem image from a directory or tar.
+    Mkfs(cmd_mkfs::MkfsArgs),
+    /// List files in a filesystem image, initramfs or ISO: IMAGE[:PARTNUM][:/path].
+    Ls {
+        /// Long listing: mode, links, uid, gid, size, time, link target.
+        #[arg(short = 'l')]
+        long: bool,
+        /// List the whole subtree.
+        #[arg(short = 'R')]
+        recursive: bool,
+        spec: String,
+    },
+    /// Print a file from inside an image: IMAGE[:PARTNUM]:/path.
+    Cat { spec: String },
+    /// Extract files from an image into DIR: IMAGE[:PARTNUM][:/path] DIR.
+    Extract {
+        spec: String,
+        dir: std::path::PathBuf,
+    },
     /// Convert a disk image between formats, like qemu-img convert.
     Convert(cmd_convert::ConvertArgs),
     /// Show what an image holds, like qemu-img info.
     Info(cmd_info::InfoArgs),
-    /// Grow a raw or qcow2 image, like qemu-img resize.
 }
 
 fn main() {
@@ -64,10 +86,6 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Version => {
-            println!("imgforge {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
         Command::Create(a) => cmd_create::run(a),
         Command::Resize(a) => cmd_resize::run(a),
         Command::Part(a) => cmd_part::run(a),
@@ -75,6 +93,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Copy(a) => cmd_copy::run(a),
         Command::Initramfs(a) => cmd_initramfs::run(a),
         Command::Mkisofs { args } => cmd_mkisofs::run(&args),
+        Command::Build(a) => cmd_build::run(a),
+        Command::Mkfs(a) => cmd_mkfs::run(a),
+        Command::Ls {
+            long,
+            recursive,
+            spec,
+        } => cmd_files::ls(&spec, long, recursive),
+        Command::Cat { spec } => cmd_files::cat(&spec),
+        Command::Extract { spec, dir } => cmd_files::extract(&spec, &dir),
         Command::Convert(a) => cmd_convert::run(a),
         Command::Info(a) => cmd_info::run(a),
     }

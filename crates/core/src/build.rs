@@ -18,7 +18,10 @@ pub trait Inputs {
     /// has directories.
     fn dir(&self, path: &str, tree: &mut Tree, at: &str) -> Result<()> {
         let _ = (tree, at);
-        Err(Error::unsupported("recipe", format!("directory input '{path}' is only available on the command line")))
+        Err(Error::unsupported(
+            "recipe",
+            format!("directory input '{path}' is only available on the command line"),
+        ))
     }
 }
 
@@ -35,7 +38,10 @@ impl Inputs for NoInputs {
 pub struct MapInputs(pub BTreeMap<String, Source>);
 impl Inputs for MapInputs {
     fn file(&self, path: &str) -> Result<Source> {
-        self.0.get(path).cloned().ok_or_else(|| Error::invalid(path, "input file not provided"))
+        self.0
+            .get(path)
+            .cloned()
+            .ok_or_else(|| Error::invalid(path, "input file not provided"))
     }
 }
 
@@ -62,7 +68,12 @@ pub fn context(recipe: &Recipe, epoch: Option<i64>, seed: Option<&str>) -> Build
 
 /// Builds the tree a filesystem section describes, applying its contents in
 /// order. `key` names the section in errors.
-pub fn assemble_tree(fs: &Filesystem, key: &str, inputs: &dyn Inputs, ctx: &BuildContext) -> Result<Tree> {
+pub fn assemble_tree(
+    fs: &Filesystem,
+    key: &str,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+) -> Result<Tree> {
     let mut tree = Tree::new(ctx.epoch);
     for (i, c) in fs.contents.iter().enumerate() {
         let ck = format!("{key}.contents[{}]", i + 1);
@@ -85,7 +96,13 @@ fn meta_for(c: &Content, ck: &str, default_mode: u32, ctx: &BuildContext) -> Res
     Ok(m)
 }
 
-fn add_content(tree: &mut Tree, c: &Content, ck: &str, inputs: &dyn Inputs, ctx: &BuildContext) -> Result<()> {
+fn add_content(
+    tree: &mut Tree,
+    c: &Content,
+    ck: &str,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+) -> Result<()> {
     let at = c.at.as_deref().unwrap_or("/");
     if let Some(t) = &c.tar {
         let src = inputs.file(t)?;
@@ -98,35 +115,490 @@ fn add_content(tree: &mut Tree, c: &Content, ck: &str, inputs: &dyn Inputs, ctx:
         let src = inputs.file(f)?;
         let len = crate::io::ReadAt::size(&*src);
         let meta = meta_for(c, ck, 0o644, ctx)?;
-        tree.insert(at, Node { kind: NodeKind::File(FileData::Source { src, offset: 0, len }), meta })?;
+        tree.insert(
+            at,
+            Node {
+                kind: NodeKind::File(FileData::Source {
+                    src,
+                    offset: 0,
+                    len,
+                }),
+                meta,
+            },
+        )?;
         return Ok(());
     }
     if let Some(t) = &c.text {
         let meta = meta_for(c, ck, 0o644, ctx)?;
-        tree.insert(at, Node { kind: NodeKind::File(FileData::from_vec(t.as_bytes().to_vec())), meta })?;
+        tree.insert(
+            at,
+            Node {
+                kind: NodeKind::File(FileData::from_vec(t.as_bytes().to_vec())),
+                meta,
+            },
+        )?;
         return Ok(());
     }
     if let Some(target) = &c.symlink {
         let meta = meta_for(c, ck, 0o777, ctx)?;
-        tree.insert(at, Node { kind: NodeKind::Symlink(target.clone()), meta })?;
+        tree.insert(
+            at,
+            Node {
+                kind: NodeKind::Symlink(target.clone()),
+                meta,
+            },
+        )?;
         return Ok(());
     }
     if c.mkdir {
         let meta = meta_for(c, ck, 0o755, ctx)?;
-        tree.insert(at, Node { kind: NodeKind::Dir(BTreeMap::new()), meta })?;
+        tree.insert(
+            at,
+            Node {
+                kind: NodeKind::Dir(BTreeMap::new()),
+                meta,
+            },
+        )?;
         return Ok(());
     }
     if let Some(d) = &c.device {
         let (ch, major, minor) = parse_device(d, &format!("{ck}.device"))?;
         let meta = meta_for(c, ck, 0o600, ctx)?;
-        let kind = if ch { NodeKind::CharDev { major, minor } } else { NodeKind::BlockDev { major, minor } };
+        let kind = if ch {
+            NodeKind::CharDev { major, minor }
+        } else {
+            NodeKind::BlockDev { major, minor }
+        };
         tree.insert(at, Node { kind, meta })?;
         return Ok(());
     }
-    Err(Error::invalid(ck, "needs exactly one of tar, dir, file, text, symlink, mkdir, device"))
+    Err(Error::invalid(
+        ck,
+        "needs exactly one of tar, dir, file, text, symlink, mkdir, device",
+    ))
 }
 
 /// Reports progress for the phases of a build.
 pub(crate) fn phase(progress: &dyn Progress, name: &str) -> Result<()> {
     progress.step(name, 0, 0)
+}
+
+/// What a finished build reports (warnings to show the user).
+#[derive(Debug, Default, Clone)]
+pub struct Built {
+    pub warnings: Vec<String>,
+}
+
+fn output_options(recipe: &Recipe, ctx: &BuildContext) -> Result<crate::container::WriteOptions> {
+    let o = &recipe.output;
+    let mut opts = crate::container::WriteOptions {
+        compress: o.compress,
+        ctx: ctx.clone(),
+        ..Default::default()
+    };
+    if let Some(cs) = &o.cluster_size {
+        opts.cluster_size = Some(crate::size::parse_size(cs, "output.cluster_size")?);
+    }
+    opts.subformat = o.subformat.clone();
+    if let Some(vm) = &o.vm {
+        if let Some(n) = &vm.name {
+            opts.vm.name = n.clone();
+        }
+        if let Some(c) = vm.cpus {
+            opts.vm.cpus = c;
+        }
+        if let Some(m) = &vm.memory {
+            opts.vm.memory_mib = crate::size::parse_size(m, "output.vm.memory")? >> 20;
+        }
+    }
+    Ok(opts)
+}
+
+fn boot_entry(recipe: &Recipe) -> Option<crate::bootcfg::BootEntry> {
+    recipe.boot.as_ref().map(|b| crate::bootcfg::BootEntry {
+        title: b.title.clone().unwrap_or_else(|| "imgforge".to_string()),
+        kernel: b.kernel.clone(),
+        initrd: b.initrd.clone(),
+        cmdline: b.cmdline.clone().unwrap_or_default(),
+        serial: b.serial,
+    })
+}
+
+/// Adds the loader configs the `[boot]` section asks for to `tree`.
+/// `iso_dir` is where isolinux.cfg goes (the directory of the BIOS boot image).
+fn add_boot_configs(recipe: &Recipe, tree: &mut Tree, iso_dir: Option<&str>) -> Result<()> {
+    let (Some(b), Some(entry)) = (&recipe.boot, boot_entry(recipe)) else {
+        return Ok(());
+    };
+    let entries = [entry];
+    for l in &b.loaders {
+        match l.as_str() {
+            "isolinux" | "syslinux" => {
+                let dir = iso_dir.unwrap_or("/isolinux");
+                tree.add_file(
+                    &format!("{dir}/isolinux.cfg"),
+                    crate::bootcfg::isolinux_cfg(&entries).into_bytes(),
+                )?;
+            }
+            "grub" => {
+                let cfg = crate::bootcfg::grub_cfg(&entries).into_bytes();
+                tree.add_file("/boot/grub/grub.cfg", cfg.clone())?;
+                tree.add_file("/EFI/BOOT/grub.cfg", cfg)?;
+            }
+            "systemd-boot" => {
+                for (path, text) in crate::bootcfg::systemd_boot(&entries) {
+                    tree.add_file(&path, text.into_bytes())?;
+                }
+            }
+            other => {
+                return Err(Error::invalid(
+                    "boot.loaders",
+                    format!("'{other}' is not isolinux, grub or systemd-boot"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the filesystem a section describes, `size` bytes (or fitted),
+/// `hidden_sectors` before it on its disk.
+fn build_fs(
+    fs: &Filesystem,
+    key: &str,
+    tree: &Tree,
+    size: Option<u64>,
+    hidden_sectors: u64,
+    ctx: &BuildContext,
+) -> Result<Option<crate::Disk>> {
+    let ty = fs.fs_type.as_deref().unwrap_or("none");
+    let size = match (&fs.size, size) {
+        (_, Some(s)) => Some(s),
+        (Some(s), None) => Some(crate::size::parse_size(s, &format!("{key}.size"))?),
+        (None, None) => None,
+    };
+    let named = |e: Error| match e {
+        Error::NoSpace { what, msg } => Error::NoSpace {
+            what: format!("{key} ({what})"),
+            msg,
+        },
+        other => other,
+    };
+    match ty {
+        "fat" | "vfat" => {
+            let opts = crate::fat::write::FatOptions {
+                size,
+                fat_type: match fs.fat_bits {
+                    Some(12) => Some(crate::fat::raw::FatType::Fat12),
+                    Some(16) => Some(crate::fat::raw::FatType::Fat16),
+                    Some(32) => Some(crate::fat::raw::FatType::Fat32),
+                    _ => None,
+                },
+                label: fs.label.clone(),
+                hidden_sectors: u32::try_from(hidden_sectors).unwrap_or(u32::MAX),
+                ..Default::default()
+            };
+            crate::fat::write::build(tree, &opts, ctx)
+                .map(Some)
+                .map_err(named)
+        }
+        "ext4" => {
+            let mut opts = crate::ext4::write::Ext4Options {
+                size,
+                label: fs.label.clone(),
+                ..Default::default()
+            };
+            if let Some(j) = fs.journal {
+                opts.journal = j;
+            }
+            if let Some(p) = fs.extra_percent {
+                opts.extra_percent = p;
+            }
+            crate::ext4::write::build(tree, &opts, ctx)
+                .map(Some)
+                .map_err(named)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Builds a recipe's disk (partition table and filesystems) as a sparse
+/// [`crate::Disk`], before any container.
+pub fn build_disk(
+    recipe: &Recipe,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    progress: &dyn Progress,
+) -> Result<(crate::Disk, Built)> {
+    use crate::gpt::edit::{AttrOp, Op, Script};
+    use crate::size::{Amount, Position};
+    let mut built = Built::default();
+    let disk_section = recipe.disk.clone().unwrap_or(crate::recipe::DiskSection {
+        size: None,
+        table: "gpt".into(),
+        sector_size: 512,
+    });
+
+    // A bare filesystem, or a disk with table = none: the filesystem is the disk.
+    if crate::recipe::Kind::Filesystem == recipe.kind() || disk_section.table == "none" {
+        let fs = recipe
+            .filesystem
+            .as_ref()
+            .or_else(|| recipe.partition.first().and_then(|p| p.filesystem.as_ref()))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "filesystem",
+                    "nothing to build: no [filesystem] or partition filesystem",
+                )
+            })?;
+        let size = disk_section
+            .size
+            .as_deref()
+            .map(|s| crate::size::parse_size(s, "disk.size"))
+            .transpose()?;
+        phase(progress, "assembling files")?;
+        let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
+        add_boot_configs(recipe, &mut tree, None)?;
+        phase(progress, "building filesystem")?;
+        return match build_fs(fs, "filesystem", &tree, size, 0, ctx)? {
+            Some(d) => Ok((d, built)),
+            None => Ok((crate::Disk::new(size.unwrap_or(0)), built)),
+        };
+    }
+
+    let ss = disk_section.sector_size as u64;
+    let size = match &disk_section.size {
+        Some(s) => crate::size::parse_size(s, "disk.size")?,
+        None => {
+            // Partitions plus 1 MiB in front and 1 MiB for the backup table.
+            let mut total = 2u64 << 20;
+            for (i, p) in recipe.partition.iter().enumerate() {
+                let s = crate::size::parse_size(&p.size, &format!("partition[{}].size", i + 1))?;
+                total = total
+                    .checked_add(s.div_ceil(1 << 20) << 20)
+                    .ok_or_else(|| Error::invalid("disk.size", "too large"))?;
+            }
+            total
+        }
+    };
+    if size % ss != 0 {
+        return Err(Error::invalid(
+            "disk.size",
+            format!("{size} bytes is not a whole number of {ss}-byte sectors"),
+        ));
+    }
+    let mut disk = crate::Disk::new(size);
+    let mut script = Script {
+        mbr: disk_section.table == "mbr",
+        sector_size: Some(ss),
+        ..Default::default()
+    };
+    script.ops.push(Op::Clear);
+    let mut numbers = Vec::new();
+    let mut next = 1u32;
+    for (i, p) in recipe.partition.iter().enumerate() {
+        let key = format!("partition[{}]", i + 1);
+        let number = p.number.unwrap_or(next);
+        next = number + 1;
+        numbers.push(number);
+        let end = if p.size == "rest" {
+            Position::Minus(Amount::Sectors(0))
+        } else {
+            Position::Plus(Amount::Bytes(crate::size::parse_size(
+                &p.size,
+                &format!("{key}.size"),
+            )?))
+        };
+        script.ops.push(Op::New {
+            number,
+            start: Position::Default,
+            end,
+        });
+        if let Some(t) = &p.type_code {
+            script.ops.push(Op::TypeCode {
+                number,
+                code: t.clone(),
+            });
+        }
+        if let Some(n) = &p.name {
+            script.ops.push(Op::ChangeName {
+                number,
+                name: n.clone(),
+            });
+        }
+        for &bit in &p.attributes {
+            script.ops.push(Op::Attributes {
+                number,
+                op: AttrOp::Set(bit as u32),
+            });
+        }
+        if p.bootable {
+            script.ops.push(Op::Attributes {
+                number,
+                op: AttrOp::Set(2),
+            });
+        }
+    }
+    phase(progress, "partitioning")?;
+    crate::gpt::edit::apply(&mut disk, &script, ctx).map_err(|e| match e {
+        Error::Invalid { key, msg } => Error::invalid(format!("partition ({key})"), msg),
+        other => other,
+    })?;
+    let (table, warnings) = crate::inspect::partition_table(&disk);
+    built.warnings.extend(warnings);
+    let table = table.ok_or_else(|| {
+        Error::invalid("disk.table", "the partition table could not be read back")
+    })?;
+    for (i, p) in recipe.partition.iter().enumerate() {
+        let key = format!("partition[{}]", i + 1);
+        let Some(fs) = &p.filesystem else { continue };
+        let number = numbers[i];
+        let part = table
+            .partitions
+            .iter()
+            .find(|q| q.number == number)
+            .ok_or_else(|| Error::invalid(&key, format!("partition {number} was not created")))?;
+        let offset = part.start * table.sector_size;
+        let len = (part.end + 1 - part.start) * table.sector_size;
+        phase(
+            progress,
+            &format!("assembling files for partition {number}"),
+        )?;
+        let mut tree = assemble_tree(fs, &format!("{key}.filesystem"), inputs, ctx)?;
+        // Loader configs go to the first FAT partition (the ESP).
+        if matches!(fs.fs_type.as_deref(), Some("fat" | "vfat"))
+            && !recipe.partition[..i].iter().any(|q| {
+                matches!(
+                    q.filesystem.as_ref().and_then(|f| f.fs_type.as_deref()),
+                    Some("fat" | "vfat")
+                )
+            })
+        {
+            add_boot_configs(recipe, &mut tree, None)?;
+        }
+        phase(
+            progress,
+            &format!("building filesystem for partition {number}"),
+        )?;
+        if let Some(img) = build_fs(
+            fs,
+            &format!("{key}.filesystem"),
+            &tree,
+            Some(len),
+            part.start,
+            ctx,
+        )? {
+            if img.size() > len {
+                return Err(Error::no_space(
+                    key,
+                    format!(
+                        "the filesystem needs {} bytes but the partition has {len}",
+                        img.size()
+                    ),
+                ));
+            }
+            disk.embed(offset, &img)?;
+        }
+    }
+    Ok((disk, built))
+}
+
+/// Builds a recipe into `sink`: a disk in its container format, a bare
+/// filesystem, an initramfs or an ISO.
+pub fn build(
+    recipe: &Recipe,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    sink: &mut dyn crate::Sink,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    use crate::recipe::Kind;
+    match recipe.kind() {
+        Kind::Initramfs => {
+            let fs = recipe
+                .filesystem
+                .as_ref()
+                .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
+            let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
+            add_boot_configs(recipe, &mut tree, None)?;
+            let level = recipe.output.level.unwrap_or(6);
+            let opts = crate::cpio::write::CpioOptions {
+                // An initramfs is always gzip'd, as `cpio | gzip` makes it.
+                compression: crate::cpio::write::CpioCompression::Gzip { level },
+                clamp_mtime: true,
+                prepend: None,
+            };
+            crate::cpio::write::write(&tree, &opts, ctx, sink, progress)?;
+            Ok(Built::default())
+        }
+        Kind::Iso => {
+            let fs = recipe
+                .filesystem
+                .as_ref()
+                .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
+            let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
+            let iso = recipe.iso.clone().unwrap_or_default();
+            let iso_dir = iso
+                .bios_boot
+                .as_deref()
+                .and_then(|p| p.rsplit_once('/'))
+                .map(|(d, _)| if d.is_empty() { "/" } else { d })
+                .map(str::to_string);
+            add_boot_configs(recipe, &mut tree, iso_dir.as_deref())?;
+            let mut opts = crate::iso9660::write::IsoOptions {
+                volume_id: iso.volume_id.clone().unwrap_or_else(|| "IMGFORGE".into()),
+                joliet: iso.joliet.unwrap_or(true),
+                rock_ridge: if iso.rock_ridge.unwrap_or(true) {
+                    crate::iso9660::write::RockRidge::Full
+                } else {
+                    crate::iso9660::write::RockRidge::None
+                },
+                boot_catalog: iso.boot_catalog.clone(),
+                isohybrid_gpt_basdat: iso.isohybrid_gpt_basdat,
+                ..Default::default()
+            };
+            if let Some(b) = &iso.bios_boot {
+                opts.boot.push(crate::iso9660::write::BootImage {
+                    path: b.clone(),
+                    platform: crate::iso9660::raw::PLATFORM_X86,
+                    emulation: crate::iso9660::write::Emulation::NoEmulation,
+                    load_size: Some(iso.boot_load_size.unwrap_or(4)),
+                    load_segment: 0,
+                    boot_info_table: iso.boot_info_table.unwrap_or(true),
+                });
+            }
+            if let Some(e) = &iso.efi_boot {
+                opts.boot.push(crate::iso9660::write::BootImage {
+                    path: e.clone(),
+                    platform: crate::iso9660::raw::PLATFORM_EFI,
+                    emulation: crate::iso9660::write::Emulation::NoEmulation,
+                    load_size: None,
+                    load_segment: 0,
+                    boot_info_table: false,
+                });
+            }
+            if !opts.boot.is_empty() && opts.boot_catalog.is_none() {
+                opts.boot_catalog = Some("/boot.catalog".into());
+            }
+            if let Some(m) = &iso.isohybrid_mbr {
+                let src = inputs.file(m)?;
+                opts.isohybrid_mbr = Some(crate::io::read_vec(
+                    &*src,
+                    0,
+                    crate::io::ReadAt::size(&*src).min(512),
+                    512,
+                    m,
+                )?);
+            }
+            let warnings = crate::iso9660::write::write(&tree, &opts, ctx, sink, progress)?;
+            Ok(Built { warnings })
+        }
+        Kind::Disk | Kind::Filesystem => {
+            let (disk, built) = build_disk(recipe, inputs, ctx, progress)?;
+            let format = crate::container::Format::parse(&recipe.output.format)?;
+            let opts = output_options(recipe, ctx)?;
+            crate::container::write(format, &disk, &opts, sink, progress)?;
+            Ok(built)
+        }
+    }
 }

@@ -46,7 +46,13 @@ pub fn probe(src: &dyn ReadAt) -> Option<FsKind> {
 /// Reads the filesystem or archive in `src` as a tree.
 pub fn read_tree(src: Source) -> Result<(FsKind, Tree)> {
     let kind = probe(&*src).ok_or_else(|| {
-        Error::unsupported("image", format!("{}: no FAT, ext4, ISO 9660 or cpio filesystem found", src.name()))
+        Error::unsupported(
+            "image",
+            format!(
+                "{}: no FAT, ext4, ISO 9660 or cpio filesystem found",
+                src.name()
+            ),
+        )
     })?;
     let tree = match kind {
         FsKind::Fat => crate::fat::read::read_tree(src)?,
@@ -71,12 +77,25 @@ pub fn open_disk(src: Source) -> Result<Source> {
 /// Byte range `(offset, len)` of partition `number` on a disk with a GPT or
 /// MBR table.
 pub fn partition_range(disk: &dyn ReadAt, number: u32) -> Result<(u64, u64)> {
-    let parts = crate::inspect::partitions(disk)?;
-    parts
-        .into_iter()
-        .find(|p| p.0 == number)
-        .map(|p| (p.1, p.2))
-        .ok_or_else(|| Error::invalid(format!("partition {number}"), "no such partition on this disk"))
+    let (table, _) = crate::inspect::partition_table(disk);
+    let table = table.ok_or_else(|| {
+        Error::invalid(
+            format!("partition {number}"),
+            "this disk has no GPT or MBR partition table",
+        )
+    })?;
+    let p = table
+        .partitions
+        .iter()
+        .find(|p| p.number == number)
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("partition {number}"),
+                "no such partition on this disk",
+            )
+        })?;
+    let ss = table.sector_size;
+    Ok((p.start * ss, (p.end + 1 - p.start) * ss))
 }
 
 /// The tree of the filesystem in `src` (any container), in partition `part`

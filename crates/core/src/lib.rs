@@ -10,13 +10,15 @@
 //! filesystem as a sparse [`Disk`]; filesystem readers take a [`Source`] and
 //! return a [`tree::Tree`] whose file data refers lazily to the source.
 
-pub mod bootcfg;
 pub mod ami;
 mod blocks;
+pub mod bootcfg;
+pub mod build;
 pub mod container;
 pub mod decompress;
 pub mod disk;
 pub mod error;
+pub mod fs;
 pub mod inspect;
 pub mod io;
 pub mod recipe;

@@ -80,7 +80,14 @@ fn default_format() -> String {
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { format: default_format(), compress: false, level: None, cluster_size: None, subformat: None, vm: None }
+        OutputSection {
+            format: default_format(),
+            compress: false,
+            level: None,
+            cluster_size: None,
+            subformat: None,
+            vm: None,
+        }
     }
 }
 
@@ -279,9 +286,15 @@ impl Syntax {
 /// Parses a recipe; errors carry the line and the key.
 pub fn parse(text: &str, syntax: Syntax) -> Result<Recipe> {
     let r: Recipe = match syntax {
-        Syntax::Toml => toml::from_str(text).map_err(|e| Error::invalid("recipe", toml_message(&e, text)))?,
-        Syntax::Json => serde_json::from_str(text)
-            .map_err(|e| Error::invalid("recipe", format!("line {}, column {}: {e}", e.line(), e.column())))?,
+        Syntax::Toml => {
+            toml::from_str(text).map_err(|e| Error::invalid("recipe", toml_message(&e, text)))?
+        }
+        Syntax::Json => serde_json::from_str(text).map_err(|e| {
+            Error::invalid(
+                "recipe",
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })?,
     };
     r.validate()?;
     Ok(r)
@@ -324,7 +337,9 @@ impl Recipe {
         match self.output.format.to_ascii_lowercase().as_str() {
             "iso" => Kind::Iso,
             "initramfs" | "cpio" => Kind::Initramfs,
-            _ if self.disk.is_none() && self.partition.is_empty() && self.filesystem.is_some() => Kind::Filesystem,
+            _ if self.disk.is_none() && self.partition.is_empty() && self.filesystem.is_some() => {
+                Kind::Filesystem
+            }
             _ => Kind::Disk,
         }
     }
@@ -333,10 +348,28 @@ impl Recipe {
     /// only last, each content entry has exactly one source.
     pub fn validate(&self) -> Result<()> {
         let fmt = self.output.format.to_ascii_lowercase();
-        if !["raw", "img", "qcow2", "vhd", "vpc", "vhdx", "vmdk", "ova", "box", "iso", "initramfs", "cpio"].contains(&fmt.as_str()) {
+        if ![
+            "raw",
+            "img",
+            "qcow2",
+            "vhd",
+            "vpc",
+            "vhdx",
+            "vmdk",
+            "ova",
+            "box",
+            "iso",
+            "initramfs",
+            "cpio",
+        ]
+        .contains(&fmt.as_str())
+        {
             return Err(Error::invalid(
                 "output.format",
-                format!("unknown format '{}' (raw, qcow2, vhd, vhdx, vmdk, ova, box, iso, initramfs)", self.output.format),
+                format!(
+                    "unknown format '{}' (raw, qcow2, vhd, vhdx, vmdk, ova, box, iso, initramfs)",
+                    self.output.format
+                ),
             ));
         }
         if let Some(cs) = &self.output.cluster_size {
@@ -344,7 +377,10 @@ impl Recipe {
         }
         if let Some(l) = self.output.level {
             if l > 9 {
-                return Err(Error::invalid("output.level", format!("{l} is not a gzip level (0-9)")));
+                return Err(Error::invalid(
+                    "output.level",
+                    format!("{l} is not a gzip level (0-9)"),
+                ));
             }
         }
         if let Some(vm) = &self.output.vm {
@@ -355,10 +391,16 @@ impl Recipe {
         match self.kind() {
             Kind::Iso | Kind::Initramfs => {
                 if !self.partition.is_empty() {
-                    return Err(Error::invalid("partition", format!("a {fmt} recipe has no partitions; put its files in [filesystem]")));
+                    return Err(Error::invalid(
+                        "partition",
+                        format!("a {fmt} recipe has no partitions; put its files in [filesystem]"),
+                    ));
                 }
                 if self.filesystem.is_none() {
-                    return Err(Error::invalid("filesystem", format!("a {fmt} recipe needs [filesystem] contents")));
+                    return Err(Error::invalid(
+                        "filesystem",
+                        format!("a {fmt} recipe needs [filesystem] contents"),
+                    ));
                 }
             }
             Kind::Filesystem => {}
@@ -369,13 +411,22 @@ impl Recipe {
                 parse_size(s, "disk.size")?;
             }
             if !["gpt", "mbr", "none"].contains(&d.table.as_str()) {
-                return Err(Error::invalid("disk.table", format!("'{}' is not gpt, mbr or none", d.table)));
+                return Err(Error::invalid(
+                    "disk.table",
+                    format!("'{}' is not gpt, mbr or none", d.table),
+                ));
             }
             if d.sector_size != 512 && d.sector_size != 4096 {
-                return Err(Error::invalid("disk.sector_size", format!("{} is not 512 or 4096", d.sector_size)));
+                return Err(Error::invalid(
+                    "disk.sector_size",
+                    format!("{} is not 512 or 4096", d.sector_size),
+                ));
             }
             if d.table == "none" && self.partition.len() > 1 {
-                return Err(Error::invalid("partition", "a disk with table = \"none\" holds at most one filesystem"));
+                return Err(Error::invalid(
+                    "partition",
+                    "a disk with table = \"none\" holds at most one filesystem",
+                ));
             }
         }
         let mut numbers = std::collections::BTreeSet::new();
@@ -384,18 +435,30 @@ impl Recipe {
             let key = format!("partition[{}]", i + 1);
             let n = p.number.unwrap_or(next);
             if n == 0 || n > 128 {
-                return Err(Error::invalid(format!("{key}.number"), format!("{n} is not a partition number (1-128)")));
+                return Err(Error::invalid(
+                    format!("{key}.number"),
+                    format!("{n} is not a partition number (1-128)"),
+                ));
             }
             if !numbers.insert(n) {
-                return Err(Error::invalid(format!("{key}.number"), format!("two partitions have number {n}")));
+                return Err(Error::invalid(
+                    format!("{key}.number"),
+                    format!("two partitions have number {n}"),
+                ));
             }
             next = n + 1;
             if p.size == "rest" {
                 if i + 1 != self.partition.len() {
-                    return Err(Error::invalid(format!("{key}.size"), "only the last partition can be 'rest'"));
+                    return Err(Error::invalid(
+                        format!("{key}.size"),
+                        "only the last partition can be 'rest'",
+                    ));
                 }
                 if self.disk.as_ref().and_then(|d| d.size.as_ref()).is_none() {
-                    return Err(Error::invalid(format!("{key}.size"), "'rest' needs disk.size"));
+                    return Err(Error::invalid(
+                        format!("{key}.size"),
+                        "'rest' needs disk.size",
+                    ));
                 }
             } else {
                 parse_size(&p.size, &format!("{key}.size"))?;
@@ -415,7 +478,10 @@ impl Filesystem {
     fn validate(&self, key: &str) -> Result<()> {
         if let Some(t) = &self.fs_type {
             if !["fat", "vfat", "ext4", "none"].contains(&t.as_str()) {
-                return Err(Error::invalid(format!("{key}.type"), format!("'{t}' is not fat, ext4 or none")));
+                return Err(Error::invalid(
+                    format!("{key}.type"),
+                    format!("'{t}' is not fat, ext4 or none"),
+                ));
             }
         }
         if let Some(s) = &self.size {
@@ -423,20 +489,43 @@ impl Filesystem {
         }
         if let Some(b) = self.fat_bits {
             if ![12, 16, 32].contains(&b) {
-                return Err(Error::invalid(format!("{key}.fat_bits"), format!("{b} is not 12, 16 or 32")));
+                return Err(Error::invalid(
+                    format!("{key}.fat_bits"),
+                    format!("{b} is not 12, 16 or 32"),
+                ));
             }
         }
         for (i, c) in self.contents.iter().enumerate() {
             let ck = format!("{key}.contents[{}]", i + 1);
-            let sources = [c.tar.is_some(), c.dir.is_some(), c.file.is_some(), c.text.is_some(), c.symlink.is_some(), c.mkdir, c.device.is_some()]
-                .iter()
-                .filter(|&&b| b)
-                .count();
+            let sources = [
+                c.tar.is_some(),
+                c.dir.is_some(),
+                c.file.is_some(),
+                c.text.is_some(),
+                c.symlink.is_some(),
+                c.mkdir,
+                c.device.is_some(),
+            ]
+            .iter()
+            .filter(|&&b| b)
+            .count();
             if sources != 1 {
-                return Err(Error::invalid(ck, "needs exactly one of tar, dir, file, text, symlink, mkdir, device"));
+                return Err(Error::invalid(
+                    ck,
+                    "needs exactly one of tar, dir, file, text, symlink, mkdir, device",
+                ));
             }
-            if (c.file.is_some() || c.text.is_some() || c.symlink.is_some() || c.device.is_some() || c.mkdir) && c.at.is_none() {
-                return Err(Error::invalid(format!("{ck}.at"), "missing: where in the filesystem to put it"));
+            if (c.file.is_some()
+                || c.text.is_some()
+                || c.symlink.is_some()
+                || c.device.is_some()
+                || c.mkdir)
+                && c.at.is_none()
+            {
+                return Err(Error::invalid(
+                    format!("{ck}.at"),
+                    "missing: where in the filesystem to put it",
+                ));
             }
             if let Some(m) = &c.mode {
                 parse_mode(m, &format!("{ck}.mode"))?;
@@ -460,7 +549,12 @@ pub fn parse_mode(s: &str, key: &str) -> Result<u32> {
 /// `c 5 1` → (true, 5, 1); `b 8 0` → (false, 8, 0).
 pub fn parse_device(s: &str, key: &str) -> Result<(bool, u32, u32)> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    let bad = || Error::invalid(key, format!("'{s}' is not a device like \"c 5 1\" or \"b 8 0\""));
+    let bad = || {
+        Error::invalid(
+            key,
+            format!("'{s}' is not a device like \"c 5 1\" or \"b 8 0\""),
+        )
+    };
     if parts.len() != 3 {
         return Err(bad());
     }
@@ -469,7 +563,11 @@ pub fn parse_device(s: &str, key: &str) -> Result<(bool, u32, u32)> {
         "b" => false,
         _ => return Err(bad()),
     };
-    Ok((ch, parts[1].parse().map_err(|_| bad())?, parts[2].parse().map_err(|_| bad())?))
+    Ok((
+        ch,
+        parts[1].parse().map_err(|_| bad())?,
+        parts[2].parse().map_err(|_| bad())?,
+    ))
 }
 
 #[cfg(test)]
@@ -522,19 +620,35 @@ contents = [{ tar = "inputs/rootfs.tar" }]
 
     #[test]
     fn errors_name_the_key() {
-        let e = parse("[disk]\nsize = \"1G\"\nsizes = 3\n", Syntax::Toml).unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("sizes"), "{e}");
-        let e = parse("[[partition]]\nnumber = 1\nsize = \"1M\"\n[[partition]]\nnumber = 1\nsize = \"1M\"\n", Syntax::Toml)
+        let e = parse("[disk]\nsize = \"1G\"\nsizes = 3\n", Syntax::Toml)
             .unwrap_err()
             .to_string();
+        assert!(e.contains("line 3") && e.contains("sizes"), "{e}");
+        let e = parse(
+            "[[partition]]\nnumber = 1\nsize = \"1M\"\n[[partition]]\nnumber = 1\nsize = \"1M\"\n",
+            Syntax::Toml,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("partition[2].number"), "{e}");
-        let e = parse("[disk]\nsize = \"lots\"\n", Syntax::Toml).unwrap_err().to_string();
+        let e = parse("[disk]\nsize = \"lots\"\n", Syntax::Toml)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("disk.size"), "{e}");
-        let e = parse("[[partition]]\nsize = \"rest\"\n", Syntax::Toml).unwrap_err().to_string();
+        let e = parse("[[partition]]\nsize = \"rest\"\n", Syntax::Toml)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs disk.size"), "{e}");
-        let e = parse("[filesystem]\ncontents = [{ text = \"x\" }]\n", Syntax::Toml).unwrap_err().to_string();
+        let e = parse(
+            "[filesystem]\ncontents = [{ text = \"x\" }]\n",
+            Syntax::Toml,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("filesystem.contents[1].at"), "{e}");
-        let e = parse("{\"output\": {\"format\": \"zip\"}}", Syntax::Json).unwrap_err().to_string();
+        let e = parse("{\"output\": {\"format\": \"zip\"}}", Syntax::Json)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("output.format"), "{e}");
     }
 

@@ -411,7 +411,16 @@ impl Tree {
         while let Some((p, id)) = stack.pop() {
             let kids: Vec<(String, NodeId)> = self
                 .children(id)
-                .map(|(n, c)| (if p.is_empty() { n.to_string() } else { format!("{p}/{n}") }, c))
+                .map(|(n, c)| {
+                    (
+                        if p.is_empty() {
+                            n.to_string()
+                        } else {
+                            format!("{p}/{n}")
+                        },
+                        c,
+                    )
+                })
                 .collect();
             out.push((p, id));
             stack.extend(kids.into_iter().rev());
