@@ -62,17 +62,14 @@ setup_apt() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
 }
 
-setup_kernel() {
-  # A Debian kernel for the boot tests, unpacked from its package without
-  # installing it (faster than installing, and needs no initramfs-tools).
-  local dir="$ROOT/target/boot-inputs"
-  if ls "$dir"/boot/vmlinuz-* >/dev/null 2>&1; then return; fi
-  log "fetching a Debian kernel (apt-get download linux-image-6.1.*-amd64)"
-  mkdir -p "$dir"
-  local pkg
-  pkg=$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.-]*-amd64$' | awk '{print $1}' | sort -V | tail -n 1)
-  [ -n "$pkg" ] || { echo "no linux-image-6.1.*-amd64 package found" >&2; exit 1; }
-  (cd "$dir" && rm -f ./*.deb && apt-get download "$pkg" && dpkg-deb --fsys-tarfile ./*.deb | tar -x ./boot && rm -f ./*.deb)
+setup_inputs() {
+  # A Debian kernel, systemd-boot, isolinux and a busybox rootfs for the
+  # example recipes and the boot tests, unpacked from Debian packages
+  # without installing them (examples/get-inputs.sh; idempotent).
+  if [ ! -f examples/inputs/rootfs.tar ] || [ ! -f examples/inputs/vmlinuz ] || [ ! -f examples/inputs/initrd.img ]; then
+    log "fetching example inputs (examples/get-inputs.sh)"
+    ./examples/get-inputs.sh >/dev/null
+  fi
 }
 
 setup_node() {
@@ -85,7 +82,7 @@ setup_node() {
 cmd_setup() {
   setup_apt
   setup_rust
-  setup_kernel
+  setup_inputs
   setup_node
 }
 

@@ -103,3 +103,4 @@ pub fn sha256_file(p: &Path) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+pub mod qemu;

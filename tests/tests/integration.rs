@@ -1,5 +1,6 @@
 //! The one integration test binary; each module says what it covers.
 
+mod boot;
 mod cli_basics;
 mod ext4;
 mod fat;
@@ -8,3 +9,4 @@ mod ova;
 mod vagrant_box;
 mod vhdx;
 mod vmdk;
+mod cpio;

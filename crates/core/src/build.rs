@@ -537,7 +537,22 @@ pub fn build(
                 .as_ref()
                 .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
             let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
-            let iso = recipe.iso.clone().unwrap_or_default();
+            let mut iso = recipe.iso.clone().unwrap_or_default();
+            if let Some(esp) = &iso.efi_image {
+                // The UEFI El Torito image: a FAT filesystem built here, with
+                // the loader configs, placed in the ISO tree.
+                let mut esp_tree = assemble_tree(esp, "iso.efi_image", inputs, ctx)?;
+                add_boot_configs(recipe, &mut esp_tree, None)?;
+                let mut fat = esp.clone();
+                fat.fs_type = Some("fat".into());
+                let img = build_fs(&fat, "iso.efi_image", &esp_tree, None, 0, ctx)?
+                    .ok_or_else(|| Error::invalid("iso.efi_image", "could not build the FAT image"))?;
+                let path = iso.efi_boot.clone().unwrap_or_else(|| "/boot/efi.img".to_string());
+                let len = img.size();
+                let src: Source = std::sync::Arc::new(img);
+                tree.insert(&path, Node { kind: NodeKind::File(FileData::Source { src, offset: 0, len }), meta: Meta::new(0o644, ctx.epoch) })?;
+                iso.efi_boot = Some(path);
+            }
             let iso_dir = iso
                 .bios_boot
                 .as_deref()

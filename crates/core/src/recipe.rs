@@ -239,6 +239,10 @@ pub struct IsoSection {
     /// UEFI El Torito image path in the tree (`-e`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efi_boot: Option<String>,
+    /// A FAT ESP image imgforge builds and places at `efi_boot` (default
+    /// `/boot/efi.img`): `{ contents = [...] }` like any filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efi_image: Option<Filesystem>,
     /// isohybrid MBR file (an input path, e.g. isohdpfx.bin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isohybrid_mbr: Option<String>,
@@ -469,6 +473,9 @@ impl Recipe {
         }
         if let Some(fs) = &self.filesystem {
             fs.validate("filesystem")?;
+        }
+        if let Some(fs) = self.iso.as_ref().and_then(|i| i.efi_image.as_ref()) {
+            fs.validate("iso.efi_image")?;
         }
         Ok(())
     }

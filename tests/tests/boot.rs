@@ -1,0 +1,28 @@
+//! Boot tests: qemu-system-x86_64 (TCG) boots Debian's kernel with images we
+//! build and waits for the line our /init prints (harness: tests/src/qemu.rs).
+use imgforge_tests::qemu::{self, boot, kernel, test_initramfs_tree, write_initramfs};
+use imgforge_tests::*;
+
+/// A: direct kernel boot (-kernel/-initrd) of our gzip initramfs.
+#[test]
+fn boot_a_direct_kernel_initramfs() {
+    if !qemu::have_qemu() || !have("busybox") {
+        return;
+    }
+    let Some(k) = kernel() else { return };
+    let dir = scratch("boot_a");
+    let initrd = dir.join("initrd.gz");
+    write_initramfs(&test_initramfs_tree(1_700_000_000), &initrd);
+    let log = boot(
+        "a",
+        &[
+            "-kernel",
+            k.to_str().unwrap(),
+            "-initrd",
+            initrd.to_str().unwrap(),
+            "-append",
+            "console=ttyS0 panic=-1",
+        ],
+    );
+    assert!(log.contains("Linux version"), "{log}");
+}
