@@ -36,7 +36,8 @@ if [ ! -f rootfs.tar ]; then
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-echo "IMGFORGE-BOOT-OK $(uname -r)"
+uname -r
+echo IMGFORGE-BOOT-OK
 poweroff -f
 INIT
   chmod 755 "$r"/init

@@ -1,12 +1,14 @@
 //! The one integration test binary; each module says what it covers.
 
 mod boot;
+mod boot_images;
 mod cli_basics;
+mod cpio;
 mod ext4;
 mod fat;
 mod iso;
 mod ova;
+mod recipes;
 mod vagrant_box;
 mod vhdx;
 mod vmdk;
-mod cpio;

@@ -545,12 +545,27 @@ pub fn build(
                 add_boot_configs(recipe, &mut esp_tree, None)?;
                 let mut fat = esp.clone();
                 fat.fs_type = Some("fat".into());
-                let img = build_fs(&fat, "iso.efi_image", &esp_tree, None, 0, ctx)?
-                    .ok_or_else(|| Error::invalid("iso.efi_image", "could not build the FAT image"))?;
-                let path = iso.efi_boot.clone().unwrap_or_else(|| "/boot/efi.img".to_string());
+                let img =
+                    build_fs(&fat, "iso.efi_image", &esp_tree, None, 0, ctx)?.ok_or_else(|| {
+                        Error::invalid("iso.efi_image", "could not build the FAT image")
+                    })?;
+                let path = iso
+                    .efi_boot
+                    .clone()
+                    .unwrap_or_else(|| "/boot/efi.img".to_string());
                 let len = img.size();
                 let src: Source = std::sync::Arc::new(img);
-                tree.insert(&path, Node { kind: NodeKind::File(FileData::Source { src, offset: 0, len }), meta: Meta::new(0o644, ctx.epoch) })?;
+                tree.insert(
+                    &path,
+                    Node {
+                        kind: NodeKind::File(FileData::Source {
+                            src,
+                            offset: 0,
+                            len,
+                        }),
+                        meta: Meta::new(0o644, ctx.epoch),
+                    },
+                )?;
                 iso.efi_boot = Some(path);
             }
             let iso_dir = iso
