@@ -111,6 +111,7 @@ pub fn run(a: PartArgs) -> Result<()> {
                 actual_size: None,
                 container: None,
                 partition_table: table,
+                filesystem: None,
                 warnings: warnings.clone(),
             };
             print!(

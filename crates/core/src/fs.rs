@@ -111,3 +111,62 @@ pub fn open_tree(src: Source, part: Option<u32>) -> Result<Tree> {
     };
     Ok(read_tree(fs)?.1)
 }
+
+/// A short description of the filesystem in `src` for `inspect`: type,
+/// label, UUID, size, used and free bytes; `None` if none is recognised.
+pub fn describe(src: Source) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let kind = probe(&*src)?;
+    let v = match kind {
+        FsKind::Fat => match crate::fat::read::info(&*src) {
+            Ok(i) => json!({
+                "type": format!("fat{}", i.fat_type.bits()),
+                "label": i.label,
+                "uuid": format!("{:04X}-{:04X}", i.volume_id >> 16, i.volume_id & 0xffff),
+                "size": i.total_bytes,
+                "used": i.total_bytes.saturating_sub(i.free_bytes),
+                "free": i.free_bytes,
+                "cluster_size": i.cluster_size,
+            }),
+            Err(e) => json!({"type": "fat", "error": e.to_string()}),
+        },
+        FsKind::Ext4 => match crate::ext4::read::info(&*src) {
+            Ok(i) => {
+                let bs = i.block_size as u64;
+                json!({
+                    "type": if i.features.iter().any(|f| f == "extent") { "ext4" } else if i.features.iter().any(|f| f == "has_journal") { "ext3" } else { "ext2" },
+                    "label": i.label,
+                    "uuid": crate::seed::format_uuid(&i.uuid),
+                    "size": i.blocks * bs,
+                    "used": (i.blocks - i.free_blocks.min(i.blocks)) * bs,
+                    "free": i.free_blocks * bs,
+                    "block_size": bs,
+                    "inodes": i.inodes,
+                    "free_inodes": i.free_inodes,
+                    "features": i.features,
+                })
+            }
+            Err(e) => json!({"type": "ext4", "error": e.to_string()}),
+        },
+        FsKind::Iso9660 => match crate::iso9660::read::report(src.clone()) {
+            Ok(r) => {
+                let mut v = serde_json::to_value(&r).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("type".into(), json!("iso9660"));
+                    let label = r.volume_descriptors.iter().find_map(|d| {
+                        serde_json::to_value(d)
+                            .ok()?
+                            .get("volume_id")?
+                            .as_str()
+                            .map(str::to_string)
+                    });
+                    o.insert("label".into(), json!(label));
+                }
+                v
+            }
+            Err(e) => json!({"type": "iso9660", "error": e.to_string()}),
+        },
+        FsKind::Cpio => json!({"type": "cpio", "size": src.size()}),
+    };
+    Some(v)
+}

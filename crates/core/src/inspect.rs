@@ -27,6 +27,10 @@ pub struct Report {
     /// qemu-img-style container details.
     pub container: Option<container::Info>,
     pub partition_table: Option<PartitionTable>,
+    /// The filesystem of a bare filesystem image or ISO (type, label, uuid,
+    /// size, used, free, ...); partitions carry their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<serde_json::Value>,
     /// Damage and oddities (a damaged GPT copy, overlapping partitions...).
     pub warnings: Vec<String>,
 }
@@ -99,6 +103,7 @@ pub fn inspect(src: Source) -> Result<Report> {
         actual_size: None,
         container: None,
         partition_table: None,
+        filesystem: None,
         warnings: Vec::new(),
     };
     let disk: Disk = if format == Format::Raw {
@@ -125,6 +130,26 @@ pub fn inspect(src: Source) -> Result<Report> {
     let (table, warnings) = partition_table(&disk);
     report.partition_table = table;
     report.warnings.extend(warnings);
+    let disk: Source = std::sync::Arc::new(disk);
+    match &mut report.partition_table {
+        Some(t) => {
+            let ss = t.sector_size;
+            for p in &mut t.partitions {
+                let (off, len) = (p.start * ss, (p.end + 1 - p.start) * ss);
+                if let Ok(sub) = crate::io::SubRange::new(disk.clone(), off, len) {
+                    p.filesystem = crate::fs::describe(std::sync::Arc::new(sub));
+                }
+            }
+        }
+        // A bare filesystem (or an ISO, which may also carry a hybrid MBR).
+        None => report.filesystem = crate::fs::describe(disk.clone()),
+    }
+    if report.filesystem.is_none()
+        && report.partition_table.is_some()
+        && crate::iso9660::read::probe(&*disk)
+    {
+        report.filesystem = crate::fs::describe(disk);
+    }
     Ok(report)
 }
 
@@ -369,6 +394,67 @@ pub fn render_text(report: &Report, name: &str) -> String {
                     p.type_code.as_deref().unwrap_or(""),
                     p.type_name.as_deref().unwrap_or("")
                 );
+            }
+        }
+    }
+    let describe = |o: &mut String, who: &str, fs: &serde_json::Value| {
+        let get = |k: &str| fs.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let num = |k: &str| fs.get(k).and_then(|v| v.as_u64());
+        let mut line = format!("{who}: {}", get("type"));
+        if !get("label").is_empty() {
+            line += &format!(", label '{}'", get("label"));
+        }
+        if !get("uuid").is_empty() {
+            line += &format!(", UUID {}", get("uuid"));
+        }
+        if let (Some(u), Some(f)) = (num("used"), num("free")) {
+            line += &format!(
+                ", {} used, {} free",
+                crate::size::human(u),
+                crate::size::human(f)
+            );
+        }
+        if !get("error").is_empty() {
+            line += &format!(" (unreadable: {})", get("error"));
+        }
+        let _ = writeln!(o, "{line}");
+    };
+    if let Some(t) = &report.partition_table {
+        let mut first = true;
+        for p in &t.partitions {
+            if let Some(fs) = &p.filesystem {
+                if first {
+                    let _ = writeln!(o);
+                    first = false;
+                }
+                describe(&mut o, &format!("Partition {}", p.number), fs);
+            }
+        }
+    }
+    if let Some(fs) = &report.filesystem {
+        let _ = writeln!(o);
+        describe(&mut o, "Filesystem", fs);
+        if fs.get("type").and_then(|v| v.as_str()) == Some("iso9660") {
+            if let Ok(r) = serde_json::from_value::<serde_json::Value>(fs.clone()) {
+                if let Some(e) = r.get("el_torito").and_then(|v| v.as_array()) {
+                    for (i, b) in e.iter().enumerate() {
+                        let _ = writeln!(
+                            o,
+                            "El Torito boot image {}: {} {} emulation, {} sectors at LBA {}{}",
+                            i + 1,
+                            b.get("platform_name")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or(""),
+                            b.get("emulation").and_then(|v| v.as_str()).unwrap_or(""),
+                            b.get("sectors").and_then(|v| v.as_u64()).unwrap_or(0),
+                            b.get("lba").and_then(|v| v.as_u64()).unwrap_or(0),
+                            b.get("path")
+                                .and_then(|v| v.as_str())
+                                .map(|p| format!(" ({p})"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
             }
         }
     }
