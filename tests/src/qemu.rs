@@ -149,6 +149,12 @@ pub fn write_initramfs(tree: &Tree, path: &Path) {
 /// [`BOOT_TIMEOUT`] seconds, killing it then. Returns the serial log.
 /// Panics on timeout, on "Kernel panic" and when the log lacks [`MARKER`].
 pub fn boot(name: &str, args: &[&str]) -> String {
+    try_boot(name, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`boot`], returning the failure (timeout, kernel panic, no marker) with
+/// the serial log as `Err` instead of panicking.
+pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
     let dir = crate::scratch(&format!("boot-{name}"));
     let log = dir.join("serial.log");
     let limit = std::env::var("IMGFORGE_BOOT_TIMEOUT")
@@ -181,11 +187,11 @@ pub fn boot(name: &str, args: &[&str]) -> String {
             std::thread::sleep(Duration::from_millis(500));
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
+            return Err(format!(
                 "{name}: kernel panic after {:?}\n--- serial log ---\n{}",
                 start.elapsed(),
                 read_log()
-            );
+            ));
         }
         if text.contains(MARKER) && seen_marker.is_none() {
             seen_marker = Some(Instant::now());
@@ -199,11 +205,11 @@ pub fn boot(name: &str, args: &[&str]) -> String {
         if start.elapsed() > Duration::from_secs(limit) {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!(
+            return Err(format!(
                 "{name}: no {MARKER} within {limit} s (qemu killed)\nqemu stderr: {}\n--- serial log ---\n{}",
                 String::from_utf8_lossy(&out.stderr),
                 read_log()
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -212,10 +218,16 @@ pub fn boot(name: &str, args: &[&str]) -> String {
         .wait_with_output()
         .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
         .unwrap_or_default();
-    assert!(
-        text.lines().any(|l| l.trim() == MARKER),
-        "{name}: qemu exited ({status:?}) without {MARKER}\nqemu stderr: {stderr}\n--- serial log ---\n{text}"
-    );
+    if text.contains("Kernel panic") {
+        return Err(format!(
+            "{name}: kernel panic (qemu exited: {status:?})\n--- serial log ---\n{text}"
+        ));
+    }
+    if !text.lines().any(|l| l.trim() == MARKER) {
+        return Err(format!(
+            "{name}: qemu exited ({status:?}) without {MARKER}\nqemu stderr: {stderr}\n--- serial log ---\n{text}"
+        ));
+    }
     eprintln!("{name}: booted in {:?}", start.elapsed());
-    text
+    Ok(text)
 }
