@@ -79,6 +79,39 @@ pub fn ovmf_code() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// qemu arguments for a UEFI boot: OVMF code read-only and a fresh copy of
+/// its variable store in `dir` (both as pflash). `None` if OVMF is missing.
+pub fn uefi_args(dir: &Path) -> Option<Vec<String>> {
+    let pairs = [
+        (
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ),
+        (
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        ),
+    ];
+    let (code, vars) = pairs
+        .iter()
+        .find(|(c, v)| Path::new(c).is_file() && Path::new(v).is_file())?;
+    let my_vars = dir.join("OVMF_VARS.fd");
+    std::fs::copy(vars, &my_vars).ok()?;
+    Some(vec![
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=1,file={}", my_vars.display()),
+    ])
+}
+
+/// isolinux.bin and ldlinux.c32 of the isolinux/syslinux-common packages.
+pub fn isolinux_files() -> Option<(PathBuf, PathBuf)> {
+    let bin = PathBuf::from("/usr/lib/ISOLINUX/isolinux.bin");
+    let ld = PathBuf::from("/usr/lib/syslinux/modules/bios/ldlinux.c32");
+    (bin.is_file() && ld.is_file()).then_some((bin, ld))
+}
+
 /// The busybox binary of the busybox-static package.
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]

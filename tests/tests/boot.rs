@@ -61,3 +61,31 @@ fn boot_harness_reports_a_kernel_panic() {
         "{err}"
     );
 }
+
+/// A under UEFI: OVMF loads the kernel (EFI stub) and our initramfs through
+/// fw_cfg; checks the harness's OVMF set-up the disk and ISO tests use.
+#[test]
+fn boot_a_uefi_direct_kernel_initramfs() {
+    if !qemu::have_qemu() || !have("busybox") {
+        return;
+    }
+    let Some(k) = kernel() else { return };
+    let dir = scratch("boot_a_uefi");
+    let Some(uefi) = qemu::uefi_args(&dir) else {
+        eprintln!("skipping: OVMF not installed");
+        return;
+    };
+    let initrd = dir.join("initrd.gz");
+    write_initramfs(&test_initramfs_tree(1_700_000_000), &initrd);
+    let mut args: Vec<&str> = uefi.iter().map(String::as_str).collect();
+    args.extend([
+        "-kernel",
+        k.to_str().unwrap(),
+        "-initrd",
+        initrd.to_str().unwrap(),
+        "-append",
+        "console=ttyS0 panic=-1",
+    ]);
+    let log = boot("a-uefi", &args);
+    assert!(log.contains("efi: EFI v"), "{log}");
+}
