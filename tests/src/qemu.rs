@@ -188,6 +188,10 @@ pub fn boot(name: &str, args: &[&str]) -> String {
 /// [`boot`], returning the failure (timeout, kernel panic, no marker) with
 /// the serial log as `Err` instead of panicking.
 pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
+    // One emulated machine at a time: TCG uses a whole core, and parallel
+    // boots on a small machine would run into the time limit.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = crate::scratch(&format!("boot-{name}"));
     let log = dir.join("serial.log");
     let limit = std::env::var("IMGFORGE_BOOT_TIMEOUT")
