@@ -84,6 +84,39 @@ pub fn ovmf_code() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// qemu arguments for a UEFI boot: OVMF code read-only and a fresh copy of
+/// its variable store in `dir` (both as pflash). `None` if OVMF is missing.
+pub fn uefi_args(dir: &Path) -> Option<Vec<String>> {
+    let pairs = [
+        (
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ),
+        (
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        ),
+    ];
+    let (code, vars) = pairs
+        .iter()
+        .find(|(c, v)| Path::new(c).is_file() && Path::new(v).is_file())?;
+    let my_vars = dir.join("OVMF_VARS.fd");
+    std::fs::copy(vars, &my_vars).ok()?;
+    Some(vec![
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=1,file={}", my_vars.display()),
+    ])
+}
+
+/// isolinux.bin and ldlinux.c32 of the isolinux/syslinux-common packages.
+pub fn isolinux_files() -> Option<(PathBuf, PathBuf)> {
+    let bin = PathBuf::from("/usr/lib/ISOLINUX/isolinux.bin");
+    let ld = PathBuf::from("/usr/lib/syslinux/modules/bios/ldlinux.c32");
+    (bin.is_file() && ld.is_file()).then_some((bin, ld))
+}
+
 /// The busybox binary of the busybox-static package.
 pub fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]
@@ -154,6 +187,16 @@ pub fn write_initramfs(tree: &Tree, path: &Path) {
 /// [`BOOT_TIMEOUT`] seconds, killing it then. Returns the serial log.
 /// Panics on timeout, on "Kernel panic" and when the log lacks [`MARKER`].
 pub fn boot(name: &str, args: &[&str]) -> String {
+    try_boot(name, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`boot`], returning the failure (timeout, kernel panic, no marker) with
+/// the serial log as `Err` instead of panicking.
+pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
+    // One emulated machine at a time: TCG uses a whole core, and parallel
+    // boots on a small machine would run into the time limit.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = crate::scratch(&format!("boot-{name}"));
     let log = dir.join("serial.log");
     let limit = std::env::var("IMGFORGE_BOOT_TIMEOUT")
@@ -186,11 +229,11 @@ pub fn boot(name: &str, args: &[&str]) -> String {
             std::thread::sleep(Duration::from_millis(500));
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
+            return Err(format!(
                 "{name}: kernel panic after {:?}\n--- serial log ---\n{}",
                 start.elapsed(),
                 read_log()
-            );
+            ));
         }
         if text.contains(MARKER) && seen_marker.is_none() {
             seen_marker = Some(Instant::now());
@@ -204,11 +247,11 @@ pub fn boot(name: &str, args: &[&str]) -> String {
         if start.elapsed() > Duration::from_secs(limit) {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!(
+            return Err(format!(
                 "{name}: no {MARKER} within {limit} s (qemu killed)\nqemu stderr: {}\n--- serial log ---\n{}",
                 String::from_utf8_lossy(&out.stderr),
                 read_log()
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -217,10 +260,16 @@ pub fn boot(name: &str, args: &[&str]) -> String {
         .wait_with_output()
         .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
         .unwrap_or_default();
-    assert!(
-        text.lines().any(|l| l.trim() == MARKER),
-        "{name}: qemu exited ({status:?}) without {MARKER}\nqemu stderr: {stderr}\n--- serial log ---\n{text}"
-    );
+    if text.contains("Kernel panic") {
+        return Err(format!(
+            "{name}: kernel panic (qemu exited: {status:?})\n--- serial log ---\n{text}"
+        ));
+    }
+    if !text.lines().any(|l| l.trim() == MARKER) {
+        return Err(format!(
+            "{name}: qemu exited ({status:?}) without {MARKER}\nqemu stderr: {stderr}\n--- serial log ---\n{text}"
+        ));
+    }
     eprintln!("{name}: booted in {:?}", start.elapsed());
-    text
+    Ok(text)
 }

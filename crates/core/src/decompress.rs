@@ -191,10 +191,19 @@ pub fn decompress(
                 .map_err(|e| describe_io(&e)),
             Err(e) => Err(e.to_string()),
         },
-        Compression::Xz => lzma_rs::xz_decompress(&mut rd, &mut out).map_err(|e| match e {
-            lzma_rs::error::Error::IoError(e) => describe_io(&e),
-            e => e.to_string(),
-        }),
+        Compression::Xz => {
+            // lzma-rs refuses bytes after the stream, so give it exactly the
+            // stream: find its footer first.
+            let end = xz_stream_end(src, offset)?;
+            let sub = crate::io::SubRange::new(src, offset, end - offset)?;
+            let mut xrd = CountingReader::new(&sub, 0);
+            let r = lzma_rs::xz_decompress(&mut xrd, &mut out).map_err(|e| match e {
+                lzma_rs::error::Error::IoError(e) => describe_io(&e),
+                e => e.to_string(),
+            });
+            rd = CountingReader::new(src, end);
+            r
+        }
     };
     if out.over {
         return Err(Error::no_space(
@@ -211,6 +220,54 @@ pub fn decompress(
     }
     let end = rd.consumed_to();
     Ok((out.data, end))
+}
+
+/// The end of the xz stream that starts at `offset`: just past the first
+/// stream footer (xz file format 1.0.4, section 2.1.2: CRC32, Backward
+/// Size, Stream Flags, `YZ`) whose CRC32 is right and whose Stream Flags
+/// repeat the header's. A stream without one is truncated.
+fn xz_stream_end(src: &dyn ReadAt, offset: u64) -> Result<u64> {
+    let size = src.size();
+    let mut header = [0u8; 12];
+    if offset + 12 > size {
+        return Err(Error::corrupt(
+            "xz",
+            format!("{} at byte {offset}", src.name()),
+            "compressed data ends early (truncated)",
+        ));
+    }
+    src.read_at(offset, &mut header)?;
+    let flags = [header[6], header[7]];
+    // Footers end 4-byte aligned relative to the stream start.
+    let mut pos = offset + 24;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf_start = u64::MAX;
+    while pos <= size {
+        if buf_start == u64::MAX || pos > buf_start + buf.len() as u64 {
+            buf_start = pos - 12;
+            let n = (size - buf_start).min(buf.len() as u64) as usize;
+            buf.truncate(n);
+            buf.resize(n, 0);
+            src.read_at(buf_start, &mut buf)?;
+            if n < 12 {
+                break;
+            }
+        }
+        let rel = (pos - 12 - buf_start) as usize;
+        let f = &buf[rel..rel + 12];
+        if &f[10..12] == b"YZ"
+            && f[8..10] == flags
+            && crc32fast::hash(&f[4..10]) == u32::from_le_bytes([f[0], f[1], f[2], f[3]])
+        {
+            return Ok(pos);
+        }
+        pos += 4;
+    }
+    Err(Error::corrupt(
+        "xz",
+        format!("{} at byte {offset}", src.name()),
+        "compressed data ends early (truncated): no stream footer",
+    ))
 }
 
 fn describe_io(e: &std::io::Error) -> String {
@@ -254,5 +311,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cut.gz") && e.contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn xz_and_zstd_report_their_end() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 97) as u8).collect();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &data[..], &mut xz).unwrap();
+        let zst = ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        for (kind, mut v) in [(Compression::Xz, xz), (Compression::Zstd, zst)] {
+            let n = v.len() as u64;
+            v.extend_from_slice(b"070701TAIL");
+            assert_eq!(sniff(&v), Some(kind));
+            let (d, end) = decompress(&v, 0, kind, 1 << 20, "t").unwrap();
+            assert_eq!(d, data, "{kind:?}");
+            assert_eq!(end, n, "{kind:?}");
+        }
     }
 }

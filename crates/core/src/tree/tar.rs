@@ -361,4 +361,24 @@ mod tests {
         let e = from_tar(Arc::new(cut), &mut Tree::new(0), "").unwrap_err();
         assert!(e.to_string().contains("memory"), "{e}");
     }
+
+    #[test]
+    fn hard_link_outside_is_refused() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        let mut h = zeroed(::tar::Header::new_gnu());
+        h.set_size(0);
+        h.set_entry_type(::tar::EntryType::Link);
+        h.set_path("etc/passwd-link").unwrap();
+        // set_link_name refuses "..": write the bytes directly.
+        h.as_gnu_mut().unwrap().linkname[..14].copy_from_slice(b"../etc/shadow\0");
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+        let e = from_tar(Arc::new(b.into_inner().unwrap()), &mut Tree::new(0), "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("etc/passwd-link") && e.contains("../etc/shadow"),
+            "{e}"
+        );
+    }
 }
