@@ -265,7 +265,7 @@ pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
             "{name}: kernel panic (qemu exited: {status:?})\n--- serial log ---\n{text}"
         ));
     }
-    if !text.lines().any(|l| l.trim() == MARKER) {
+    if !text.lines().any(|l| l.trim_end().ends_with(MARKER)) {
         return Err(format!(
             "{name}: qemu exited ({status:?}) without {MARKER}\nqemu stderr: {stderr}\n--- serial log ---\n{text}"
         ));

@@ -36,17 +36,12 @@ fn ovmf() -> bool {
     ok
 }
 
-fn build(recipe: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let d = scratch(&format!("bootimg-{name}"));
+/// Builds `recipe` into a scratch directory of the test's own, so tests
+/// running at once never share a file.
+fn build(test: &str, recipe: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let d = scratch(&format!("bootimg-{test}"));
     let out = d.join(name);
-    run_ok(
-        Command::new(imgforge())
-            .arg("build")
-            .arg(root().join(recipe))
-            .arg("-o")
-            .arg(&out)
-            .args(extra),
-    );
+    run_ok(Command::new(imgforge()).arg("build").arg(root().join(recipe)).arg("-o").arg(&out).args(extra));
     out
 }
 
@@ -55,7 +50,7 @@ fn b_iso_isolinux_seabios() {
     if !ready() {
         return;
     }
-    let iso = build("examples/iso.toml", "live.iso", &[]);
+    let iso = build("b", "examples/iso.toml", "live.iso", &[]);
     boot(
         "iso-bios",
         &[
@@ -74,7 +69,7 @@ fn c_gpt_disk_ovmf_raw() {
     if !ready() || !ovmf() {
         return;
     }
-    let img = build("examples/bootable-disk.toml", "disk.img", &[]);
+    let img = build("c-raw", "examples/bootable-disk.toml", "disk.img", &[]);
     let drive = format!("file={},format=raw,if=virtio", img.display());
     boot(
         "disk-uefi-raw",
@@ -104,7 +99,7 @@ fn d_iso_uefi_el_torito_ovmf() {
     if !ready() || !ovmf() {
         return;
     }
-    let iso = build("examples/iso.toml", "live.iso", &[]);
+    let iso = build("d", "examples/iso.toml", "live.iso", &[]);
     boot(
         "iso-uefi",
         &[
@@ -125,7 +120,7 @@ fn isohybrid_iso_boots_as_a_hard_disk() {
     if !ready() {
         return;
     }
-    let iso = build("examples/iso.toml", "live.iso", &[]);
+    let iso = build("hybrid", "examples/iso.toml", "live.iso", &[]);
     let drive = format!("file={},format=raw,if=ide", iso.display());
     boot("iso-hybrid-hdd", &["-drive", &drive, "-net", "none"]);
 }
