@@ -409,6 +409,7 @@ impl Reader {
         Some(s)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &mut self,
         tree: &mut Tree,

@@ -663,9 +663,8 @@ impl<'a> Plan<'a> {
         if let Some((id, l)) = self.catalog {
             self.file_lba.insert(id, l);
         }
-        for (i, (id, l)) in self.boot.iter_mut().enumerate() {
+        for (id, l) in self.boot.iter_mut() {
             *l = self.file_lba.get(id).copied().unwrap_or(0);
-            let _ = i;
         }
         self.files_end = lba as u32;
         let mut total = lba;
@@ -1118,10 +1117,14 @@ impl<'a> Plan<'a> {
             .map(|e| e.0)
             .min()
             .unwrap_or(self.files_end as u64 * 4);
-        let mut parts = vec![(BASIC_DATA, first_usable, data_end - 1, "ISOHybrid")];
+        let mut parts = vec![(
+            BASIC_DATA,
+            first_usable,
+            data_end - 1,
+            "ISOHybrid".to_string(),
+        )];
         for (i, &(s, l)) in efis.iter().enumerate() {
-            let _ = i;
-            parts.push((EFI_SYSTEM, s, s + l - 1, "ISOHybrid1"));
+            parts.push((EFI_SYSTEM, s, s + l - 1, format!("ISOHybrid{}", i + 1)));
         }
         for (i, (ty, start, end, name)) in parts.into_iter().enumerate() {
             if end < start {
@@ -1146,12 +1149,12 @@ impl<'a> Plan<'a> {
         } else {
             (total512 - 1, 1, total512 - 1 - GPT_ARRAY_SECTORS)
         };
-        h[24..32].copy_from_slice(&(my as u64).to_le_bytes());
-        h[32..40].copy_from_slice(&(alt as u64).to_le_bytes());
+        h[24..32].copy_from_slice(&my.to_le_bytes());
+        h[32..40].copy_from_slice(&alt.to_le_bytes());
         h[40..48].copy_from_slice(&first_usable.to_le_bytes());
         h[48..56].copy_from_slice(&last_usable.to_le_bytes());
         h[56..72].copy_from_slice(&mixed(self.ctx.uuid("iso9660 gpt disk")));
-        h[72..80].copy_from_slice(&(entries_lba as u64).to_le_bytes());
+        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
         h[80..84].copy_from_slice(&(GPT_ENTRIES as u32).to_le_bytes());
         h[84..88].copy_from_slice(&128u32.to_le_bytes());
         h[88..92].copy_from_slice(&array_crc.to_le_bytes());
@@ -1336,10 +1339,8 @@ fn build_hier(
         size: 0,
     }];
     let mut seen_dirs = BTreeSet::from([ROOT]);
-    let mut i = 0;
     let mut queue = VecDeque::from([0usize]);
     while let Some(di) = queue.pop_front() {
-        i += 1;
         let node = dirs[di].node;
         let path = dirs[di].path.clone();
         let mut taken = BTreeSet::new();
@@ -1431,7 +1432,6 @@ fn build_hier(
                 dir: if is_dir { Some(usize::MAX) } else { None },
                 susp,
             });
-            let _ = full;
         }
         recs.sort_by(|a, b| {
             if joliet {
@@ -1486,7 +1486,6 @@ fn build_hier(
         }
         dirs[di].recs = recs;
     }
-    let _ = i;
     Ok(Hier {
         joliet,
         dirs,
