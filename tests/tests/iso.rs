@@ -549,3 +549,121 @@ fn long_joliet_names_are_truncated_with_a_warning() {
         "{j}"
     );
 }
+
+/// Debian's kernel fetched by `./build.sh setup` into target/boot-inputs.
+fn boot_kernel() -> Option<PathBuf> {
+    let dir = root().join("target/boot-inputs/boot");
+    let k = std::fs::read_dir(&dir).ok().and_then(|rd| {
+        rd.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
+    });
+    if k.is_none() {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("no kernel in {} (run ./build.sh setup)", dir.display());
+        }
+        eprintln!("skipping: no kernel in {}", dir.display());
+    }
+    k
+}
+
+/// Runs qemu until `want` appears on the serial console (true) or 120 s pass.
+fn qemu_until(args: &[&str], log: &Path, want: &str) -> bool {
+    let f = std::fs::File::create(log).unwrap();
+    let mut child = tool("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-nographic",
+            "-no-reboot",
+            "-monitor",
+            "none",
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut found = false;
+    while start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let out = std::fs::read(log).unwrap_or_default();
+        if String::from_utf8_lossy(&out).contains(want) {
+            found = true;
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    found
+}
+
+#[test]
+fn isolinux_boots_debian_kernel_from_cdrom_and_isohybrid_disk() {
+    let isolinux = Path::new("/usr/lib/ISOLINUX/isolinux.bin");
+    let ldlinux = Path::new("/usr/lib/syslinux/modules/bios/ldlinux.c32");
+    if !have("qemu-system-x86_64") || !isolinux.exists() || !ldlinux.exists() {
+        return;
+    }
+    let Some(kernel) = boot_kernel() else { return };
+    let d = scratch("iso_boot");
+    let iso = d.join("iso");
+    std::fs::create_dir_all(iso.join("isolinux")).unwrap();
+    std::fs::create_dir_all(iso.join("boot")).unwrap();
+    std::fs::copy(isolinux, iso.join("isolinux/isolinux.bin")).unwrap();
+    std::fs::copy(ldlinux, iso.join("isolinux/ldlinux.c32")).unwrap();
+    std::fs::copy(&kernel, iso.join("boot/vmlinuz")).unwrap();
+    std::fs::write(
+        iso.join("isolinux/isolinux.cfg"),
+        "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 1\nDEFAULT linux\nLABEL linux\n  KERNEL /boot/vmlinuz\n  APPEND console=ttyS0 panic=-1\n",
+    )
+    .unwrap();
+    run_ok(Command::new(imgforge()).current_dir(&d).args([
+        "mkisofs",
+        "-o",
+        "alpine.iso",
+        "-b",
+        "isolinux/isolinux.bin",
+        "-c",
+        "isolinux/boot.cat",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "4",
+        "-boot-info-table",
+        "-J",
+        "-R",
+        "-isohybrid-mbr",
+        "/usr/lib/ISOLINUX/isohdpfx.bin",
+        "-isohybrid-gpt-basdat",
+        "iso",
+    ]));
+    let img = d.join("alpine.iso");
+    let img = img.to_str().unwrap();
+    let log = d.join("cdrom.log");
+    assert!(
+        qemu_until(&["-cdrom", img, "-boot", "d"], &log, "Linux version"),
+        "CD boot did not reach the kernel:\n{}",
+        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    );
+    let log = d.join("disk.log");
+    let drive = format!("file={img},format=raw");
+    assert!(
+        qemu_until(
+            &["-snapshot", "-drive", &drive, "-boot", "c"],
+            &log,
+            "Linux version"
+        ),
+        "isohybrid disk boot did not reach the kernel:\n{}",
+        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    );
+}
