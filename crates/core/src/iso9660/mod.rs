@@ -237,7 +237,51 @@ mod tests {
         let mut huge = img.clone();
         huge[pos + 10..pos + 14].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         assert!(read_tree(source_from_vec(huge)).is_err());
-        pos += 1;
-        let _ = pos;
+        // Two directories sharing one extent (fan-out) are refused too.
+        let mut t = Tree::new(0);
+        t.add_file("a/f", b"x".to_vec()).unwrap();
+        t.add_file("b/f", b"y".to_vec()).unwrap();
+        let img = image(&t, &IsoOptions::default());
+        pos = dir + 68;
+        assert_eq!((img[pos + 33], img[pos + 34 + 33]), (b'A', b'B'));
+        let mut shared = img.clone();
+        let a_lba = img[pos + 2..pos + 6].to_vec();
+        shared[pos + 34 + 2..pos + 34 + 6].copy_from_slice(&a_lba);
+        let e = read_tree(source_from_vec(shared)).unwrap_err().to_string();
+        assert!(e.contains("already used"), "{e}");
+    }
+
+    #[test]
+    fn emulation_entries_and_rationalized_modes() {
+        let mut t = Tree::new(0);
+        t.add_file("fd.img", vec![0; 1_474_560]).unwrap();
+        let mut hd = vec![0u8; 1 << 20];
+        hd[446 + 4] = 0x0C;
+        hd[510] = 0x55;
+        hd[511] = 0xAA;
+        t.add_file("hd.img", hd).unwrap();
+        t.add_file("tool", vec![1]).unwrap();
+        t.node_mut(t.lookup("tool").unwrap()).meta.mode = 0o4700;
+        let mut fd = BootImage::bios("fd.img");
+        fd.emulation = Emulation::Floppy;
+        let mut hdb = BootImage::bios("hd.img");
+        hdb.emulation = Emulation::HardDisk;
+        let o = IsoOptions {
+            rock_ridge: RockRidge::Rationalized,
+            boot_catalog: Some("boot.cat".into()),
+            boot: vec![fd, hdb],
+            ..IsoOptions::default()
+        };
+        let img = image(&t, &o);
+        let rep = report(source_from_vec(img.clone())).unwrap();
+        let e: Vec<(&str, u16, u8)> = rep
+            .el_torito
+            .iter()
+            .map(|e| (e.emulation.as_str(), e.sectors, e.system_type))
+            .collect();
+        assert_eq!(e, vec![("fd1.44", 1, 0), ("hd", 1, 0x0C)]);
+        let back = read_tree(source_from_vec(img)).unwrap();
+        let m = &back.node(back.lookup("tool").unwrap()).meta;
+        assert_eq!((m.mode, m.uid), (0o555, 0));
     }
 }
