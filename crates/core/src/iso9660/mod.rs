@@ -176,6 +176,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::arc_with_non_send_sync)]
     fn multi_extent_file_over_4_gib() {
         struct Zeros(u64);
         impl crate::io::ReadAt for Zeros {
