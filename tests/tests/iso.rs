@@ -667,3 +667,70 @@ fn isolinux_boots_debian_kernel_from_cdrom_and_isohybrid_disk() {
         String::from_utf8_lossy(&std::fs::read(&log).unwrap())
     );
 }
+
+#[test]
+fn ovmf_starts_the_uefi_el_torito_image() {
+    let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    let vars = Path::new("/usr/share/OVMF/OVMF_VARS_4M.fd");
+    if !have("qemu-system-x86_64") || !have("mkfs.fat") || !have("mcopy") || !code.exists() {
+        return;
+    }
+    let Some(kernel) = boot_kernel() else { return };
+    let d = scratch("iso_uefi_boot");
+    std::fs::create_dir_all(d.join("iso/boot")).unwrap();
+    let fat = d.join("iso/boot/efi.img");
+    let kb = std::fs::metadata(&kernel).unwrap().len() / 1024 + 2048;
+    run_ok(tool("mkfs.fat").arg("-C").arg(&fat).arg(kb.to_string()));
+    run_ok(
+        tool("mmd")
+            .arg("-i")
+            .arg(&fat)
+            .args(["::/EFI", "::/EFI/BOOT"]),
+    );
+    // Debian's kernel is an EFI stub: firmware can start it directly.
+    run_ok(
+        tool("mcopy")
+            .arg("-i")
+            .arg(&fat)
+            .arg(&kernel)
+            .arg("::/EFI/BOOT/BOOTX64.EFI"),
+    );
+    run_ok(Command::new(imgforge()).current_dir(&d).args([
+        "mkisofs",
+        "-o",
+        "u.iso",
+        "-J",
+        "-R",
+        "-c",
+        "boot.cat",
+        "-e",
+        "boot/efi.img",
+        "-no-emul-boot",
+        "iso",
+    ]));
+    std::fs::copy(vars, d.join("vars.fd")).unwrap();
+    let code_drive = format!("if=pflash,format=raw,readonly=on,file={}", code.display());
+    let vars_drive = format!("if=pflash,format=raw,file={}", d.join("vars.fd").display());
+    let iso = d.join("u.iso");
+    let log = d.join("uefi.log");
+    // OVMF prints "starting" only once LoadImage succeeded on the El Torito
+    // EFI image ("failed to load ... Not Found" otherwise).
+    assert!(
+        qemu_until(
+            &[
+                "-drive",
+                &code_drive,
+                "-drive",
+                &vars_drive,
+                "-cdrom",
+                iso.to_str().unwrap(),
+                "-boot",
+                "d"
+            ],
+            &log,
+            "BdsDxe: starting Boot0001 \"UEFI QEMU DVD-ROM",
+        ),
+        "OVMF did not start our EFI image:\n{}",
+        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    );
+}
