@@ -369,6 +369,20 @@ fn our_reader_lists_what_xorriso_lists_on_xorriso_images() {
     assert_eq!(rep.el_torito[1].platform, 0xEF);
     assert_eq!(rep.boot_catalog_path.as_deref(), Some("/boot.catalog"));
     assert_eq!(rep.el_torito[1].path.as_deref(), Some("/boot/grub/efi.img"));
+    // Our text report has xorriso's El Torito lines.
+    let theirs = run_ok(
+        tool("xorriso")
+            .arg("-indev")
+            .arg(&iso)
+            .args(["-report_el_torito", "plain"]),
+    );
+    let text = iso9660::render_report(&rep);
+    for l in theirs
+        .lines()
+        .filter(|l| l.starts_with("El Torito boot img") || l.starts_with("El Torito cat"))
+    {
+        assert!(text.contains(l), "missing {l:?} in:\n{text}");
+    }
     let src: imgforge_core::Source = Arc::new(FileSrc::open(&iso));
     let tree = iso9660::read_tree(src).unwrap();
     let l = tree.lookup("grub").unwrap();

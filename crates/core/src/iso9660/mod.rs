@@ -285,4 +285,33 @@ mod tests {
         let m = &back.node(back.lookup("tool").unwrap()).meta;
         assert_eq!((m.mode, m.uid), (0o555, 0));
     }
+
+    #[test]
+    fn corrupted_images_never_panic() {
+        let img = image(&sample(), &opts());
+        // Metadata lives before the first file; corrupt bytes there.
+        let meta_end = 60 * 2048;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..400 {
+            let mut bad = img.clone();
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = 16 * 2048 + (x as usize % (meta_end - 16 * 2048));
+                bad[at] = (x >> 32) as u8;
+            }
+            let src = source_from_vec(bad);
+            let _ = read_tree(src.clone());
+            if let Ok(r) = report(src) {
+                let _ = render_report(&r);
+            }
+        }
+        for cut in [0usize, 100, 16 * 2048 + 10, 17 * 2048, 30 * 2048] {
+            let src = source_from_vec(img[..cut].to_vec());
+            assert!(read_tree(src.clone()).is_err());
+            // The report needs only the descriptors and the boot catalog.
+            assert_eq!(report(src).is_err(), cut <= 17 * 2048, "cut at {cut}");
+        }
+    }
 }
