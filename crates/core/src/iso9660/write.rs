@@ -207,6 +207,8 @@ struct Rec {
     node: NodeId,
     /// The directory this record names, as an index into its hierarchy.
     dir: Option<usize>,
+    /// RRIP CL: a placeholder for this directory, relocated to rr_moved.
+    cl: Option<usize>,
     susp: Susp,
 }
 
@@ -220,6 +222,10 @@ struct Dir {
     recs: Vec<Rec>,
     lba: u32,
     size: u32,
+    /// Depth in the ISO hierarchy (root = 1; ECMA-119 6.8.2.1 allows 8).
+    level: u32,
+    /// RRIP PL: the original parent of a relocated directory.
+    pl: Option<usize>,
 }
 
 struct Hier {
@@ -534,9 +540,25 @@ impl<'a> Plan<'a> {
                 "needs an isohybrid MBR (-isohybrid-mbr)",
             ));
         }
-        let primary = build_hier(&tree, opts, false, &mut warnings)?;
+        // mkisofs -R: directories deeper than 8 levels are relocated to
+        // /rr_moved and found through RRIP CL/PL/RE entries (RRIP 4.1.5).
+        let deep = tree.walk().iter().any(|(p, id)| {
+            matches!(tree.node(*id).kind, NodeKind::Dir(_)) && p.split('/').count() >= 8
+        });
+        let moved = if deep && opts.rock_ridge != RockRidge::None {
+            let name = ["rr_moved", ".rr_moved", "rr_moved.imgforge"]
+                .into_iter()
+                .find(|n| tree.lookup(n).is_none())
+                .ok_or_else(|| {
+                    Error::invalid("rr_moved", "no free name for relocated directories")
+                })?;
+            Some(tree.add_dir(name)?)
+        } else {
+            None
+        };
+        let primary = build_hier(&tree, opts, false, &mut warnings, moved)?;
         let joliet = if opts.joliet {
-            Some(build_hier(&tree, opts, true, &mut warnings)?)
+            Some(build_hier(&tree, opts, true, &mut warnings, moved)?)
         } else {
             None
         };
@@ -820,11 +842,15 @@ impl<'a> Plan<'a> {
     fn record_for(&self, h: &Hier, r: &Rec) -> Vec<Vec<u8>> {
         let n = self.tree.node(r.node);
         let date = dir_date(n.meta.mtime);
-        let su = if h.joliet {
+        let mut su = if h.joliet {
             Vec::new()
         } else {
             r.susp.inline_bytes()
         };
+        if let (Some(x), true) = (r.cl, su.len() >= 12) {
+            su[4..12].copy_from_slice(&both32(h.dirs[x].lba));
+            return vec![dir_record(&r.ident, 0, 0, 0, date, &su)];
+        }
         if let Some(di) = r.dir {
             let d = &h.dirs[di];
             return vec![dir_record(
@@ -879,6 +905,10 @@ impl<'a> Plan<'a> {
         } else {
             (d.dot.inline_bytes(), d.dotdot.inline_bytes())
         };
+        let mut psu = psu;
+        if let (Some(x), true) = (d.pl, psu.len() >= 12) {
+            psu[4..12].copy_from_slice(&both32(h.dirs[x].lba));
+        }
         put(&dir_record(
             &[0],
             d.lba,
@@ -1320,7 +1350,16 @@ fn build_hier(
     opts: &IsoOptions,
     joliet: bool,
     warnings: &mut Vec<String>,
+    moved: Option<NodeId>,
 ) -> Result<Hier> {
+    let dir_nlink = |id: NodeId| {
+        2 + tree
+            .children(id)
+            .filter(|(_, c)| matches!(tree.node(*c).kind, NodeKind::Dir(_)))
+            .count() as u32
+    };
+    let mut moved_taken = BTreeSet::new();
+    let mut moved_recs: Vec<Rec> = Vec::new();
     let rr = if joliet {
         RockRidge::None
     } else {
@@ -1337,6 +1376,8 @@ fn build_hier(
         recs: Vec::new(),
         lba: 0,
         size: 0,
+        level: 1,
+        pl: None,
     }];
     let mut seen_dirs = BTreeSet::from([ROOT]);
     let mut queue = VecDeque::from([0usize]);
@@ -1361,6 +1402,9 @@ fn build_hier(
                         "'{full}' is not a regular file or directory and is left out (no Rock Ridge)"
                     ));
                 }
+                continue;
+            }
+            if joliet && Some(id) == moved {
                 continue;
             }
             if is_dir && !seen_dirs.insert(id) {
@@ -1430,6 +1474,7 @@ fn build_hier(
                 ident,
                 node: id,
                 dir: if is_dir { Some(usize::MAX) } else { None },
+                cl: None,
                 susp,
             });
         }
@@ -1447,9 +1492,56 @@ fn build_hier(
                     .find(|(_, c)| *c == r.node)
                     .map(|(n, _)| n.to_string())
                     .unwrap_or_default();
+                let level = dirs[di].level + 1;
+                if let (Some(m), false, true) = (moved, joliet, level > 8) {
+                    let mi = dirs.iter().position(|d| d.node == m).ok_or_else(|| {
+                        Error::invalid("rr_moved", "relocation directory missing")
+                    })?;
+                    let (b, _) = iso_name(&name, true, opts.level, opts.long_names);
+                    let b = if b.is_empty() { "_".to_string() } else { b };
+                    let mb = b.len().max(3);
+                    let ident = dedupe(&b, "", mb, &mut moved_taken).into_bytes();
+                    let mut ents = vec![su_entry(b"CL", &both32(0))];
+                    ents.extend(rr_entries(tree, r.node, Some(&name), dir_nlink(r.node), rr));
+                    r.susp = Susp::pack(ents, 255 - rec_len(r.ident.len(), 0));
+                    let mut ents = vec![su_entry(b"RE", &[])];
+                    ents.extend(rr_entries(tree, r.node, Some(&name), dir_nlink(r.node), rr));
+                    let susp = Susp::pack(ents, 255 - rec_len(ident.len(), 0));
+                    dirs.push(Dir {
+                        node: r.node,
+                        parent: mi,
+                        ident: ident.clone(),
+                        path: if path.is_empty() {
+                            name
+                        } else {
+                            format!("{path}/{name}")
+                        },
+                        dot: Susp::default(),
+                        dotdot: Susp::default(),
+                        recs: Vec::new(),
+                        lba: 0,
+                        size: 0,
+                        level: dirs[mi].level + 1,
+                        pl: Some(di),
+                    });
+                    let x = dirs.len() - 1;
+                    r.dir = None;
+                    r.cl = Some(x);
+                    moved_recs.push(Rec {
+                        ident,
+                        node: r.node,
+                        dir: Some(x),
+                        cl: None,
+                        susp,
+                    });
+                    queue.push_back(x);
+                    continue;
+                }
                 dirs.push(Dir {
                     node: r.node,
                     parent: di,
+                    level,
+                    pl: None,
                     ident: r.ident.clone(),
                     path: if path.is_empty() {
                         name
@@ -1467,7 +1559,7 @@ fn build_hier(
             }
         }
         if rr != RockRidge::None {
-            let parent = dirs[di].parent;
+            let parent = dirs[di].pl.unwrap_or(dirs[di].parent);
             let pnode = dirs[parent].node;
             let nl = |id: NodeId| {
                 2 + tree
@@ -1482,10 +1574,42 @@ fn build_hier(
                 dot.push(er);
             }
             dirs[di].dot = Susp::pack(dot, 255 - 34);
-            dirs[di].dotdot = Susp::pack(rr_entries(tree, pnode, None, nl(pnode), rr), 255 - 34);
+            let mut dd = rr_entries(tree, pnode, None, nl(pnode), rr);
+            if dirs[di].pl.is_some() {
+                dd.insert(0, su_entry(b"PL", &both32(0)));
+            }
+            dirs[di].dotdot = Susp::pack(dd, 255 - 34);
         }
         dirs[di].recs = recs;
     }
+    if let Some(mi) = moved.and_then(|m| dirs.iter().position(|d| d.node == m)) {
+        let recs = &mut dirs[mi].recs;
+        recs.extend(moved_recs);
+        recs.sort_by(|a, b| ecma_cmp(&a.ident, &b.ident));
+    }
+    // Number directories in path table order (ECMA-119 6.9.1): by level,
+    // then parent number, then identifier; relocation broke the BFS order.
+    let mut order = vec![0usize];
+    let mut k = 0;
+    while k < order.len() {
+        let d = order[k];
+        k += 1;
+        order.extend(dirs[d].recs.iter().filter_map(|r| r.dir));
+    }
+    let mut new_index = vec![0usize; dirs.len()];
+    for (n, &o) in order.iter().enumerate() {
+        new_index[o] = n;
+    }
+    for d in &mut dirs {
+        d.parent = new_index[d.parent];
+        d.pl = d.pl.map(|p| new_index[p]);
+        for r in &mut d.recs {
+            r.dir = r.dir.map(|x| new_index[x]);
+            r.cl = r.cl.map(|x| new_index[x]);
+        }
+    }
+    let mut slots: Vec<Option<Dir>> = dirs.into_iter().map(Some).collect();
+    let dirs: Vec<Dir> = order.iter().filter_map(|&o| slots[o].take()).collect();
     Ok(Hier {
         joliet,
         dirs,
