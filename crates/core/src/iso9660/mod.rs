@@ -85,6 +85,28 @@ mod tests {
         };
         assert_eq!(d.to_vec(100).unwrap(), b"hello\n");
         assert_eq!(back.node(f).meta.mtime, 1_700_000_000);
+        assert!(!names.iter().any(|n| n.contains("rr_moved")), "{names:?}");
+        // The L path table is in ECMA-119 6.9.1 order: parent numbers never
+        // decrease, and every parent comes before its children.
+        let pvd = &img[16 * 2048..17 * 2048];
+        let size = u32::from_le_bytes(pvd[132..136].try_into().unwrap()) as usize;
+        let at = u32::from_le_bytes(pvd[140..144].try_into().unwrap()) as usize * 2048;
+        let pt = &img[at..at + size];
+        let (mut pos, mut n, mut last_parent, mut idents) = (0, 0u16, 1u16, Vec::new());
+        while pos < pt.len() {
+            let len = pt[pos] as usize;
+            let parent = u16::from_le_bytes([pt[pos + 6], pt[pos + 7]]);
+            n += 1;
+            assert!(
+                parent >= last_parent && parent <= n,
+                "entry {n} parent {parent}"
+            );
+            last_parent = parent;
+            idents.push(pt[pos + 8..pos + 8 + len].to_vec());
+            pos += 8 + len + len % 2;
+        }
+        assert!(idents.contains(&b"RR_MOVED".to_vec()), "{idents:?}");
+        assert!(n >= 13);
         // Same bytes twice (determinism).
         assert_eq!(img, image(&t, &opts()));
     }
