@@ -761,3 +761,75 @@ fn ovmf_starts_the_uefi_el_torito_image() {
         String::from_utf8_lossy(&std::fs::read(&log).unwrap())
     );
 }
+
+#[test]
+fn graft_points_several_sources_and_reproducible_bytes() {
+    if !have("xorriso") {
+        return;
+    }
+    let d = scratch("iso_graft");
+    let a = d.join("a");
+    let b = d.join("b");
+    std::fs::create_dir_all(a.join("etc")).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("etc/hostname"), "box\n").unwrap();
+    std::fs::write(b.join("kernel"), "k").unwrap();
+    std::fs::write(d.join("single.txt"), "s").unwrap();
+    let build = |out: &str| {
+        run_ok(
+            Command::new(imgforge())
+                .current_dir(&d)
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .args([
+                    "mkisofs",
+                    "-o",
+                    out,
+                    "-R",
+                    "-J",
+                    "-V",
+                    "GRAFT",
+                    "-A",
+                    "imgforge test",
+                    "-p",
+                    "preparer",
+                    "-publisher",
+                    "pub",
+                    "-input-charset",
+                    "utf-8",
+                    "-graft-points",
+                    "a",
+                    "/boot/x=b",
+                    "/docs/one.txt=single.txt",
+                ]),
+        );
+    };
+    build("g1.iso");
+    build("g2.iso");
+    assert_eq!(
+        sha256_file(&d.join("g1.iso")),
+        sha256_file(&d.join("g2.iso"))
+    );
+    let found = xorriso_find(&d.join("g1.iso"));
+    let want: BTreeSet<String> = [
+        "/etc",
+        "/etc/hostname",
+        "/boot",
+        "/boot/x",
+        "/boot/x/kernel",
+        "/docs",
+        "/docs/one.txt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(found, want);
+    let pvd = run_ok(
+        tool("xorriso")
+            .arg("-indev")
+            .arg(d.join("g1.iso"))
+            .args(["-pvd_info"]),
+    );
+    assert!(pvd.contains("Volume Id    : GRAFT"), "{pvd}");
+    assert!(pvd.contains("App Id       : IMGFORGE TEST"), "{pvd}");
+    assert!(pvd.contains("Creation Time: 2023111422132000"), "{pvd}");
+}
