@@ -534,6 +534,17 @@ impl<'a> Plan<'a> {
             }
             boot.push((id, 0));
         }
+        if opts.isohybrid_mbr.is_some()
+            && !opts
+                .boot
+                .iter()
+                .any(|b| b.platform == PLATFORM_X86 && b.emulation == Emulation::NoEmulation)
+        {
+            return Err(Error::invalid(
+                "isohybrid-mbr",
+                "the isohybrid MBR boots a BIOS no-emulation boot image (-b ... -no-emul-boot); none is given",
+            ));
+        }
         if opts.isohybrid_gpt_basdat && opts.isohybrid_mbr.is_none() {
             return Err(Error::invalid(
                 "isohybrid-gpt-basdat",
