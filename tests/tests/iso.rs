@@ -239,6 +239,13 @@ fn osirrox_extracts_identical_bytes() {
     theirs.remove("/rr_moved");
     assert_eq!(our_paths(&iso), theirs);
     let rr = run_ok(tool("isoinfo").args(["-R", "-l", "-i"]).arg(&iso));
+    // genisoimage's verifier: record order, path tables, Rock Ridge.
+    if have("isovfy") {
+        let v = run(tool("isovfy").arg(&iso));
+        let text =
+            String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
+        assert!(text.contains("No errors found"), "{text}");
+    }
     // isoinfo walks the path table, where relocated directories sit in
     // rr_moved (as in genisoimage's images).
     assert!(rr.contains("Directory listing of /rr_moved/h/i/j/"), "{rr}");
