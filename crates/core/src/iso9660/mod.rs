@@ -336,4 +336,26 @@ mod tests {
             assert_eq!(report(src).is_err(), cut <= 17 * 2048, "cut at {cut}");
         }
     }
+
+    #[test]
+    #[allow(clippy::arc_with_non_send_sync)]
+    fn build_and_write_give_the_same_bytes() {
+        let mut o = opts();
+        o.isohybrid_mbr = Some(vec![0xFA; 432]);
+        o.isohybrid_gpt_basdat = true;
+        let img = image(&sample(), &o);
+        let disk = build(&sample(), &o, &BuildContext::default()).unwrap();
+        assert_eq!(disk.size(), img.len() as u64);
+        assert_eq!(
+            image_size(&sample(), &o, &BuildContext::default()).unwrap(),
+            img.len() as u64
+        );
+        let mut back = vec![0u8; img.len()];
+        crate::io::ReadAt::read_at(&disk, 0, &mut back).unwrap();
+        assert!(back == img);
+        assert_eq!(img.len() % (1 << 20), 0);
+        let rep = report(std::sync::Arc::new(disk)).unwrap();
+        assert!(rep.system_area.gpt && rep.system_area.mbr);
+        assert_eq!(rep.system_area.gpt_partitions.len(), 2);
+    }
 }
