@@ -85,6 +85,28 @@ mod tests {
         };
         assert_eq!(d.to_vec(100).unwrap(), b"hello\n");
         assert_eq!(back.node(f).meta.mtime, 1_700_000_000);
+        assert!(!names.iter().any(|n| n.contains("rr_moved")), "{names:?}");
+        // The L path table is in ECMA-119 6.9.1 order: parent numbers never
+        // decrease, and every parent comes before its children.
+        let pvd = &img[16 * 2048..17 * 2048];
+        let size = u32::from_le_bytes(pvd[132..136].try_into().unwrap()) as usize;
+        let at = u32::from_le_bytes(pvd[140..144].try_into().unwrap()) as usize * 2048;
+        let pt = &img[at..at + size];
+        let (mut pos, mut n, mut last_parent, mut idents) = (0, 0u16, 1u16, Vec::new());
+        while pos < pt.len() {
+            let len = pt[pos] as usize;
+            let parent = u16::from_le_bytes([pt[pos + 6], pt[pos + 7]]);
+            n += 1;
+            assert!(
+                parent >= last_parent && parent <= n,
+                "entry {n} parent {parent}"
+            );
+            last_parent = parent;
+            idents.push(pt[pos + 8..pos + 8 + len].to_vec());
+            pos += 8 + len + len % 2;
+        }
+        assert!(idents.contains(&b"RR_MOVED".to_vec()), "{idents:?}");
+        assert!(n >= 13);
         // Same bytes twice (determinism).
         assert_eq!(img, image(&t, &opts()));
     }
@@ -176,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::arc_with_non_send_sync)]
     fn multi_extent_file_over_4_gib() {
         struct Zeros(u64);
         impl crate::io::ReadAt for Zeros {
@@ -237,7 +260,102 @@ mod tests {
         let mut huge = img.clone();
         huge[pos + 10..pos + 14].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         assert!(read_tree(source_from_vec(huge)).is_err());
-        pos += 1;
-        let _ = pos;
+        // Two directories sharing one extent (fan-out) are refused too.
+        let mut t = Tree::new(0);
+        t.add_file("a/f", b"x".to_vec()).unwrap();
+        t.add_file("b/f", b"y".to_vec()).unwrap();
+        let img = image(&t, &IsoOptions::default());
+        pos = dir + 68;
+        assert_eq!((img[pos + 33], img[pos + 34 + 33]), (b'A', b'B'));
+        let mut shared = img.clone();
+        let a_lba = img[pos + 2..pos + 6].to_vec();
+        shared[pos + 34 + 2..pos + 34 + 6].copy_from_slice(&a_lba);
+        let e = read_tree(source_from_vec(shared)).unwrap_err().to_string();
+        assert!(e.contains("already used"), "{e}");
+    }
+
+    #[test]
+    fn emulation_entries_and_rationalized_modes() {
+        let mut t = Tree::new(0);
+        t.add_file("fd.img", vec![0; 1_474_560]).unwrap();
+        let mut hd = vec![0u8; 1 << 20];
+        hd[446 + 4] = 0x0C;
+        hd[510] = 0x55;
+        hd[511] = 0xAA;
+        t.add_file("hd.img", hd).unwrap();
+        t.add_file("tool", vec![1]).unwrap();
+        t.node_mut(t.lookup("tool").unwrap()).meta.mode = 0o4700;
+        let mut fd = BootImage::bios("fd.img");
+        fd.emulation = Emulation::Floppy;
+        let mut hdb = BootImage::bios("hd.img");
+        hdb.emulation = Emulation::HardDisk;
+        let o = IsoOptions {
+            rock_ridge: RockRidge::Rationalized,
+            boot_catalog: Some("boot.cat".into()),
+            boot: vec![fd, hdb],
+            ..IsoOptions::default()
+        };
+        let img = image(&t, &o);
+        let rep = report(source_from_vec(img.clone())).unwrap();
+        let e: Vec<(&str, u16, u8)> = rep
+            .el_torito
+            .iter()
+            .map(|e| (e.emulation.as_str(), e.sectors, e.system_type))
+            .collect();
+        assert_eq!(e, vec![("fd1.44", 1, 0), ("hd", 1, 0x0C)]);
+        let back = read_tree(source_from_vec(img)).unwrap();
+        let m = &back.node(back.lookup("tool").unwrap()).meta;
+        assert_eq!((m.mode, m.uid), (0o555, 0));
+    }
+
+    #[test]
+    fn corrupted_images_never_panic() {
+        let img = image(&sample(), &opts());
+        // Metadata lives before the first file; corrupt bytes there.
+        let meta_end = 60 * 2048;
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..400 {
+            let mut bad = img.clone();
+            for _ in 0..8 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = 16 * 2048 + (x as usize % (meta_end - 16 * 2048));
+                bad[at] = (x >> 32) as u8;
+            }
+            let src = source_from_vec(bad);
+            let _ = read_tree(src.clone());
+            if let Ok(r) = report(src) {
+                let _ = render_report(&r);
+            }
+        }
+        for cut in [0usize, 100, 16 * 2048 + 10, 17 * 2048, 30 * 2048] {
+            let src = source_from_vec(img[..cut].to_vec());
+            assert!(read_tree(src.clone()).is_err());
+            // The report needs only the descriptors and the boot catalog.
+            assert_eq!(report(src).is_err(), cut <= 17 * 2048, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::arc_with_non_send_sync)]
+    fn build_and_write_give_the_same_bytes() {
+        let mut o = opts();
+        o.isohybrid_mbr = Some(vec![0xFA; 432]);
+        o.isohybrid_gpt_basdat = true;
+        let img = image(&sample(), &o);
+        let disk = build(&sample(), &o, &BuildContext::default()).unwrap();
+        assert_eq!(disk.size(), img.len() as u64);
+        assert_eq!(
+            image_size(&sample(), &o, &BuildContext::default()).unwrap(),
+            img.len() as u64
+        );
+        let mut back = vec![0u8; img.len()];
+        crate::io::ReadAt::read_at(&disk, 0, &mut back).unwrap();
+        assert!(back == img);
+        assert_eq!(img.len() % (1 << 20), 0);
+        let rep = report(std::sync::Arc::new(disk)).unwrap();
+        assert!(rep.system_area.gpt && rep.system_area.mbr);
+        assert_eq!(rep.system_area.gpt_partitions.len(), 2);
     }
 }

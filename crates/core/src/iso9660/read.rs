@@ -385,6 +385,8 @@ struct Reader {
     inodes: BTreeMap<(u32, u32), NodeId>,
     /// Some directory was relocated (RRIP RE), so mkisofs' rr_moved exists.
     relocated: bool,
+    /// Directory extents already read.
+    visited: BTreeSet<u32>,
 }
 
 impl Reader {
@@ -409,6 +411,7 @@ impl Reader {
         Some(s)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &mut self,
         tree: &mut Tree,
@@ -431,6 +434,16 @@ impl Reader {
                 FMT,
                 format!("directory '/{path}'"),
                 format!("points back to an enclosing directory (block {lba}): directory loop"),
+            ));
+        }
+        // Each directory extent is read once: a directory listed twice (a
+        // crafted image fanning out to the same extent) is refused, so the
+        // work stays bounded by the image size.
+        if !self.visited.insert(lba) {
+            return Err(Error::corrupt(
+                FMT,
+                format!("directory '/{path}'"),
+                format!("its extent (block {lba}) is already used by another directory"),
             ));
         }
         let src = self.src.clone();
@@ -655,6 +668,7 @@ pub fn read_tree(src: Source) -> Result<Tree> {
         entries: 0,
         inodes: BTreeMap::new(),
         relocated: false,
+        visited: BTreeSet::new(),
     };
     reader.walk(&mut tree, ROOT, lba, size, "", 0, &mut BTreeSet::new())?;
     if reader.relocated {

@@ -207,6 +207,8 @@ struct Rec {
     node: NodeId,
     /// The directory this record names, as an index into its hierarchy.
     dir: Option<usize>,
+    /// RRIP CL: a placeholder for this directory, relocated to rr_moved.
+    cl: Option<usize>,
     susp: Susp,
 }
 
@@ -220,6 +222,10 @@ struct Dir {
     recs: Vec<Rec>,
     lba: u32,
     size: u32,
+    /// Depth in the ISO hierarchy (root = 1; ECMA-119 6.8.2.1 allows 8).
+    level: u32,
+    /// RRIP PL: the original parent of a relocated directory.
+    pl: Option<usize>,
 }
 
 struct Hier {
@@ -528,15 +534,42 @@ impl<'a> Plan<'a> {
             }
             boot.push((id, 0));
         }
+        if opts.isohybrid_mbr.is_some()
+            && !opts
+                .boot
+                .iter()
+                .any(|b| b.platform == PLATFORM_X86 && b.emulation == Emulation::NoEmulation)
+        {
+            return Err(Error::invalid(
+                "isohybrid-mbr",
+                "the isohybrid MBR boots a BIOS no-emulation boot image (-b ... -no-emul-boot); none is given",
+            ));
+        }
         if opts.isohybrid_gpt_basdat && opts.isohybrid_mbr.is_none() {
             return Err(Error::invalid(
                 "isohybrid-gpt-basdat",
                 "needs an isohybrid MBR (-isohybrid-mbr)",
             ));
         }
-        let primary = build_hier(&tree, opts, false, &mut warnings)?;
+        // mkisofs -R: directories deeper than 8 levels are relocated to
+        // /rr_moved and found through RRIP CL/PL/RE entries (RRIP 4.1.5).
+        let deep = tree.walk().iter().any(|(p, id)| {
+            matches!(tree.node(*id).kind, NodeKind::Dir(_)) && p.split('/').count() >= 8
+        });
+        let moved = if deep && opts.rock_ridge != RockRidge::None {
+            let name = ["rr_moved", ".rr_moved", "rr_moved.imgforge"]
+                .into_iter()
+                .find(|n| tree.lookup(n).is_none())
+                .ok_or_else(|| {
+                    Error::invalid("rr_moved", "no free name for relocated directories")
+                })?;
+            Some(tree.add_dir(name)?)
+        } else {
+            None
+        };
+        let primary = build_hier(&tree, opts, false, &mut warnings, moved)?;
         let joliet = if opts.joliet {
-            Some(build_hier(&tree, opts, true, &mut warnings)?)
+            Some(build_hier(&tree, opts, true, &mut warnings, moved)?)
         } else {
             None
         };
@@ -663,9 +696,8 @@ impl<'a> Plan<'a> {
         if let Some((id, l)) = self.catalog {
             self.file_lba.insert(id, l);
         }
-        for (i, (id, l)) in self.boot.iter_mut().enumerate() {
+        for (id, l) in self.boot.iter_mut() {
             *l = self.file_lba.get(id).copied().unwrap_or(0);
-            let _ = i;
         }
         self.files_end = lba as u32;
         let mut total = lba;
@@ -821,11 +853,15 @@ impl<'a> Plan<'a> {
     fn record_for(&self, h: &Hier, r: &Rec) -> Vec<Vec<u8>> {
         let n = self.tree.node(r.node);
         let date = dir_date(n.meta.mtime);
-        let su = if h.joliet {
+        let mut su = if h.joliet {
             Vec::new()
         } else {
             r.susp.inline_bytes()
         };
+        if let (Some(x), true) = (r.cl, su.len() >= 12) {
+            su[4..12].copy_from_slice(&both32(h.dirs[x].lba));
+            return vec![dir_record(&r.ident, 0, 0, 0, date, &su)];
+        }
         if let Some(di) = r.dir {
             let d = &h.dirs[di];
             return vec![dir_record(
@@ -880,6 +916,10 @@ impl<'a> Plan<'a> {
         } else {
             (d.dot.inline_bytes(), d.dotdot.inline_bytes())
         };
+        let mut psu = psu;
+        if let (Some(x), true) = (d.pl, psu.len() >= 12) {
+            psu[4..12].copy_from_slice(&both32(h.dirs[x].lba));
+        }
         put(&dir_record(
             &[0],
             d.lba,
@@ -1118,10 +1158,14 @@ impl<'a> Plan<'a> {
             .map(|e| e.0)
             .min()
             .unwrap_or(self.files_end as u64 * 4);
-        let mut parts = vec![(BASIC_DATA, first_usable, data_end - 1, "ISOHybrid")];
+        let mut parts = vec![(
+            BASIC_DATA,
+            first_usable,
+            data_end - 1,
+            "ISOHybrid".to_string(),
+        )];
         for (i, &(s, l)) in efis.iter().enumerate() {
-            let _ = i;
-            parts.push((EFI_SYSTEM, s, s + l - 1, "ISOHybrid1"));
+            parts.push((EFI_SYSTEM, s, s + l - 1, format!("ISOHybrid{}", i + 1)));
         }
         for (i, (ty, start, end, name)) in parts.into_iter().enumerate() {
             if end < start {
@@ -1146,12 +1190,12 @@ impl<'a> Plan<'a> {
         } else {
             (total512 - 1, 1, total512 - 1 - GPT_ARRAY_SECTORS)
         };
-        h[24..32].copy_from_slice(&(my as u64).to_le_bytes());
-        h[32..40].copy_from_slice(&(alt as u64).to_le_bytes());
+        h[24..32].copy_from_slice(&my.to_le_bytes());
+        h[32..40].copy_from_slice(&alt.to_le_bytes());
         h[40..48].copy_from_slice(&first_usable.to_le_bytes());
         h[48..56].copy_from_slice(&last_usable.to_le_bytes());
         h[56..72].copy_from_slice(&mixed(self.ctx.uuid("iso9660 gpt disk")));
-        h[72..80].copy_from_slice(&(entries_lba as u64).to_le_bytes());
+        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
         h[80..84].copy_from_slice(&(GPT_ENTRIES as u32).to_le_bytes());
         h[84..88].copy_from_slice(&128u32.to_le_bytes());
         h[88..92].copy_from_slice(&array_crc.to_le_bytes());
@@ -1317,7 +1361,16 @@ fn build_hier(
     opts: &IsoOptions,
     joliet: bool,
     warnings: &mut Vec<String>,
+    moved: Option<NodeId>,
 ) -> Result<Hier> {
+    let dir_nlink = |id: NodeId| {
+        2 + tree
+            .children(id)
+            .filter(|(_, c)| matches!(tree.node(*c).kind, NodeKind::Dir(_)))
+            .count() as u32
+    };
+    let mut moved_taken = BTreeSet::new();
+    let mut moved_recs: Vec<Rec> = Vec::new();
     let rr = if joliet {
         RockRidge::None
     } else {
@@ -1334,12 +1387,12 @@ fn build_hier(
         recs: Vec::new(),
         lba: 0,
         size: 0,
+        level: 1,
+        pl: None,
     }];
     let mut seen_dirs = BTreeSet::from([ROOT]);
-    let mut i = 0;
     let mut queue = VecDeque::from([0usize]);
     while let Some(di) = queue.pop_front() {
-        i += 1;
         let node = dirs[di].node;
         let path = dirs[di].path.clone();
         let mut taken = BTreeSet::new();
@@ -1360,6 +1413,9 @@ fn build_hier(
                         "'{full}' is not a regular file or directory and is left out (no Rock Ridge)"
                     ));
                 }
+                continue;
+            }
+            if joliet && Some(id) == moved {
                 continue;
             }
             if is_dir && !seen_dirs.insert(id) {
@@ -1429,9 +1485,9 @@ fn build_hier(
                 ident,
                 node: id,
                 dir: if is_dir { Some(usize::MAX) } else { None },
+                cl: None,
                 susp,
             });
-            let _ = full;
         }
         recs.sort_by(|a, b| {
             if joliet {
@@ -1447,9 +1503,56 @@ fn build_hier(
                     .find(|(_, c)| *c == r.node)
                     .map(|(n, _)| n.to_string())
                     .unwrap_or_default();
+                let level = dirs[di].level + 1;
+                if let (Some(m), false, true) = (moved, joliet, level > 8) {
+                    let mi = dirs.iter().position(|d| d.node == m).ok_or_else(|| {
+                        Error::invalid("rr_moved", "relocation directory missing")
+                    })?;
+                    let (b, _) = iso_name(&name, true, opts.level, opts.long_names);
+                    let b = if b.is_empty() { "_".to_string() } else { b };
+                    let mb = b.len().max(3);
+                    let ident = dedupe(&b, "", mb, &mut moved_taken).into_bytes();
+                    let mut ents = vec![su_entry(b"CL", &both32(0))];
+                    ents.extend(rr_entries(tree, r.node, Some(&name), dir_nlink(r.node), rr));
+                    r.susp = Susp::pack(ents, 255 - rec_len(r.ident.len(), 0));
+                    let mut ents = vec![su_entry(b"RE", &[])];
+                    ents.extend(rr_entries(tree, r.node, Some(&name), dir_nlink(r.node), rr));
+                    let susp = Susp::pack(ents, 255 - rec_len(ident.len(), 0));
+                    dirs.push(Dir {
+                        node: r.node,
+                        parent: mi,
+                        ident: ident.clone(),
+                        path: if path.is_empty() {
+                            name
+                        } else {
+                            format!("{path}/{name}")
+                        },
+                        dot: Susp::default(),
+                        dotdot: Susp::default(),
+                        recs: Vec::new(),
+                        lba: 0,
+                        size: 0,
+                        level: dirs[mi].level + 1,
+                        pl: Some(di),
+                    });
+                    let x = dirs.len() - 1;
+                    r.dir = None;
+                    r.cl = Some(x);
+                    moved_recs.push(Rec {
+                        ident,
+                        node: r.node,
+                        dir: Some(x),
+                        cl: None,
+                        susp,
+                    });
+                    queue.push_back(x);
+                    continue;
+                }
                 dirs.push(Dir {
                     node: r.node,
                     parent: di,
+                    level,
+                    pl: None,
                     ident: r.ident.clone(),
                     path: if path.is_empty() {
                         name
@@ -1467,7 +1570,7 @@ fn build_hier(
             }
         }
         if rr != RockRidge::None {
-            let parent = dirs[di].parent;
+            let parent = dirs[di].pl.unwrap_or(dirs[di].parent);
             let pnode = dirs[parent].node;
             let nl = |id: NodeId| {
                 2 + tree
@@ -1482,11 +1585,42 @@ fn build_hier(
                 dot.push(er);
             }
             dirs[di].dot = Susp::pack(dot, 255 - 34);
-            dirs[di].dotdot = Susp::pack(rr_entries(tree, pnode, None, nl(pnode), rr), 255 - 34);
+            let mut dd = rr_entries(tree, pnode, None, nl(pnode), rr);
+            if dirs[di].pl.is_some() {
+                dd.insert(0, su_entry(b"PL", &both32(0)));
+            }
+            dirs[di].dotdot = Susp::pack(dd, 255 - 34);
         }
         dirs[di].recs = recs;
     }
-    let _ = i;
+    if let Some(mi) = moved.and_then(|m| dirs.iter().position(|d| d.node == m)) {
+        let recs = &mut dirs[mi].recs;
+        recs.extend(moved_recs);
+        recs.sort_by(|a, b| ecma_cmp(&a.ident, &b.ident));
+    }
+    // Number directories in path table order (ECMA-119 6.9.1): by level,
+    // then parent number, then identifier; relocation broke the BFS order.
+    let mut order = vec![0usize];
+    let mut k = 0;
+    while k < order.len() {
+        let d = order[k];
+        k += 1;
+        order.extend(dirs[d].recs.iter().filter_map(|r| r.dir));
+    }
+    let mut new_index = vec![0usize; dirs.len()];
+    for (n, &o) in order.iter().enumerate() {
+        new_index[o] = n;
+    }
+    for d in &mut dirs {
+        d.parent = new_index[d.parent];
+        d.pl = d.pl.map(|p| new_index[p]);
+        for r in &mut d.recs {
+            r.dir = r.dir.map(|x| new_index[x]);
+            r.cl = r.cl.map(|x| new_index[x]);
+        }
+    }
+    let mut slots: Vec<Option<Dir>> = dirs.into_iter().map(Some).collect();
+    let dirs: Vec<Dir> = order.iter().filter_map(|&o| slots[o].take()).collect();
     Ok(Hier {
         joliet,
         dirs,
