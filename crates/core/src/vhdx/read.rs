@@ -110,7 +110,7 @@ fn region_table(src: &dyn ReadAt) -> Result<((u64, u64), (u64, u64))> {
             } else {
                 continue;
             };
-            if off % MIB != 0 || off < MIB {
+            if off & (MIB - 1) != 0 || off < MIB {
                 return Err(corrupt(
                     name,
                     format!("offset {off} is not 1 MiB aligned past the header"),
@@ -349,7 +349,7 @@ pub fn open(src: Source) -> Result<Opened> {
             | PAYLOAD_BLOCK_UNMAPPED => {}
             PAYLOAD_BLOCK_FULLY_PRESENT => {
                 let foff = e & BAT_OFFSET_MASK;
-                if foff < MIB || foff.checked_add(len).map_or(true, |end| end > src.size()) {
+                if foff < MIB || !matches!(foff.checked_add(len), Some(end) if end <= src.size()) {
                     return Err(corrupt(
                         format!("BAT entry for block {i}"),
                         format!(

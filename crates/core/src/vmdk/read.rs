@@ -443,6 +443,8 @@ fn sparse_disk(src: Source) -> Result<(Disk, SparseExtentHeader, Option<String>)
                 _ => ranges.push((off, len)),
             }
         }
+        // Source is Arc<dyn ReadAt> by contract; it need not be Send.
+        #[allow(clippy::arc_with_non_send_sync)]
         let ext: Source = Arc::new(SparseExtent {
             src: src.clone(),
             header: h.clone(),
