@@ -4,7 +4,7 @@
 //! replayed 4 KiB sectors and zeroed ranges on top.
 
 use super::raw::*;
-use crate::io::{read_vec, ReadAt, Source};
+use crate::io::{read_vec, Source};
 use crate::{Disk, Error, Result};
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ fn parse_entry(log: &[u8], at: u64, guid: &[u8; 16]) -> Option<Entry> {
         return None;
     }
     let length = le32(&h, 8) as u64;
-    if length == 0 || length % LOG_SECTOR != 0 || length > len_log {
+    if length == 0 || length & (LOG_SECTOR - 1) != 0 || length > len_log {
         return None;
     }
     let whole = get(0, length);
@@ -62,12 +62,12 @@ fn parse_entry(log: &[u8], at: u64, guid: &[u8; 16]) -> Option<Entry> {
             return None;
         }
         let file_offset = le64(desc, 16);
-        if file_offset % LOG_SECTOR != 0 {
+        if file_offset & (LOG_SECTOR - 1) != 0 {
             return None;
         }
         if &desc[0..4] == ZERO_DESCRIPTOR_SIGNATURE {
             let zero_length = le64(desc, 8);
-            if zero_length % LOG_SECTOR != 0 {
+            if zero_length & (LOG_SECTOR - 1) != 0 {
                 return None;
             }
             ops.push((file_offset, Err(zero_length)));
@@ -113,7 +113,7 @@ pub fn replay(
     log_offset: u64,
     log_length: u64,
 ) -> Result<Source> {
-    if log_length == 0 || log_length % MIB != 0 || log_offset % MIB != 0 {
+    if log_length == 0 || log_length & (MIB - 1) != 0 || log_offset & (MIB - 1) != 0 {
         return Err(Error::corrupt(
             F,
             "log",
@@ -145,10 +145,10 @@ pub fn replay(
             }
             let head = seq.last().map(|e| (e.sequence_number, e.tail));
             if let Some((head_seq, tail)) = head {
-                let better = best
+                let best_seq = best
                     .as_ref()
-                    .and_then(|b| b.last().map(|e| e.sequence_number))
-                    .map_or(true, |s| head_seq > s);
+                    .and_then(|b| b.last().map(|e| e.sequence_number));
+                let better = !matches!(best_seq, Some(s) if head_seq <= s);
                 if tail == start && better {
                     best = Some(seq);
                 }
@@ -196,6 +196,8 @@ pub fn replay(
             }
         }
     }
-    let _ = ReadAt::size(&overlay);
-    Ok(Arc::new(overlay))
+    // Source is Arc<dyn ReadAt> by contract; it need not be Send.
+    #[allow(clippy::arc_with_non_send_sync)]
+    let out: Source = Arc::new(overlay);
+    Ok(out)
 }
