@@ -113,3 +113,33 @@ fn vmdk_monolithic_flat_descriptor_reads_through_open_descriptor() {
         .unwrap();
     assert!(e.to_string().contains("open_descriptor"), "{e}");
 }
+
+#[test]
+fn vmdk_two_gb_split_descriptors_read_through_open_descriptor() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = scratch("vmdk_split");
+    let disk = sample_disk(50 << 20);
+    let raw = dir.join("src.raw");
+    write_raw(&disk, &raw);
+    for sub in ["twoGbMaxExtentSparse", "twoGbMaxExtentFlat"] {
+        let img = dir.join(format!("{sub}.vmdk"));
+        run_ok(
+            tool("qemu-img")
+                .args(["convert", "-f", "raw", "-O", "vmdk", "-o"])
+                .arg(format!("subformat={sub}"))
+                .arg(&raw)
+                .arg(&img),
+        );
+        let text = std::fs::read_to_string(&img).unwrap();
+        assert!(text.contains(sub), "{text}");
+        let d2 = dir.clone();
+        let resolve = move |name: &str| -> imgforge_core::Result<Source> {
+            Ok(Arc::new(std::fs::read(d2.join(name)).unwrap()))
+        };
+        let opened = vmdk::open_descriptor(&text, &resolve).unwrap();
+        assert_eq!(opened.info.virtual_size, 50 << 20);
+        assert!(read_all(&opened.disk) == read_all(&disk), "{sub}");
+    }
+}

@@ -33,7 +33,7 @@ pub fn members(src: &dyn ReadAt) -> Result<Vec<Member>> {
             break;
         };
         let data = at + BLOCK;
-        if data.checked_add(size).map_or(true, |e| e > src.size()) {
+        if !matches!(data.checked_add(size), Some(e) if e <= src.size()) {
             return Err(Error::corrupt(
                 F,
                 format!("tar member {name}"),
@@ -237,6 +237,8 @@ pub fn open(src: Source) -> Result<Opened> {
             format!("disk member {} is not a .vmdk", disk_member.name),
         ));
     }
+    // Source is Arc<dyn ReadAt> by contract; it need not be Send.
+    #[allow(clippy::arc_with_non_send_sync)]
     let sub: Source = Arc::new(SubRange::new(
         src.clone(),
         disk_member.offset,

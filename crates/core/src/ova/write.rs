@@ -72,12 +72,6 @@ impl Sink for Tee<'_> {
     }
 }
 
-/// A tar member whose bytes come from `produce` (called once or twice).
-pub struct Member<'a> {
-    pub name: String,
-    pub produce: Box<dyn Fn(&mut dyn Sink) -> Result<()> + 'a>,
-}
-
 /// Measures a member: size, SHA-256 and (if small) its bytes.
 pub fn measure(produce: &dyn Fn(&mut dyn Sink) -> Result<()>) -> Result<Measure> {
     let mut m = Measure::new(BUFFER_CAP);
@@ -378,7 +372,9 @@ pub fn ovf_xml(opts: &WriteOptions, o: &OvfOptions, d: &DiskRef) -> Result<Strin
     String::from_utf8(out).map_err(|_| Error::invalid("vm name", "not UTF-8"))
 }
 
-/// The disk as a streamOptimized VMDK, measured: (measure, populated bytes).
+/// The disk as a streamOptimized VMDK, measured: (measure, populated
+/// bytes, the producer for a second pass).
+#[allow(clippy::type_complexity)]
 pub fn vmdk_member<'a>(
     disk: &'a Disk,
     vmdk_opts: &'a WriteOptions,

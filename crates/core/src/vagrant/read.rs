@@ -70,6 +70,8 @@ fn walk(src: &Source, r: &mut dyn Read, in_place: bool) -> Result<Contents> {
             || (typeflag == b'0' || typeflag == 0) && !is_disk(&name);
         let want_disk = (typeflag == b'0' || typeflag == 0) && is_disk(&name) && c.disk.is_none();
         if want_disk && in_place {
+            // Source is Arc<dyn ReadAt> by contract; it need not be Send.
+            #[allow(clippy::arc_with_non_send_sync)]
             let sub: Source = Arc::new(SubRange::new(src.clone(), pos, size)?);
             c.disk = Some((name.clone(), sub));
             skip(r, size + pad, &name)?;

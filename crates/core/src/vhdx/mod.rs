@@ -1,7 +1,8 @@
 //! VHDX container ([MS-VHDX]): dynamic and fixed disks, read and written.
-//! Differencing disks are recognised and refused; a header with a log to
-//! replay is refused with a hint.
+//! Differencing disks are recognised and refused; a log left by an
+//! unclean shutdown is replayed into an in-memory overlay (log.rs).
 
+pub mod log;
 pub mod raw;
 pub mod read;
 pub mod write;

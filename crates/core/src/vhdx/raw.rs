@@ -169,3 +169,14 @@ pub fn checksum_with_zero_field(buf: &[u8], at: usize) -> u32 {
     let crc = crc32c::crc32c_append(crc, &[0; 4]);
     crc32c::crc32c_append(crc, &buf[at + 4..])
 }
+
+/// 2.3.1.1 Log entry header ("loge", 64 bytes); entries are 4 KiB multiples.
+pub const LOG_ENTRY_SIGNATURE: &[u8; 4] = b"loge";
+/// 2.3.1.2 Zero descriptor and 2.3.1.3 data descriptor (32 bytes each).
+pub const ZERO_DESCRIPTOR_SIGNATURE: &[u8; 4] = b"zero";
+pub const DATA_DESCRIPTOR_SIGNATURE: &[u8; 4] = b"desc";
+/// 2.3.1.4 Data sector (4 KiB).
+pub const DATA_SECTOR_SIGNATURE: &[u8; 4] = b"data";
+pub const LOG_SECTOR: u64 = 4096;
+pub const LOG_ENTRY_HEADER_SIZE: u64 = 64;
+pub const LOG_DESCRIPTOR_SIZE: u64 = 32;

@@ -6,6 +6,7 @@ use super::raw::*;
 use crate::container::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
+use std::sync::Arc;
 
 const F: &str = "vhdx";
 /// The BAT of a 64 TiB disk with 1 MiB blocks is 512 MiB; refuse more.
@@ -110,7 +111,7 @@ fn region_table(src: &dyn ReadAt) -> Result<((u64, u64), (u64, u64))> {
             } else {
                 continue;
             };
-            if off % MIB != 0 || off < MIB {
+            if off & (MIB - 1) != 0 || off < MIB {
                 return Err(corrupt(
                     name,
                     format!("offset {off} is not 1 MiB aligned past the header"),
@@ -302,12 +303,28 @@ pub fn open(src: Source) -> Result<Opened> {
         return Err(corrupt("file identifier", "no 'vhdxfile' signature"));
     }
     let header = current_header(&*src)?;
-    if header.log_guid != [0; 16] {
-        return Err(Error::unsupported(
-            F,
-            "the VHDX log must be replayed; open it in Hyper-V or run qemu-img check -r all",
-        ));
-    }
+    let mut replayed = false;
+    let src = if header.log_guid != [0; 16] {
+        // Replay into an in-memory overlay; the input is never written.
+        let out = super::log::replay(
+            src.clone(),
+            &header.log_guid,
+            header.log_offset,
+            header.log_length as u64,
+        )
+        .map_err(|e| {
+            Error::unsupported(
+                F,
+                format!(
+                    "the VHDX log must be replayed and replaying it failed ({e}); open it in Hyper-V or run qemu-img check -r all"
+                ),
+            )
+        })?;
+        replayed = !Arc::ptr_eq(&out, &src);
+        out
+    } else {
+        src
+    };
     let ((bat_off, bat_len), (meta_off, meta_len)) = region_table(&*src)?;
     let m = metadata(&*src, meta_off, meta_len)?;
     if m.has_parent {
@@ -349,7 +366,7 @@ pub fn open(src: Source) -> Result<Opened> {
             | PAYLOAD_BLOCK_UNMAPPED => {}
             PAYLOAD_BLOCK_FULLY_PRESENT => {
                 let foff = e & BAT_OFFSET_MASK;
-                if foff < MIB || foff.checked_add(len).map_or(true, |end| end > src.size()) {
+                if foff < MIB || !matches!(foff.checked_add(len), Some(end) if end <= src.size()) {
                     return Err(corrupt(
                         format!("BAT entry for block {i}"),
                         format!(
@@ -389,6 +406,7 @@ pub fn open(src: Source) -> Result<Opened> {
             "virtual-disk-id": crate::seed::format_uuid(&m.virtual_disk_id),
             "leave-blocks-allocated": m.leave_blocks_allocated,
             "header-sequence-number": header.sequence_number,
+            "log-replayed": replayed,
         })),
     };
     Ok(Opened { disk, info })
@@ -409,7 +427,6 @@ mod tests {
         super::super::write(&d, &WriteOptions::default(), &mut out, &NoProgress).unwrap();
         Arc::new(out)
     }
-    use std::sync::Arc;
 
     fn open_m(m: Mutated) -> Result<Opened> {
         open(Arc::new(m))
@@ -458,15 +475,92 @@ mod tests {
         assert!(e.contains("neither header is valid"), "{e}");
     }
 
-    #[test]
-    fn log_to_replay_is_refused_with_a_hint() {
-        let mut m = Mutated::new(image());
+    /// A log entry (2.3.1) at `tail`, sequence `seq`, with data sectors
+    /// (file offset, 4 KiB) and zero ranges (file offset, length).
+    fn log_entry(
+        seq: u64,
+        guid: &[u8; 16],
+        tail: u32,
+        data: &[(u64, Vec<u8>)],
+        zeros: &[(u64, u64)],
+    ) -> Vec<u8> {
+        let count = data.len() + zeros.len();
+        let mut e = vec![0u8; 4096 * (1 + data.len())];
+        e[0..4].copy_from_slice(LOG_ENTRY_SIGNATURE);
+        let len = e.len() as u32;
+        e[8..12].copy_from_slice(&len.to_le_bytes());
+        e[12..16].copy_from_slice(&tail.to_le_bytes());
+        e[16..24].copy_from_slice(&seq.to_le_bytes());
+        e[24..28].copy_from_slice(&(count as u32).to_le_bytes());
+        e[32..48].copy_from_slice(guid);
+        let mut d = 64;
+        for (off, len) in zeros {
+            e[d..d + 4].copy_from_slice(ZERO_DESCRIPTOR_SIGNATURE);
+            e[d + 8..d + 16].copy_from_slice(&len.to_le_bytes());
+            e[d + 16..d + 24].copy_from_slice(&off.to_le_bytes());
+            e[d + 24..d + 32].copy_from_slice(&seq.to_le_bytes());
+            d += 32;
+        }
+        for (i, (off, sector)) in data.iter().enumerate() {
+            e[d..d + 4].copy_from_slice(DATA_DESCRIPTOR_SIGNATURE);
+            e[d + 4..d + 8].copy_from_slice(&sector[4092..4096]);
+            e[d + 8..d + 16].copy_from_slice(&sector[0..8]);
+            e[d + 16..d + 24].copy_from_slice(&off.to_le_bytes());
+            e[d + 24..d + 32].copy_from_slice(&seq.to_le_bytes());
+            d += 32;
+            let s = 4096 * (1 + i);
+            e[s..s + 4].copy_from_slice(DATA_SECTOR_SIGNATURE);
+            e[s + 4..s + 8].copy_from_slice(&((seq >> 32) as u32).to_le_bytes());
+            e[s + 8..s + 4092].copy_from_slice(&sector[8..4092]);
+            e[s + 4092..s + 4096].copy_from_slice(&(seq as u32).to_le_bytes());
+        }
+        let crc = checksum_with_zero_field(&e, 4);
+        e[4..8].copy_from_slice(&crc.to_le_bytes());
+        e
+    }
+
+    fn with_log(base: &Arc<Vec<u8>>, entries: &[(u64, Vec<u8>)]) -> Mutated {
+        let mut m = Mutated::new(base.clone());
+        let guid = [0x42u8; 16];
         for h in [HEADER1_OFFSET, HEADER2_OFFSET] {
-            m.set(h + 48, &[1; 16]);
+            m.set(h + 48, &guid);
+        }
+        for (at, e) in entries {
+            m.set(MIB + at, e);
         }
         fix_crcs(&mut m);
-        let e = open_m(m).err().unwrap().to_string();
-        assert!(e.contains("log must be replayed"), "{e}");
+        m
+    }
+
+    #[test]
+    fn log_is_replayed_into_an_overlay() {
+        let base = image();
+        let guid = [0x42u8; 16];
+        // Point block 1's BAT entry at block 0's payload.
+        let mut bat = base[(3 * MIB) as usize..(3 * MIB + 4096) as usize].to_vec();
+        let block0 = le64(&bat, 0);
+        bat[8..16].copy_from_slice(&block0.to_le_bytes());
+        let e1 = log_entry(10, &guid, 0, &[(3 * MIB, bat)], &[]);
+        let o = open_m(with_log(&base, &[(0, e1.clone())])).unwrap();
+        let mut b = [0u8; 11];
+        o.disk.read_at(8 << 20, &mut b).unwrap();
+        assert_eq!(&b, b"first block");
+        assert_eq!(o.info.format_specific.unwrap()["log-replayed"], true);
+
+        // A later entry in the same sequence zeroes the BAT sector: every
+        // block reads as zeros.
+        let e2 = log_entry(11, &guid, 0, &[], &[(3 * MIB, 4096)]);
+        let o = open_m(with_log(&base, &[(0, e1.clone()), (e1.len() as u64, e2)])).unwrap();
+        o.disk.read_at(0, &mut b).unwrap();
+        assert_eq!(b, [0; 11]);
+
+        // A damaged entry is not replayed (no active sequence).
+        let mut bad = e1.clone();
+        bad[5000] ^= 1;
+        let o = open_m(with_log(&base, &[(0, bad)])).unwrap();
+        assert_eq!(o.info.format_specific.unwrap()["log-replayed"], false);
+        o.disk.read_at(0, &mut b).unwrap();
+        assert_eq!(&b, b"first block");
     }
 
     #[test]
@@ -523,10 +617,19 @@ mod tests {
             (2 * MIB, 256),
             (2 * MIB + METADATA_TABLE_SIZE, 64),
             (3 * MIB, 64),
+            (MIB, 128),
+            (MIB + 4096, 64),
             (0, base.len() as u64),
         ];
+        let guid = [0x42u8; 16];
+        let bat = base[(3 * MIB) as usize..(3 * MIB + 4096) as usize].to_vec();
+        let entry = log_entry(7, &guid, 0, &[(3 * MIB, bat)], &[(3 * MIB + 4096, 8192)]);
         for i in 0..3000 {
-            let mut m = Mutated::new(base.clone());
+            let mut m = if i % 10 == 0 {
+                with_log(&base, &[(0, entry.clone())])
+            } else {
+                Mutated::new(base.clone())
+            };
             m.mutate(&mut rng, &areas, 1 + (i % 8));
             if i % 2 == 0 {
                 fix_crcs(&mut m);
