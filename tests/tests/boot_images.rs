@@ -41,7 +41,14 @@ fn ovmf() -> bool {
 fn build(test: &str, recipe: &str, name: &str, extra: &[&str]) -> PathBuf {
     let d = scratch(&format!("bootimg-{test}"));
     let out = d.join(name);
-    run_ok(Command::new(imgforge()).arg("build").arg(root().join(recipe)).arg("-o").arg(&out).args(extra));
+    run_ok(
+        Command::new(imgforge())
+            .arg("build")
+            .arg(root().join(recipe))
+            .arg("-o")
+            .arg(&out)
+            .args(extra),
+    );
     out
 }
 

@@ -161,6 +161,7 @@ pub fn describe(src: Source) -> Option<serde_json::Value> {
                             .map(str::to_string)
                     });
                     o.insert("label".into(), json!(label));
+                    o.insert("report".into(), json!(crate::iso9660::render_report(&r)));
                 }
                 v
             }

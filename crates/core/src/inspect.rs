@@ -434,28 +434,10 @@ pub fn render_text(report: &Report, name: &str) -> String {
     if let Some(fs) = &report.filesystem {
         let _ = writeln!(o);
         describe(&mut o, "Filesystem", fs);
-        if fs.get("type").and_then(|v| v.as_str()) == Some("iso9660") {
-            if let Ok(r) = serde_json::from_value::<serde_json::Value>(fs.clone()) {
-                if let Some(e) = r.get("el_torito").and_then(|v| v.as_array()) {
-                    for (i, b) in e.iter().enumerate() {
-                        let _ = writeln!(
-                            o,
-                            "El Torito boot image {}: {} {} emulation, {} sectors at LBA {}{}",
-                            i + 1,
-                            b.get("platform_name")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or(""),
-                            b.get("emulation").and_then(|v| v.as_str()).unwrap_or(""),
-                            b.get("sectors").and_then(|v| v.as_u64()).unwrap_or(0),
-                            b.get("lba").and_then(|v| v.as_u64()).unwrap_or(0),
-                            b.get("path")
-                                .and_then(|v| v.as_str())
-                                .map(|p| format!(" ({p})"))
-                                .unwrap_or_default()
-                        );
-                    }
-                }
-            }
+        // ISO: volume descriptors, El Torito catalog and system area, as
+        // `xorriso -report_el_torito plain` prints them.
+        if let Some(r) = fs.get("report").and_then(|v| v.as_str()) {
+            let _ = write!(o, "{r}");
         }
     }
     for w in &report.warnings {
