@@ -23,7 +23,7 @@ mod tree_dir;
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,
 /// initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes.
 #[derive(Parser)]
-#[command(name = "imgforge", version, about, long_about = None)]
+#[command(name = "imgforge", version, about = "Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4, initramfs, ISO 9660, qcow2, VHD, VHDX, VMDK, OVA and Vagrant boxes", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
