@@ -90,6 +90,7 @@ fn c_gpt_disk_ovmf_qcow2() {
         return;
     }
     let img = build(
+        "c-qcow2",
         "examples/bootable-disk.toml",
         "disk.qcow2",
         &["-O", "qcow2"],
