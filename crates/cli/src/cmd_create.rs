@@ -17,6 +17,7 @@ pub struct CreateArgs {
     /// The image to create.
     pub image: PathBuf,
     /// Virtual size: 10G, 512M, 4096 (bytes).
+    #[arg(allow_hyphen_values = true)]
     pub size: String,
 }
 

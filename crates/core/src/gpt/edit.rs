@@ -291,7 +291,7 @@ impl Space {
     /// Moves `s` to an alignment boundary: back if every sector between is
     /// free and usable, else forward.
     fn align(&self, s: u64) -> u64 {
-        if s % self.align == 0 {
+        if s.checked_rem(self.align) == Some(0) {
             return s;
         }
         let earlier = s / self.align * self.align;
@@ -819,7 +819,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
     match table {
         Some(Table::Gpt(mut g)) => {
             let ss = g.sector_size;
-            if new_size % ss != 0 {
+            if new_size.checked_rem(ss) != Some(0) {
                 return Err(Error::invalid(
                     "resize",
                     format!("{new_size} bytes is not a whole number of {ss}-byte sectors"),

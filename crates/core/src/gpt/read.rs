@@ -67,7 +67,7 @@ fn read_copy(src: &dyn ReadAt, ss: u64, lba: u64, which: &str) -> Result<Copy> {
         )));
     }
     let esz = header.size_of_partition_entry as u64;
-    if esz < 128 || esz % 8 != 0 {
+    if esz < 128 || esz.checked_rem(8) != Some(0) {
         return Err(bad(format!(
             "SizeOfPartitionEntry {esz} is not a multiple of 8 of at least 128"
         )));
