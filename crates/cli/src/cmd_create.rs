@@ -23,7 +23,10 @@ pub struct CreateArgs {
 
 pub fn run(a: CreateArgs) -> Result<()> {
     let format = Format::parse(&a.format)?;
-    let size = parse_size(&a.size, "size")?;
+    // qemu-img rounds sizes up to whole 512-byte sectors.
+    let size = parse_size(&a.size, "size")?
+        .checked_next_multiple_of(512)
+        .ok_or_else(|| anyhow::anyhow!("size: '{}' is too large", a.size))?;
     let disk = Disk::new(size);
     let mut out = AtomicOutput::create(&a.image)?;
     let bar = Bar::new();

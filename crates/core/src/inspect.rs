@@ -276,6 +276,12 @@ pub fn render_text(report: &Report, name: &str) -> String {
         let _ = writeln!(o, "Disk size: {} ({a} bytes)", crate::size::human(a));
     }
     match &report.partition_table {
+        None if report.virtual_size.is_none() => {
+            let _ = writeln!(
+                o,
+                "Partition table: not read (the container could not be opened)"
+            );
+        }
         None => {
             let _ = writeln!(o, "Partition table: none");
         }

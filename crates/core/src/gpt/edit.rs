@@ -237,6 +237,65 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
     Ok((sc, positional))
 }
 
+/// Splits a command line as a POSIX shell would for sgdisk options in a
+/// recipe: whitespace separates words; '...' and "..." quote (with `\`
+/// escaping inside double quotes and outside quotes). An unclosed quote is
+/// an error.
+pub fn split_words(line: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid("sgdisk line", "unclosed ' quote")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x) => cur.push(x),
+                            None => return Err(Error::invalid("sgdisk line", "unclosed \" quote")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid("sgdisk line", "unclosed \" quote")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
 /// Free-space bookkeeping shared by the GPT and MBR editors, following
 /// gptfdisk's FindFirstInLargest / FindLastInFree / Align.
 struct Space {
@@ -941,6 +1000,27 @@ mod tests {
             v.extend_from_slice(&b);
         }
         v
+    }
+
+    #[test]
+    fn splits_shell_words() {
+        let w = split_words(r#"sgdisk --change-name=1:'EFI System' -c "2:a \"b\"" x\ y"#).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                "sgdisk",
+                "--change-name=1:EFI System",
+                "-c",
+                "2:a \"b\"",
+                "x y"
+            ]
+        );
+        assert!(split_words("-c '1:open").is_err());
+        let (sc, pos) =
+            parse_args(&split_words(&SEED_LINE.replace("EFI System", "'EFI System'")).unwrap()[..])
+                .unwrap();
+        assert!(pos.is_empty());
+        assert_eq!(sc.ops.len(), 8);
     }
 
     #[test]
