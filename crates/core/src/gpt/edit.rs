@@ -770,7 +770,7 @@ fn mbr_op(m: &mut Mbr, op: &Op, size: u64, ctx: &BuildContext) -> Result<()> {
                         .partitions
                         .iter()
                         .filter(|p| p.logical)
-                        .map(|p| (p.first_lba - 1, p.last_lba() + 1))
+                        .map(|p| (p.first_lba.saturating_sub(1), p.last_lba() + 1))
                         .collect(),
                     align,
                 }

@@ -144,14 +144,22 @@ impl Gpt {
                 ));
             }
         }
-        for (i, a) in self.partitions.iter().enumerate() {
-            for b in &self.partitions[i + 1..] {
-                if a.first_lba <= b.last_lba && b.first_lba <= a.last_lba {
+        // Sorted by start, each partition is checked against the one
+        // reaching furthest before it: O(n log n) for hostile tables.
+        let mut by_start: Vec<&GptPartition> = self.partitions.iter().collect();
+        by_start.sort_by_key(|p| (p.first_lba, p.number));
+        let mut furthest: Option<&GptPartition> = None;
+        for b in by_start {
+            if let Some(a) = furthest {
+                if b.first_lba <= a.last_lba {
                     out.push(format!(
                         "partitions {} and {} overlap (sectors {}-{} and {}-{})",
                         a.number, b.number, a.first_lba, a.last_lba, b.first_lba, b.last_lba
                     ));
                 }
+            }
+            if furthest.map(|a| b.last_lba > a.last_lba).unwrap_or(true) {
+                furthest = Some(b);
             }
         }
         out
