@@ -241,6 +241,19 @@ fn qemu_img_sees_raw_image_size() {
     assert_eq!(j["format"], "raw");
     assert_eq!(j["virtual-size"], 3u64 << 30);
     assert!(j["actual-size"].as_u64().unwrap() < 1 << 20);
+    // A raw image without a table grows like qemu-img resize.
+    imgf_ok(&["resize", s(&img), "+1G"]);
+    let j: serde_json::Value = serde_json::from_str(&run_ok(tool("qemu-img").args([
+        "info",
+        "--output=json",
+        s(&img),
+    ])))
+    .unwrap();
+    assert_eq!(j["virtual-size"], 4u64 << 30);
+    // qemu-img rounds sizes up to whole sectors; so do we.
+    let odd = d.join("odd.img");
+    imgf_ok(&["create", s(&odd), "1000"]);
+    assert_eq!(std::fs::metadata(&odd).unwrap().len(), 1024);
 }
 
 #[test]

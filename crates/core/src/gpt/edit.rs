@@ -517,8 +517,16 @@ fn mbr_to_gpt(mbr: &Mbr, size: u64, ctx: &BuildContext) -> Result<Gpt> {
 pub fn apply(disk: &mut Disk, script: &Script, ctx: &BuildContext) -> Result<Applied> {
     let mut notes = Vec::new();
     let size = disk.size();
-    let loaded = load(disk, &mut notes)?;
     let starts_with_clear = script.ops.first() == Some(&Op::Clear);
+    let loaded = match load(disk, &mut notes) {
+        Ok(t) => t,
+        // `-o` replaces a table that cannot be read at all.
+        Err(e) if starts_with_clear => {
+            notes.push(format!("replacing an unreadable table: {e}"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let wants_g = script.ops.contains(&Op::MbrToGpt);
     let ss_of = |t: &Option<Table>| match t {
         Some(Table::Gpt(g)) => g.sector_size,
@@ -1281,6 +1289,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("partition 5") && e.contains("extended"), "{e}");
+    }
+
+    #[test]
+    fn grow_mbr_last_primary() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, "--mbr -o -n 1::+10M -n 2::+10M", "s").unwrap();
+        resize(
+            &mut d,
+            128 << 20,
+            ResizeOptions {
+                shrink: false,
+                grow_last: true,
+            },
+        )
+        .unwrap();
+        let r = crate::mbr::read::read(&d, 512).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.mbr.partitions[1].last_lba(), (128 << 20) / 512 - 1);
+        assert_eq!(d.size(), 128 << 20);
+    }
+
+    #[test]
+    fn clear_replaces_an_unreadable_gpt() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, "-o -n 1::+1M", "s").unwrap();
+        let n = (64u64 << 20) / 512;
+        d.write(512 + 40, &[0xff]).unwrap();
+        d.write((n - 1) * 512 + 40, &[0xff]).unwrap();
+        let e = run(&mut d, "-n 2::+1M", "s").unwrap_err().to_string();
+        assert!(e.contains("no valid GPT"), "{e}");
+        let a = run(&mut d, "-o -n 1::+2M", "s").unwrap();
+        assert!(a.notes[0].contains("unreadable"), "{:?}", a.notes);
+        let r = super::super::read::read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok);
     }
 
     #[test]
