@@ -65,6 +65,8 @@ pub struct Script {
     pub print: bool,
     /// `-v`, `--verify`.
     pub verify: bool,
+    /// `-P`, `--pretend`: apply in memory, write nothing.
+    pub pretend: bool,
     /// `--sector-size N` (imgforge): the logical sector size for a new
     /// table (512 or 4096; default: the existing table's, else 512).
     pub sector_size: Option<u64>,
@@ -120,18 +122,19 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
             "g" | "mbrtogpt" => "mbrtogpt",
             "p" | "print" => "print",
             "v" | "verify" => "verify",
+            "P" | "pretend" => "pretend",
             "mbr" => "mbr",
             "sector-size" => "sector-size",
             other => {
                 return Err(Error::invalid(
                     "part",
-                    format!("unknown option '{a}' (-{other}); supported: -o -n -d -t -c -A -u -U -e -g -p -v --mbr --sector-size"),
+                    format!("unknown option '{a}' (-{other}); supported: -o -n -d -t -c -A -u -U -e -g -p -v -P --mbr --sector-size"),
                 ))
             }
         };
         let takes_value = !matches!(
             long,
-            "clear" | "move-second-header" | "mbrtogpt" | "print" | "verify" | "mbr"
+            "clear" | "move-second-header" | "mbrtogpt" | "print" | "verify" | "pretend" | "mbr"
         );
         let opt = format!("--{long}");
         let value = if takes_value {
@@ -156,6 +159,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
             "mbrtogpt" => sc.ops.push(Op::MbrToGpt),
             "print" => sc.print = true,
             "verify" => sc.verify = true,
+            "pretend" => sc.pretend = true,
             "mbr" => sc.mbr = true,
             "sector-size" => {
                 let ss: u64 = value
