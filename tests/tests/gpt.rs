@@ -581,3 +581,87 @@ fn bad_create_leaves_no_file() {
     imgf_err(&["part", "-o", s(&img)]);
     assert!(!img.exists());
 }
+
+#[test]
+fn sfdisk_mbr_is_read_and_converted_with_g() {
+    if !have("sfdisk") || !have("sgdisk") {
+        return;
+    }
+    let d = scratch("gpt_sfdisk_mbrtogpt");
+    let img = d.join("mbr.img");
+    imgf_ok(&["create", s(&img), "1G"]);
+    let script = "label: dos\nstart=2048, size=204800, type=ef, bootable\nstart=206848, size=400000, type=83\nstart=1000000, size=900000, type=5\nstart=1002048, size=100000, type=82\nstart=1104096, size=50000, type=83\n";
+    let mut c = tool("sfdisk");
+    c.arg(s(&img))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let r: serde_json::Value =
+        serde_json::from_str(&imgf_ok(&["inspect", "--json", s(&img)])).unwrap();
+    let got: Vec<(u64, u64, u64, bool)> = r["partition_table"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["number"].as_u64().unwrap(),
+                p["start"].as_u64().unwrap(),
+                p["size"].as_u64().unwrap() / 512,
+                p["logical"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 2048, 204800, false),
+            (2, 206848, 400000, false),
+            (3, 1000000, 900000, false),
+            (5, 1002048, 100000, true),
+            (6, 1104096, 50000, true),
+        ]
+    );
+    // Without -g the MBR is not silently replaced.
+    let e = imgf_err(&["part", "-n", "0::+1M", s(&img)]);
+    assert!(e.contains("-g"), "{e}");
+    imgf_ok(&["part", "-g", s(&img)]);
+    sgdisk_verify_clean(s(&img));
+    let p = sgdisk_parts(s(&img));
+    let brief: Vec<(u32, u64, u64, String)> =
+        p.into_iter().map(|(n, a, b, c, _)| (n, a, b, c)).collect();
+    assert_eq!(
+        brief,
+        vec![
+            (1, 2048, 206847, "EF00".into()),
+            (2, 206848, 606847, "8300".into()),
+            (5, 1002048, 1102047, "8200".into()),
+            (6, 1104096, 1154095, "8300".into()),
+        ]
+    );
+}
+
+#[test]
+fn move_second_header_after_outside_grow() {
+    if !have("sgdisk") || !have("truncate") {
+        return;
+    }
+    let d = scratch("gpt_move_second");
+    let img = seed_image(&d, "256M");
+    run_ok(tool("truncate").args(["-s", "+64M", s(&img)]));
+    let r: serde_json::Value =
+        serde_json::from_str(&imgf_ok(&["inspect", "--json", s(&img)])).unwrap();
+    assert!(
+        r["warnings"].to_string().contains("not at the last sector"),
+        "{r}"
+    );
+    imgf_ok(&["part", "-e", s(&img)]);
+    sgdisk_verify_clean(s(&img));
+    let out = run_ok(tool("sgdisk").args(["-p", s(&img)]));
+    let last = (320u64 << 20) / 512 - 34;
+    assert!(
+        out.contains(&format!("last usable sector is {last}")),
+        "{out}"
+    );
+}
