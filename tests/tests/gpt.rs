@@ -665,3 +665,34 @@ fn move_second_header_after_outside_grow() {
         "{out}"
     );
 }
+
+#[test]
+fn same_layout_as_sgdisk_for_edit_sequences() {
+    if !have("sgdisk") {
+        return;
+    }
+    let d = scratch("gpt_same_as_sgdisk");
+    let lines = [
+        "-o -n 1::+100M -n 2::+200M -d 1 -n 3::+50M -n 0::-0",
+        "-o -n 1:1M:+10M -n 2:100M:+10M -n 3::0 -n 4::+1K",
+        "-o -n 1:34:+1M -n 2::+3000 -n 0:0:-100M -t 3:0c01",
+        "-o -n 1:2047:+100M -n 2:300000:-0 -n 3:250000:0",
+        "-o -n 5::+1M -n 0::+2M -n 128::+1M -n 2:0:+1M",
+    ];
+    for line in lines {
+        let ours = d.join("ours.img");
+        let theirs = d.join("theirs.img");
+        for p in [&ours, &theirs] {
+            let _ = std::fs::remove_file(p);
+            imgf_ok(&["create", s(p), "1G"]);
+        }
+        let args: Vec<&str> = line.split(' ').collect();
+        run_ok(tool("sgdisk").args(&args).arg(&theirs));
+        let mut a = vec!["part"];
+        a.extend_from_slice(&args);
+        a.push(s(&ours));
+        imgf_ok(&a);
+        sgdisk_verify_clean(s(&ours));
+        assert_eq!(sgdisk_parts(s(&ours)), sgdisk_parts(s(&theirs)), "{line}");
+    }
+}

@@ -397,8 +397,11 @@ impl Space {
                 })?,
             })
         };
-        let start = self.align(resolve(start, low, low, false)?);
-        let end = resolve(end, high, start, true)?;
+        // As gptfdisk: the end is resolved from the start as given, and only
+        // then is the start aligned (so `-n 1:34:+1M` ends at sector 2081).
+        let given = resolve(start, low, low, false)?;
+        let end = resolve(end, high, given, true)?;
+        let start = self.align(given);
         if !self.is_free(start) {
             return Err(Error::no_space(
                 &key,
