@@ -696,3 +696,65 @@ fn same_layout_as_sgdisk_for_edit_sequences() {
         assert_eq!(sgdisk_parts(s(&ours)), sgdisk_parts(s(&theirs)), "{line}");
     }
 }
+
+#[test]
+fn mbr_and_ebrs_byte_identical_to_sfdisk() {
+    if !have("sfdisk") {
+        return;
+    }
+    let d = scratch("gpt_mbr_bytes_sfdisk");
+    let ours = d.join("ours.img");
+    let theirs = d.join("theirs.img");
+    imgf_ok(&["create", s(&ours), "10G"]);
+    imgf_ok(&["create", s(&theirs), "10G"]);
+    let script = "label: dos\nstart=2048, size=204800, type=ef, bootable\nstart=206848, size=1000000, type=83\nstart=2000896, type=5\nstart=2002944, size=100000, type=83\nstart=2105344, size=50000, type=82\n";
+    let mut child = tool("sfdisk")
+        .arg(s(&theirs))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    imgf_ok(&[
+        "part",
+        "--mbr",
+        "-o",
+        "-n",
+        "1:2048:+204800",
+        "-t",
+        "1:ef",
+        "-A",
+        "1:set:2",
+        "-n",
+        "2:206848:+1000000",
+        "-n",
+        "3:2000896:-0",
+        "-t",
+        "3:05",
+        "-n",
+        "5:2002944:+100000",
+        "-n",
+        "6:2105344:+50000",
+        "-t",
+        "6:82",
+        s(&ours),
+    ]);
+    let sector = |p: &Path, lba: u64| {
+        use std::os::unix::fs::FileExt;
+        let mut b = vec![0u8; 512];
+        std::fs::File::open(p)
+            .unwrap()
+            .read_exact_at(&mut b, lba * 512)
+            .unwrap();
+        b
+    };
+    // The MBR (but for the disk signature, random in sfdisk) and both EBRs.
+    let (mut a, mut b) = (sector(&ours, 0), sector(&theirs, 0));
+    a[440..444].fill(0);
+    b[440..444].fill(0);
+    assert_eq!(a, b, "MBR");
+    for ebr in [2000896u64, 2103296] {
+        assert_eq!(sector(&ours, ebr), sector(&theirs, ebr), "EBR at {ebr}");
+    }
+}
