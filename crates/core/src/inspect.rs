@@ -292,7 +292,7 @@ pub fn render_text(report: &Report, name: &str) -> String {
                 o,
                 "Disk {name}: {} sectors, {}",
                 t.disk_sectors,
-                sgdisk_size(t.disk_sectors * ss)
+                sgdisk_size(t.disk_sectors.saturating_mul(ss))
             );
             let _ = writeln!(o, "Sector size (logical): {ss} bytes");
             let _ = writeln!(
@@ -324,12 +324,16 @@ pub fn render_text(report: &Report, name: &str) -> String {
                 "Partitions will be aligned on {}-sector boundaries",
                 align.max(8)
             );
-            let used: u64 = t.partitions.iter().map(|p| p.end - p.start + 1).sum();
+            let used: u64 = t
+                .partitions
+                .iter()
+                .map(|p| p.end.saturating_add(1).saturating_sub(p.start))
+                .fold(0u64, |a, b| a.saturating_add(b));
             let free = (lu + 1).saturating_sub(fu).saturating_sub(used);
             let _ = writeln!(
                 o,
                 "Total free space is {free} sectors ({})",
-                sgdisk_size(free * ss)
+                sgdisk_size(free.saturating_mul(ss))
             );
             let _ = writeln!(o);
             let _ = writeln!(
@@ -370,7 +374,7 @@ pub fn render_text(report: &Report, name: &str) -> String {
                     if p.bootable == Some(true) { "*" } else { "" },
                     p.start,
                     p.end,
-                    p.end - p.start + 1,
+                    p.end.saturating_add(1).saturating_sub(p.start),
                     crate::size::human(p.size).replace(' ', ""),
                     p.type_code.as_deref().unwrap_or(""),
                     p.type_name.as_deref().unwrap_or("")

@@ -910,7 +910,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
                                 "partition {} grown from {} to {} sectors",
                                 p.number,
                                 p.sectors(),
-                                last_usable - p.first_lba + 1
+                                (last_usable + 1).saturating_sub(p.first_lba)
                             ));
                             p.last_lba = last_usable;
                         }
@@ -945,7 +945,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
                     }
                     Some(p) => {
                         notes.push(format!("partition {} grown to the end of the disk", p.number));
-                        p.sectors = last - p.first_lba + 1;
+                        p.sectors = (last + 1).saturating_sub(p.first_lba);
                     }
                     None => notes.push("no partition to grow".into()),
                 }

@@ -31,7 +31,9 @@ pub struct GptPartition {
 
 impl GptPartition {
     pub fn sectors(&self) -> u64 {
-        self.last_lba.saturating_sub(self.first_lba) + 1
+        self.last_lba
+            .saturating_sub(self.first_lba)
+            .saturating_add(1)
     }
 }
 

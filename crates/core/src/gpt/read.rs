@@ -269,6 +269,48 @@ mod tests {
     }
 
     #[test]
+    fn extreme_entries_are_warnings() {
+        let mut g = crate::gpt::Gpt::new(8 << 20, 512, crate::gpt::Guid([3; 16])).unwrap();
+        let p = |number, first_lba, last_lba| crate::gpt::GptPartition {
+            number,
+            type_guid: crate::gpt::Guid([1; 16]),
+            unique_guid: crate::gpt::Guid([2; 16]),
+            first_lba,
+            last_lba,
+            attributes: u64::MAX,
+            name: "x".into(),
+        };
+        g.partitions = vec![p(1, 0, u64::MAX), p(2, u64::MAX, 0), p(128, 2048, 4095)];
+        let mut d = Disk::new(8 << 20);
+        crate::gpt::write::write_unchecked(&g, &mut d).unwrap();
+        let r = read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok);
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("partition 1") && w.contains("outside")));
+        assert!(r.warnings.iter().any(|w| w.contains("partition 2 ends")));
+        let (t, w) = crate::inspect::partition_table(&d);
+        let report = crate::inspect::Report {
+            format: "raw".into(),
+            virtual_size: Some(d.size()),
+            allocated_size: None,
+            actual_size: None,
+            container: None,
+            partition_table: t,
+            warnings: w,
+        };
+        let text = crate::inspect::render_text(&report, "x");
+        assert!(text.contains("warning: partition 1"), "{text}");
+        // Editing refuses to write such a table back, naming a partition.
+        let (sc, _) = parse_args(&["-n", "3::+1K"]).unwrap();
+        let e = apply(&mut d, &sc, &BuildContext::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition"), "{e}");
+    }
+
+    #[test]
     fn mutated_tables_never_panic() {
         let good = table();
         // The MBR records, the primary header and the first used entries.
@@ -278,7 +320,17 @@ mod tests {
                 let mut d = good.clone();
                 d.write(i as u64, &[v]).unwrap();
                 let _ = read(&d);
-                let _ = crate::inspect::partition_table(&d);
+                let (table, warnings) = crate::inspect::partition_table(&d);
+                let report = crate::inspect::Report {
+                    format: "raw".into(),
+                    virtual_size: Some(d.size()),
+                    allocated_size: None,
+                    actual_size: None,
+                    container: None,
+                    partition_table: table,
+                    warnings,
+                };
+                let _ = crate::inspect::render_text(&report, "x");
                 let _ = crate::mbr::read::read(&d, 512);
             }
         }
