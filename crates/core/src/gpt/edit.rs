@@ -389,8 +389,9 @@ impl Space {
                 Position::At(a) if sectors(a) == 0 => def,
                 Position::At(a) => sectors(a),
                 Position::Plus(a) if sectors(a) == 0 => def,
-                Position::Plus(a) if is_end => rel + sectors(a) - 1,
-                Position::Plus(a) => def + sectors(a),
+                Position::Plus(a) => (if is_end { rel.saturating_sub(1) } else { def })
+                    .checked_add(sectors(a))
+                    .ok_or_else(|| Error::invalid(&key, "size is too large"))?,
                 Position::Minus(a) if sectors(a) == 0 => def,
                 Position::Minus(a) => high.checked_sub(sectors(a)).ok_or_else(|| {
                     Error::no_space(&key, "'-' size is larger than the free space")
