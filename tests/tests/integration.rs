@@ -12,3 +12,4 @@ mod recipes;
 mod vagrant_box;
 mod vhdx;
 mod vmdk;
+mod gpt; // GPT/MBR tables, raw images, resize, inspect, copy --sparse (sgdisk, sfdisk, qemu-img)

@@ -17,12 +17,16 @@ pub struct CreateArgs {
     /// The image to create.
     pub image: PathBuf,
     /// Virtual size: 10G, 512M, 4096 (bytes).
+    #[arg(allow_hyphen_values = true)]
     pub size: String,
 }
 
 pub fn run(a: CreateArgs) -> Result<()> {
     let format = Format::parse(&a.format)?;
-    let size = parse_size(&a.size, "size")?;
+    // qemu-img rounds sizes up to whole 512-byte sectors.
+    let size = parse_size(&a.size, "size")?
+        .checked_next_multiple_of(512)
+        .ok_or_else(|| anyhow::anyhow!("size: '{}' is too large", a.size))?;
     let disk = Disk::new(size);
     let mut out = AtomicOutput::create(&a.image)?;
     let bar = Bar::new();

@@ -13,6 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
+#[command(disable_help_flag = true)]
 pub struct PartArgs {
     /// sgdisk options and the image, e.g. `--clear --new 1::+100M
     /// --typecode=1:ef00 disk.img`; `--mbr` writes an MBR table;
@@ -79,7 +80,32 @@ fn take_seed(args: &mut Vec<String>) -> Result<Option<String>> {
     Ok(seed)
 }
 
+const HELP: &str = "\
+Usage: imgforge part [OPTIONS] IMAGE
+Edits a raw image's partition table in place, with sgdisk's options, applied in order:
+  -o, --clear                  new empty table
+  -n, --new=N:START:END        new partition (N=0: next free; START/END: 0 = default,
+                               +100M, -0, 2048, 2048s)
+  -d, --delete=N               delete partition N
+  -t, --typecode=N:CODE        type: sgdisk hex code (ef00, 8300, 8304...) or GUID;
+                               with --mbr a type byte (83, 82, ef, 0c, 05)
+  -c, --change-name=N:NAME     partition name (GPT)
+  -A, --attributes=N:set|clear|toggle:BIT or N:=|or|nand|xor:HEXMASK
+                               (bit 2 = legacy BIOS bootable; MBR: active flag)
+  -u, --partition-guid=N:GUID  -U, --disk-guid=GUID
+  -e, --move-second-header     move the backup GPT to the end of the disk
+  -g, --mbrtogpt               convert an MBR table to GPT
+  -p, --print  -v, --verify  -P, --pretend
+      --mbr                    write an MBR table (partitions 1-4 primary, 5+ logical)
+      --sector-size 512|4096   logical sector size of a new table
+      --seed S                 seed the disk and partition GUIDs derive from
+";
+
 pub fn run(a: PartArgs) -> Result<()> {
+    if a.args.iter().any(|x| x == "--help" || x == "-?") {
+        print!("{HELP}");
+        return Ok(());
+    }
     let mut args = a.args;
     let seed = take_seed(&mut args)?;
     let (script, positional) = edit::parse_args(&args)?;
@@ -99,7 +125,9 @@ pub fn run(a: PartArgs) -> Result<()> {
         for n in &applied.notes {
             eprintln!("note: {n}");
         }
-        write_changes(&image, &disk)?;
+        if !script.pretend {
+            write_changes(&image, &disk)?;
+        }
     }
     if script.print || script.verify {
         let (table, warnings) = imgforge_core::inspect::partition_table(&disk);

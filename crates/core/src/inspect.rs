@@ -301,6 +301,12 @@ pub fn render_text(report: &Report, name: &str) -> String {
         let _ = writeln!(o, "Disk size: {} ({a} bytes)", crate::size::human(a));
     }
     match &report.partition_table {
+        None if report.virtual_size.is_none() => {
+            let _ = writeln!(
+                o,
+                "Partition table: not read (the container could not be opened)"
+            );
+        }
         None => {
             let _ = writeln!(o, "Partition table: none");
         }
@@ -311,7 +317,7 @@ pub fn render_text(report: &Report, name: &str) -> String {
                 o,
                 "Disk {name}: {} sectors, {}",
                 t.disk_sectors,
-                sgdisk_size(t.disk_sectors * ss)
+                sgdisk_size(t.disk_sectors.saturating_mul(ss))
             );
             let _ = writeln!(o, "Sector size (logical): {ss} bytes");
             let _ = writeln!(
@@ -343,12 +349,16 @@ pub fn render_text(report: &Report, name: &str) -> String {
                 "Partitions will be aligned on {}-sector boundaries",
                 align.max(8)
             );
-            let used: u64 = t.partitions.iter().map(|p| p.end - p.start + 1).sum();
+            let used: u64 = t
+                .partitions
+                .iter()
+                .map(|p| p.end.saturating_add(1).saturating_sub(p.start))
+                .fold(0u64, |a, b| a.saturating_add(b));
             let free = (lu + 1).saturating_sub(fu).saturating_sub(used);
             let _ = writeln!(
                 o,
                 "Total free space is {free} sectors ({})",
-                sgdisk_size(free * ss)
+                sgdisk_size(free.saturating_mul(ss))
             );
             let _ = writeln!(o);
             let _ = writeln!(
@@ -389,7 +399,7 @@ pub fn render_text(report: &Report, name: &str) -> String {
                     if p.bootable == Some(true) { "*" } else { "" },
                     p.start,
                     p.end,
-                    p.end - p.start + 1,
+                    p.end.saturating_add(1).saturating_sub(p.start),
                     crate::size::human(p.size).replace(' ', ""),
                     p.type_code.as_deref().unwrap_or(""),
                     p.type_name.as_deref().unwrap_or("")

@@ -65,6 +65,8 @@ pub struct Script {
     pub print: bool,
     /// `-v`, `--verify`.
     pub verify: bool,
+    /// `-P`, `--pretend`: apply in memory, write nothing.
+    pub pretend: bool,
     /// `--sector-size N` (imgforge): the logical sector size for a new
     /// table (512 or 4096; default: the existing table's, else 512).
     pub sector_size: Option<u64>,
@@ -120,18 +122,19 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
             "g" | "mbrtogpt" => "mbrtogpt",
             "p" | "print" => "print",
             "v" | "verify" => "verify",
+            "P" | "pretend" => "pretend",
             "mbr" => "mbr",
             "sector-size" => "sector-size",
             other => {
                 return Err(Error::invalid(
                     "part",
-                    format!("unknown option '{a}' (-{other}); supported: -o -n -d -t -c -A -u -U -e -g -p -v --mbr --sector-size"),
+                    format!("unknown option '{a}' (-{other}); supported: -o -n -d -t -c -A -u -U -e -g -p -v -P --mbr --sector-size"),
                 ))
             }
         };
         let takes_value = !matches!(
             long,
-            "clear" | "move-second-header" | "mbrtogpt" | "print" | "verify" | "mbr"
+            "clear" | "move-second-header" | "mbrtogpt" | "print" | "verify" | "pretend" | "mbr"
         );
         let opt = format!("--{long}");
         let value = if takes_value {
@@ -156,6 +159,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
             "mbrtogpt" => sc.ops.push(Op::MbrToGpt),
             "print" => sc.print = true,
             "verify" => sc.verify = true,
+            "pretend" => sc.pretend = true,
             "mbr" => sc.mbr = true,
             "sector-size" => {
                 let ss: u64 = value
@@ -237,6 +241,65 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<(Script, Vec<String>)> {
     Ok((sc, positional))
 }
 
+/// Splits a command line as a POSIX shell would for sgdisk options in a
+/// recipe: whitespace separates words; '...' and "..." quote (with `\`
+/// escaping inside double quotes and outside quotes). An unclosed quote is
+/// an error.
+pub fn split_words(line: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid("sgdisk line", "unclosed ' quote")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x) => cur.push(x),
+                            None => return Err(Error::invalid("sgdisk line", "unclosed \" quote")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid("sgdisk line", "unclosed \" quote")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
 /// Free-space bookkeeping shared by the GPT and MBR editors, following
 /// gptfdisk's FindFirstInLargest / FindLastInFree / Align.
 struct Space {
@@ -291,7 +354,7 @@ impl Space {
     /// Moves `s` to an alignment boundary: back if every sector between is
     /// free and usable, else forward.
     fn align(&self, s: u64) -> u64 {
-        if s % self.align == 0 {
+        if s.checked_rem(self.align) == Some(0) {
             return s;
         }
         let earlier = s / self.align * self.align;
@@ -326,16 +389,20 @@ impl Space {
                 Position::At(a) if sectors(a) == 0 => def,
                 Position::At(a) => sectors(a),
                 Position::Plus(a) if sectors(a) == 0 => def,
-                Position::Plus(a) if is_end => rel + sectors(a) - 1,
-                Position::Plus(a) => def + sectors(a),
+                Position::Plus(a) => (if is_end { rel.saturating_sub(1) } else { def })
+                    .checked_add(sectors(a))
+                    .ok_or_else(|| Error::invalid(&key, "size is too large"))?,
                 Position::Minus(a) if sectors(a) == 0 => def,
                 Position::Minus(a) => high.checked_sub(sectors(a)).ok_or_else(|| {
                     Error::no_space(&key, "'-' size is larger than the free space")
                 })?,
             })
         };
-        let start = self.align(resolve(start, low, low, false)?);
-        let end = resolve(end, high, start, true)?;
+        // As gptfdisk: the end is resolved from the start as given, and only
+        // then is the start aligned (so `-n 1:34:+1M` ends at sector 2081).
+        let given = resolve(start, low, low, false)?;
+        let end = resolve(end, high, given, true)?;
+        let start = self.align(given);
         if !self.is_free(start) {
             return Err(Error::no_space(
                 &key,
@@ -458,8 +525,16 @@ fn mbr_to_gpt(mbr: &Mbr, size: u64, ctx: &BuildContext) -> Result<Gpt> {
 pub fn apply(disk: &mut Disk, script: &Script, ctx: &BuildContext) -> Result<Applied> {
     let mut notes = Vec::new();
     let size = disk.size();
-    let loaded = load(disk, &mut notes)?;
     let starts_with_clear = script.ops.first() == Some(&Op::Clear);
+    let loaded = match load(disk, &mut notes) {
+        Ok(t) => t,
+        // `-o` replaces a table that cannot be read at all.
+        Err(e) if starts_with_clear => {
+            notes.push(format!("replacing an unreadable table: {e}"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let wants_g = script.ops.contains(&Op::MbrToGpt);
     let ss_of = |t: &Option<Table>| match t {
         Some(Table::Gpt(g)) => g.sector_size,
@@ -711,7 +786,7 @@ fn mbr_op(m: &mut Mbr, op: &Op, size: u64, ctx: &BuildContext) -> Result<()> {
                         .partitions
                         .iter()
                         .filter(|p| p.logical)
-                        .map(|p| (p.first_lba - 1, p.last_lba() + 1))
+                        .map(|p| (p.first_lba.saturating_sub(1), p.last_lba() + 1))
                         .collect(),
                     align,
                 }
@@ -819,7 +894,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
     match table {
         Some(Table::Gpt(mut g)) => {
             let ss = g.sector_size;
-            if new_size % ss != 0 {
+            if new_size.checked_rem(ss) != Some(0) {
                 return Err(Error::invalid(
                     "resize",
                     format!("{new_size} bytes is not a whole number of {ss}-byte sectors"),
@@ -836,7 +911,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
                                 "partition {} grown from {} to {} sectors",
                                 p.number,
                                 p.sectors(),
-                                last_usable - p.first_lba + 1
+                                (last_usable + 1).saturating_sub(p.first_lba)
                             ));
                             p.last_lba = last_usable;
                         }
@@ -871,7 +946,7 @@ pub fn resize(disk: &mut Disk, new_size: u64, opts: ResizeOptions) -> Result<Vec
                     }
                     Some(p) => {
                         notes.push(format!("partition {} grown to the end of the disk", p.number));
-                        p.sectors = last - p.first_lba + 1;
+                        p.sectors = (last + 1).saturating_sub(p.first_lba);
                     }
                     None => notes.push("no partition to grow".into()),
                 }
@@ -941,6 +1016,27 @@ mod tests {
             v.extend_from_slice(&b);
         }
         v
+    }
+
+    #[test]
+    fn splits_shell_words() {
+        let w = split_words(r#"sgdisk --change-name=1:'EFI System' -c "2:a \"b\"" x\ y"#).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                "sgdisk",
+                "--change-name=1:EFI System",
+                "-c",
+                "2:a \"b\"",
+                "x y"
+            ]
+        );
+        assert!(split_words("-c '1:open").is_err());
+        let (sc, pos) =
+            parse_args(&split_words(&SEED_LINE.replace("EFI System", "'EFI System'")).unwrap()[..])
+                .unwrap();
+        assert!(pos.is_empty());
+        assert_eq!(sc.ops.len(), 8);
     }
 
     #[test]
@@ -1201,6 +1297,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("partition 5") && e.contains("extended"), "{e}");
+    }
+
+    #[test]
+    fn grow_mbr_last_primary() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, "--mbr -o -n 1::+10M -n 2::+10M", "s").unwrap();
+        resize(
+            &mut d,
+            128 << 20,
+            ResizeOptions {
+                shrink: false,
+                grow_last: true,
+            },
+        )
+        .unwrap();
+        let r = crate::mbr::read::read(&d, 512).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.mbr.partitions[1].last_lba(), (128 << 20) / 512 - 1);
+        assert_eq!(d.size(), 128 << 20);
+    }
+
+    #[test]
+    fn clear_replaces_an_unreadable_gpt() {
+        let mut d = Disk::new(64 << 20);
+        run(&mut d, "-o -n 1::+1M", "s").unwrap();
+        let n = (64u64 << 20) / 512;
+        d.write(512 + 40, &[0xff]).unwrap();
+        d.write((n - 1) * 512 + 40, &[0xff]).unwrap();
+        let e = run(&mut d, "-n 2::+1M", "s").unwrap_err().to_string();
+        assert!(e.contains("no valid GPT"), "{e}");
+        let a = run(&mut d, "-o -n 1::+2M", "s").unwrap();
+        assert!(a.notes[0].contains("unreadable"), "{:?}", a.notes);
+        let r = super::super::read::read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok);
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub struct GptPartition {
 
 impl GptPartition {
     pub fn sectors(&self) -> u64 {
-        self.last_lba.saturating_sub(self.first_lba) + 1
+        self.last_lba
+            .saturating_sub(self.first_lba)
+            .saturating_add(1)
     }
 }
 
@@ -144,14 +146,22 @@ impl Gpt {
                 ));
             }
         }
-        for (i, a) in self.partitions.iter().enumerate() {
-            for b in &self.partitions[i + 1..] {
-                if a.first_lba <= b.last_lba && b.first_lba <= a.last_lba {
+        // Sorted by start, each partition is checked against the one
+        // reaching furthest before it: O(n log n) for hostile tables.
+        let mut by_start: Vec<&GptPartition> = self.partitions.iter().collect();
+        by_start.sort_by_key(|p| (p.first_lba, p.number));
+        let mut furthest: Option<&GptPartition> = None;
+        for b in by_start {
+            if let Some(a) = furthest {
+                if b.first_lba <= a.last_lba {
                     out.push(format!(
                         "partitions {} and {} overlap (sectors {}-{} and {}-{})",
                         a.number, b.number, a.first_lba, a.last_lba, b.first_lba, b.last_lba
                     ));
                 }
+            }
+            if furthest.map(|a| b.last_lba > a.last_lba).unwrap_or(true) {
+                furthest = Some(b);
             }
         }
         out
@@ -180,5 +190,50 @@ impl Gpt {
             }
         }
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(number: u32, first_lba: u64, last_lba: u64) -> GptPartition {
+        GptPartition {
+            number,
+            type_guid: Guid([1; 16]),
+            unique_guid: Guid([2; 16]),
+            first_lba,
+            last_lba,
+            attributes: 0,
+            name: String::new(),
+        }
+    }
+
+    #[test]
+    fn layout_and_problems_name_partitions() {
+        let mut g = Gpt::new(1 << 30, 512, Guid::ZERO).unwrap();
+        assert_eq!((g.first_usable_lba, g.last_usable_lba), (34, 2097118));
+        assert_eq!(g.backup_array_lba(), 2097119);
+        g.partitions = vec![
+            part(1, 2048, 4095),
+            part(2, 4000, 5000),
+            part(3, 2097000, 2097151),
+            part(4, 10, 5),
+        ];
+        let p = g.problems();
+        assert!(
+            p.iter().any(|x| x.contains("partitions 1 and 2 overlap")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("partition 3") && x.contains("outside")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|x| x.contains("partition 4 ends")), "{p:?}");
+        assert!(write::check(&g).is_err());
+        let g4 = Gpt::new(64 << 20, 4096, Guid::ZERO).unwrap();
+        assert_eq!((g4.first_usable_lba, g4.last_usable_lba), (6, 16378));
+        assert!(Gpt::new(1 << 20, 1024, Guid::ZERO).is_err());
     }
 }

@@ -6,9 +6,9 @@ use super::{Gpt, GptPartition};
 use crate::io::{read_vec, ReadAt};
 use crate::{Error, Result};
 
-/// Largest entry array read (sgdisk writes 16 KiB; 128 MiB is far beyond
+/// Largest entry array read (sgdisk writes 16 KiB; 16 MiB is far beyond
 /// anything real and bounds memory for hostile headers).
-const MAX_ARRAY_BYTES: u64 = 128 << 20;
+const MAX_ARRAY_BYTES: u64 = 16 << 20;
 
 /// A table read from a disk and what was wrong with it.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ fn read_copy(src: &dyn ReadAt, ss: u64, lba: u64, which: &str) -> Result<Copy> {
         )));
     }
     let esz = header.size_of_partition_entry as u64;
-    if esz < 128 || esz % 8 != 0 {
+    if esz < 128 || esz.checked_rem(8) != Some(0) {
         return Err(bad(format!(
             "SizeOfPartitionEntry {esz} is not a multiple of 8 of at least 128"
         )));
@@ -228,4 +228,111 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
         backup_ok,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpt::edit::{apply, parse_args};
+    use crate::gpt::raw::{GptHeader, GPT_REVISION};
+    use crate::{BuildContext, Disk};
+
+    fn table() -> Disk {
+        let mut d = Disk::new(8 << 20);
+        let (sc, _) = parse_args(&["-o", "-n", "1::+1M", "-c", "1:a", "-n", "2::-0"]).unwrap();
+        apply(&mut d, &sc, &BuildContext::default()).unwrap();
+        d
+    }
+
+    #[test]
+    fn hostile_entry_count_is_refused_before_allocating() {
+        let mut d = table();
+        let h = GptHeader {
+            revision: GPT_REVISION,
+            header_size: 92,
+            header_crc32: 0,
+            my_lba: 1,
+            alternate_lba: 16383,
+            first_usable_lba: 34,
+            last_usable_lba: 16350,
+            disk_guid: crate::gpt::Guid([1; 16]),
+            partition_entry_lba: 2,
+            number_of_partition_entries: u32::MAX,
+            size_of_partition_entry: 1 << 20,
+            partition_entry_array_crc32: 0,
+        };
+        d.write(512, &h.to_sector(512)).unwrap();
+        // The primary is refused; the backup still reads.
+        let r = read(&d).unwrap();
+        assert!(!r.primary_ok);
+        assert!(r.warnings[0].contains("limit"), "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn extreme_entries_are_warnings() {
+        let mut g = crate::gpt::Gpt::new(8 << 20, 512, crate::gpt::Guid([3; 16])).unwrap();
+        let p = |number, first_lba, last_lba| crate::gpt::GptPartition {
+            number,
+            type_guid: crate::gpt::Guid([1; 16]),
+            unique_guid: crate::gpt::Guid([2; 16]),
+            first_lba,
+            last_lba,
+            attributes: u64::MAX,
+            name: "x".into(),
+        };
+        g.partitions = vec![p(1, 0, u64::MAX), p(2, u64::MAX, 0), p(128, 2048, 4095)];
+        let mut d = Disk::new(8 << 20);
+        crate::gpt::write::write_unchecked(&g, &mut d).unwrap();
+        let r = read(&d).unwrap();
+        assert!(r.primary_ok && r.backup_ok);
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("partition 1") && w.contains("outside")));
+        assert!(r.warnings.iter().any(|w| w.contains("partition 2 ends")));
+        let (t, w) = crate::inspect::partition_table(&d);
+        let report = crate::inspect::Report {
+            format: "raw".into(),
+            virtual_size: Some(d.size()),
+            allocated_size: None,
+            actual_size: None,
+            container: None,
+            partition_table: t,
+            warnings: w,
+        };
+        let text = crate::inspect::render_text(&report, "x");
+        assert!(text.contains("warning: partition 1"), "{text}");
+        // Editing refuses to write such a table back, naming a partition.
+        let (sc, _) = parse_args(&["-n", "3::+1K"]).unwrap();
+        let e = apply(&mut d, &sc, &BuildContext::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partition"), "{e}");
+    }
+
+    #[test]
+    fn mutated_tables_never_panic() {
+        let good = table();
+        // The MBR records, the primary header and the first used entries.
+        let spots = (446..512).chain(512..604).chain(1024..1280);
+        for i in spots {
+            for v in [0xffu8, 0x80] {
+                let mut d = good.clone();
+                d.write(i as u64, &[v]).unwrap();
+                let _ = read(&d);
+                let (table, warnings) = crate::inspect::partition_table(&d);
+                let report = crate::inspect::Report {
+                    format: "raw".into(),
+                    virtual_size: Some(d.size()),
+                    allocated_size: None,
+                    actual_size: None,
+                    container: None,
+                    partition_table: table,
+                    warnings,
+                };
+                let _ = crate::inspect::render_text(&report, "x");
+                let _ = crate::mbr::read::read(&d, 512);
+            }
+        }
+    }
 }

@@ -57,6 +57,11 @@ fn pmbr_chs(lba: u64) -> [u8; 3] {
 /// Writes the whole table (protective MBR, both headers, both arrays).
 pub fn write(gpt: &Gpt, disk: &mut Disk) -> Result<()> {
     check(gpt)?;
+    write_unchecked(gpt, disk)
+}
+
+/// [`write`] without refusing bad partitions (to make hostile test images).
+pub(crate) fn write_unchecked(gpt: &Gpt, disk: &mut Disk) -> Result<()> {
     let ss = gpt.sector_size;
     if disk.size() / ss != gpt.disk_sectors {
         return Err(Error::invalid(
