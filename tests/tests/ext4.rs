@@ -293,6 +293,9 @@ fn big_tree_passes_e2fsck_and_debugfs_reads_it_back() {
     assert!(st.contains("Links: 2"), "{st}");
     let st = run_ok(tool("debugfs").arg("-R").arg("ea_list /bin/ping").arg(&img));
     assert!(st.contains("security.capability (20)"), "{st}");
+    // The 10,000-entry directory is a two-level hash tree (1 KiB blocks).
+    let st = run_ok(tool("debugfs").arg("-R").arg("htree /huge-dir").arg(&img));
+    assert!(st.contains("Indirect levels: 1"), "{st}");
     // And our reader agrees.
     let back = ext4::read_tree(Arc::new(disk)).unwrap();
     assert_eq!(

@@ -88,7 +88,7 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             let est = match opts.size {
                 Some(s) => s,
                 None => {
-                    let c = Content::new(tree, 4096)?;
+                    let c = Content::new(tree, 4096, &ctx.uuid("ext4-hash-seed"))?;
                     c.estimate_blocks() * 4096 * (100 + opts.extra_percent as u64) / 100
                 }
             };
@@ -99,7 +99,7 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             }
         }
     };
-    let content = Content::new(tree, bs)?;
+    let content = Content::new(tree, bs, &ctx.uuid("ext4-hash-seed"))?;
     let ctx_ = Ctx {
         uuid: ctx.uuid("ext4-uuid"),
         hash_seed: ctx.uuid("ext4-hash-seed"),
@@ -210,7 +210,8 @@ fn file_type(kind: &NodeKind) -> u8 {
 }
 
 impl Content {
-    fn new(tree: &Tree, bs: u64) -> Result<Content> {
+    fn new(tree: &Tree, bs: u64, hash_seed: &[u8; 16]) -> Result<Content> {
+        let seed = seed_words(hash_seed);
         let walk = tree.walk();
         let mut ino_of = vec![0u32; tree.nodes.len()];
         ino_of[ROOT] = EXT2_ROOT_INO;
@@ -286,13 +287,29 @@ impl Content {
                     };
                     let is_lf = ino == EXT2_GOOD_OLD_FIRST_INO;
                     let blocks = pack_linear(&entries, ino, parent, bs, is_lf);
-                    (
-                        Body::Dir {
-                            blocks,
-                            index: false,
-                        },
-                        0,
-                    )
+                    // Directories over one block get a hash tree, as mke2fs
+                    // -d gives them; linear if even two levels are not enough.
+                    let htree = if blocks.len() > 1 && !is_lf {
+                        super::htree::pack(&entries, ino, parent, bs, &seed)
+                    } else {
+                        None
+                    };
+                    match htree {
+                        Some(b) => (
+                            Body::Dir {
+                                blocks: b,
+                                index: true,
+                            },
+                            0,
+                        ),
+                        None => (
+                            Body::Dir {
+                                blocks,
+                                index: false,
+                            },
+                            0,
+                        ),
+                    }
                 }
                 NodeKind::File(f) => (Body::File, f.len().div_ceil(bs)),
                 NodeKind::Symlink(t) => {
@@ -359,7 +376,7 @@ impl Content {
 /// Packs directory entries into linear leaf blocks, each ending in the
 /// 12-byte checksum tail (filled in when written). The first block starts
 /// with "." and "..". lost+found gets extra empty blocks as mke2fs gives it.
-fn pack_linear(
+pub(crate) fn pack_linear(
     entries: &[(&[u8], u32, u8)],
     ino: u32,
     parent: u32,
@@ -413,7 +430,7 @@ fn pack_linear(
     blocks
 }
 
-fn rec_len(name_len: usize) -> usize {
+pub(crate) fn rec_len(name_len: usize) -> usize {
     (8 + name_len + 3) & !3
 }
 
@@ -924,7 +941,13 @@ impl Plan {
                     for &(pb, len) in ext {
                         for j in 0..len {
                             let mut b = blocks[bi].clone();
-                            dir_block_csum(&mut b, iseed);
+                            if *index && bi == 0 {
+                                super::htree::dx_csum(&mut b, 32, iseed);
+                            } else if *index && super::htree::is_dx_node(&b) {
+                                super::htree::dx_csum(&mut b, 8, iseed);
+                            } else {
+                                dir_block_csum(&mut b, iseed);
+                            }
                             disk.write_vec((pb + j) * bs, b)?;
                             bi += 1;
                         }
@@ -1296,4 +1319,9 @@ fn place_file(disk: &mut Disk, f: &FileData, fo: u64, len: u64, at: u64) -> Resu
             Ok(())
         }
     }
+}
+
+/// s_hash_seed as the four little-endian words the hash functions take.
+fn seed_words(s: &[u8; 16]) -> [u32; 4] {
+    [le32(s, 0), le32(s, 4), le32(s, 8), le32(s, 12)]
 }
