@@ -144,39 +144,47 @@ fn journal_image_passes_e2fsck_and_lists_features() {
         return;
     }
     let d = scratch("ext4_journal");
-    let img = d.join("j.img");
-    let opts = Ext4Options {
-        size: Some(200 << 20),
-        block_size: Some(4096),
-        label: Some("rootfs".into()),
-        ..Default::default()
-    };
-    let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
-    save(&disk, &img);
-    fsck_clean(&img);
-    let f = dumpe2fs_features(&img);
-    for feat in [
-        "has_journal",
-        "ext_attr",
-        "dir_index",
-        "filetype",
-        "extent",
-        "flex_bg",
-        "sparse_super",
-        "large_file",
-        "huge_file",
-        "dir_nlink",
-        "extra_isize",
-        "metadata_csum",
-    ] {
+    // 1 KiB and 4 KiB blocks; 3 GiB has 24 groups and backups in 1, 3, 5, 7, 9.
+    for (bs, size) in [(1024u32, 64u64 << 20), (4096, 200 << 20), (4096, 3 << 30)] {
+        let img = d.join(format!("j-{bs}-{size}.img"));
+        let opts = Ext4Options {
+            size: Some(size),
+            block_size: Some(bs),
+            label: Some("rootfs".into()),
+            ..Default::default()
+        };
+        let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
+        save(&disk, &img);
+        fsck_clean(&img);
+        let f = dumpe2fs_features(&img);
+        for feat in [
+            "has_journal",
+            "ext_attr",
+            "dir_index",
+            "filetype",
+            "extent",
+            "flex_bg",
+            "sparse_super",
+            "large_file",
+            "huge_file",
+            "dir_nlink",
+            "extra_isize",
+            "metadata_csum",
+        ] {
+            assert!(
+                f.split_whitespace().any(|w| w == feat),
+                "{feat} missing: {f}"
+            );
+        }
+        let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
+        assert!(out.contains("Total journal size:"), "{out}");
+        assert!(out.contains("Journal checksum type:    crc32c"), "{out}");
+        assert!(out.contains("Filesystem volume name:   rootfs"), "{out}");
         assert!(
-            f.split_whitespace().any(|w| w == feat),
-            "{feat} missing: {f}"
+            out.contains(&format!("Block size:               {bs}")),
+            "{out}"
         );
     }
-    let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
-    assert!(out.contains("Total journal size:"), "{out}");
-    assert!(out.contains("Filesystem volume name:   rootfs"), "{out}");
 }
 
 /// A source that makes up its bytes (a 100 MiB+ file without the memory).

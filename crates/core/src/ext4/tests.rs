@@ -270,3 +270,73 @@ fn hostile_images_give_errors() {
     assert!(read_tree(Arc::new(vec![0u8; 8192])).is_err());
     let _ = ROOT;
 }
+
+/// Byte offset of inode `ino` in one of our 4 KiB-block images.
+fn inode_offset(v: &[u8], ino: u64) -> usize {
+    let ipg = u32::from_le_bytes(v[1024 + 0x28..1024 + 0x2C].try_into().unwrap()) as u64;
+    let g = (ino - 1) / ipg;
+    let d = 4096 + 32 * g as usize;
+    let table = u32::from_le_bytes(v[d + 8..d + 12].try_into().unwrap()) as u64;
+    (table * 4096 + ((ino - 1) % ipg) * 256) as usize
+}
+
+#[test]
+fn extent_loop_is_an_error() {
+    let mut t = Tree::new(0);
+    t.add_file("f", vec![1u8; 10_000]).unwrap();
+    let opts = Ext4Options {
+        block_size: Some(4096),
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    let ino = 12u64; // the first inode after lost+found
+    let err = corrupt(&d, |v| {
+        let at = inode_offset(v, ino) + 0x28;
+        let blk = 40u32; // some block inside the small image
+                         // Root: depth 2, one index entry pointing at `blk`...
+        let mut root = [0u8; 24];
+        root[0..2].copy_from_slice(&0xF30Au16.to_le_bytes());
+        root[2..4].copy_from_slice(&1u16.to_le_bytes());
+        root[4..6].copy_from_slice(&4u16.to_le_bytes());
+        root[6..8].copy_from_slice(&2u16.to_le_bytes());
+        root[16..20].copy_from_slice(&blk.to_le_bytes());
+        v[at..at + 24].copy_from_slice(&root);
+        // ...and `blk` (depth 1) pointing at itself.
+        let b = blk as usize * 4096;
+        root[6..8].copy_from_slice(&1u16.to_le_bytes());
+        v[b..b + 24].copy_from_slice(&root);
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("loop"), "{err}");
+}
+
+#[test]
+fn long_names_are_refused_with_the_path() {
+    let mut t = Tree::new(0);
+    let id = t.add_file("ok", vec![]).unwrap();
+    if let NodeKind::Dir(m) = &mut t.node_mut(ROOT).kind {
+        m.insert("x".repeat(256), id);
+    }
+    let err = build(&t, &Ext4Options::default(), &BuildContext::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more than ext4's 255") && err.contains("xxxx"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fit_leaves_the_extra_space() {
+    let mut t = Tree::new(0);
+    t.add_file("f", vec![1u8; 4 << 20]).unwrap();
+    let opts = Ext4Options {
+        extra_percent: 50,
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    let i = info(&d).unwrap();
+    let free = i.free_blocks * i.block_size as u64;
+    assert!(free >= 2 << 20, "{free} bytes free of {}", d.size());
+}
