@@ -248,26 +248,33 @@ fn hostile_images_give_errors() {
     )
     .unwrap();
     let sb = 1024usize;
+    let msg = |r: crate::Result<Tree>| r.unwrap_err().to_string();
     // Block size 2^(10+20).
-    assert!(corrupt(&d, |v| v[sb + 0x18] = 20).is_err());
+    let e = msg(corrupt(&d, |v| v[sb + 0x18] = 20));
+    assert!(e.contains("s_log_block_size"), "{e}");
     // More inodes than groups hold.
-    assert!(corrupt(&d, |v| v[sb..sb + 4]
-        .copy_from_slice(&u32::MAX.to_le_bytes()))
-    .is_err());
+    let e = msg(corrupt(&d, |v| {
+        v[sb..sb + 4].copy_from_slice(&u32::MAX.to_le_bytes())
+    }));
+    assert!(e.contains("s_inodes_count"), "{e}");
     // Blocks count past the image.
-    assert!(corrupt(&d, |v| v[sb + 4..sb + 8]
-        .copy_from_slice(&u32::MAX.to_le_bytes()))
-    .is_err());
+    let e = msg(corrupt(&d, |v| {
+        v[sb + 4..sb + 8].copy_from_slice(&u32::MAX.to_le_bytes())
+    }));
+    assert!(e.contains("s_blocks_count"), "{e}");
     // Group descriptor's inode table past the end.
-    assert!(corrupt(&d, |v| v[4096 + 8..4096 + 12]
-        .copy_from_slice(&0x7fff_0000u32.to_le_bytes()))
-    .is_err());
+    let e = msg(corrupt(&d, |v| {
+        v[4096 + 8..4096 + 12].copy_from_slice(&0x7fff_0000u32.to_le_bytes())
+    }));
+    assert!(e.contains("bg_inode_table"), "{e}");
     // Truncated image.
     let mut v = bytes(&d);
     v.truncate(v.len() / 2);
-    assert!(read_tree(Arc::new(v)).is_err());
+    let e = msg(read_tree(Arc::new(v)));
+    assert!(e.contains("s_blocks_count"), "{e}");
     // Not ext4 at all.
-    assert!(read_tree(Arc::new(vec![0u8; 8192])).is_err());
+    let e = msg(read_tree(Arc::new(vec![0u8; 8192])));
+    assert!(e.contains("0xEF53"), "{e}");
     let _ = ROOT;
 }
 
