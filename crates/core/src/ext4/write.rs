@@ -1081,8 +1081,24 @@ impl Plan {
             }
             let free_b = (ge - gs) - count;
             free_blocks_total += free_b;
-            let bcsum = crc32c_raw(csum_seed, &bb[..(self.bpg / 8) as usize]);
-            disk.write_vec(self.block_bitmap[g as usize] * bs, bb)?;
+            let mut flags = EXT4_BG_INODE_ZEROED;
+            // A group holding nothing but its backup area is left
+            // uninitialised, as mke2fs leaves it: e2fsck and the kernel
+            // compute its bitmap, and nothing is written for it. The last
+            // group is always initialised (e2fsck insists).
+            let backup = if has_super(g, true) {
+                (1 + self.gdt_blocks).min(ge - gs)
+            } else {
+                0
+            };
+            let bcsum = if g > 0 && g + 1 < self.groups && count == backup {
+                flags |= EXT4_BG_BLOCK_UNINIT;
+                0
+            } else {
+                let c = crc32c_raw(csum_seed, &bb[..(self.bpg / 8) as usize]);
+                disk.write_vec(self.block_bitmap[g as usize] * bs, bb)?;
+                c
+            };
 
             let mut ibm = vec![0u8; bs as usize];
             let first_ino = g * ipg + 1;
@@ -1093,8 +1109,14 @@ impl Plan {
             for bit in ipg as usize..(bs * 8) as usize {
                 ibm[bit / 8] |= 1 << (bit % 8);
             }
-            let icsum = crc32c_raw(csum_seed, &ibm[..(ipg / 8) as usize]);
-            disk.write_vec(self.inode_bitmap[g as usize] * bs, ibm)?;
+            let icsum = if used_inodes == 0 {
+                flags |= EXT4_BG_INODE_UNINIT;
+                0
+            } else {
+                let c = crc32c_raw(csum_seed, &ibm[..(ipg / 8) as usize]);
+                disk.write_vec(self.inode_bitmap[g as usize] * bs, ibm)?;
+                c
+            };
             let free_i = ipg - used_inodes;
             free_inodes_total += free_i;
 
@@ -1106,7 +1128,7 @@ impl Plan {
             put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
             put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
             put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
-            put16(d, BG_FLAGS, EXT4_BG_INODE_ZEROED);
+            put16(d, BG_FLAGS, flags);
             put16(d, BG_BLOCK_BITMAP_CSUM_LO, bcsum as u16);
             put16(d, BG_INODE_BITMAP_CSUM_LO, icsum as u16);
             put16(d, BG_ITABLE_UNUSED_LO, free_i as u16);
