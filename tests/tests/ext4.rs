@@ -353,16 +353,20 @@ fn reads_mke2fs_images() {
     for i in 0..500 {
         std::fs::write(src.join(format!("sub/f{i:03}")), format!("{i}")).unwrap();
     }
-    for t in ["ext2", "ext3", "ext4"] {
-        let img = d.join(format!("{t}.img"));
+    for (t, extra) in [
+        ("ext2", ""),
+        ("ext3", ""),
+        ("ext4", ""),
+        ("ext4", "inline_data"),
+    ] {
+        let img = d.join(format!("{t}{extra}.img"));
         let _ = std::fs::remove_file(&img);
-        run_ok(
-            tool("mke2fs")
-                .args(["-q", "-F", "-t", t, "-b", "1024", "-d"])
-                .arg(&src)
-                .arg(&img)
-                .arg("8M"),
-        );
+        let mut cmd = tool("mke2fs");
+        cmd.args(["-q", "-F", "-t", t, "-b", "1024"]);
+        if !extra.is_empty() {
+            cmd.args(["-O", extra]);
+        }
+        run_ok(cmd.arg("-d").arg(&src).arg(&img).arg("8M"));
         let bytes = std::fs::read(&img).unwrap();
         let tree = ext4::read_tree(Arc::new(bytes)).unwrap_or_else(|e| panic!("{t}: {e}"));
         let cat = |p: &str| match &tree
