@@ -407,3 +407,36 @@ fn reads_mke2fs_images() {
         assert_eq!(info.block_size, 1024);
     }
 }
+
+/// Hash trees at 4 KiB blocks with non-ASCII names (hashed as signed
+/// chars, as the superblock's signed_directory_hash flag says) and names of
+/// 255 bytes.
+#[test]
+fn unicode_htree_4k_passes_e2fsck() {
+    if !have("e2fsck") {
+        return;
+    }
+    let d = scratch("ext4_htree4k");
+    let img = d.join("h.img");
+    let mut t = Tree::new(1_700_000_000);
+    for i in 0..12_000 {
+        t.add_file(&format!("dir/ünïcødé-ファイル-{i}"), vec![]).unwrap();
+    }
+    for i in 0..200 {
+        let name = format!("{i:03}{}", "é".repeat(126));
+        t.add_file(&format!("long/{name}"), vec![]).unwrap();
+    }
+    let opts = Ext4Options {
+        block_size: Some(4096),
+        ..Default::default()
+    };
+    let disk = ext4::build(&t, &opts, &BuildContext::default()).unwrap();
+    save(&disk, &img);
+    fsck_clean(&img);
+    let st = run_ok(tool("debugfs").arg("-R").arg("stat /dir").arg(&img));
+    assert!(st.contains("Flags: 0x81000"), "{st}");
+    let back = ext4::read_tree(Arc::new(disk)).unwrap();
+    assert_eq!(back.children(back.lookup("dir").unwrap()).count(), 12_000);
+    assert!(back.lookup("dir/ünïcødé-ファイル-11999").is_some());
+    assert_eq!(back.children(back.lookup("long").unwrap()).count(), 200);
+}
