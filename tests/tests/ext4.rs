@@ -420,7 +420,8 @@ fn unicode_htree_4k_passes_e2fsck() {
     let img = d.join("h.img");
     let mut t = Tree::new(1_700_000_000);
     for i in 0..12_000 {
-        t.add_file(&format!("dir/ünïcødé-ファイル-{i}"), vec![]).unwrap();
+        t.add_file(&format!("dir/ünïcødé-ファイル-{i}"), vec![])
+            .unwrap();
     }
     for i in 0..200 {
         let name = format!("{i:03}{}", "é".repeat(126));
