@@ -347,3 +347,40 @@ fn fit_leaves_the_extra_space() {
     let free = i.free_blocks * i.block_size as u64;
     assert!(free >= 2 << 20, "{free} bytes free of {}", d.size());
 }
+
+/// Random byte flips in the metadata never panic the reader.
+#[test]
+fn mutated_images_do_not_panic() {
+    let mut t = Tree::new(0);
+    for i in 0..40 {
+        t.add_file(&format!("d{}/f{i}", i % 3), vec![i as u8; i * 100])
+            .unwrap();
+    }
+    t.add_symlink("l", &"x".repeat(80)).unwrap();
+    let id = t.add_file("cap", vec![]).unwrap();
+    t.node_mut(id)
+        .meta
+        .xattrs
+        .insert("user.a".into(), vec![1; 200]);
+    let d = build(&t, &Ext4Options::default(), &BuildContext::default()).unwrap();
+    let base = bytes(&d);
+    let meta_end = base.len().min(96 * 1024);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..3000 {
+        let mut v = base.clone();
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = 1024 + (x as usize % (meta_end - 1024));
+            v[at] = (x >> 32) as u8;
+        }
+        if let Ok(tree) = read_tree(Arc::new(v)) {
+            for n in &tree.nodes {
+                if let NodeKind::File(f) = &n.kind {
+                    let _ = f.to_vec(1 << 20);
+                }
+            }
+        }
+    }
+}
