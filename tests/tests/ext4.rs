@@ -1,5 +1,7 @@
 //! ext4: our images pass `e2fsck -fn`, read back through debugfs, and our
 //! reader reads images made by mke2fs -d.
+// Disk is not Sync; Source is an Arc<dyn ReadAt> all the same.
+#![allow(clippy::arc_with_non_send_sync)]
 use imgforge_core::ext4::{self, Ext4Options};
 use imgforge_core::io::ReadAt;
 use imgforge_core::tree::{FileData, Meta, Node, NodeKind, Tree};
@@ -196,7 +198,7 @@ impl ReadAt for Pattern {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
         for (i, b) in buf.iter_mut().enumerate() {
             let p = off + i as u64;
-            *b = if (p >> 20) % 2 == 0 {
+            *b = if (p >> 20).is_multiple_of(2) {
                 0
             } else {
                 (p % 251) as u8

@@ -218,6 +218,7 @@ fn large_source_file_is_not_copied() {
         .map(|e| e.len)
         .sum();
     assert!(mem < 8 << 20, "{mem}");
+    #[allow(clippy::arc_with_non_send_sync)] // Source is Arc<dyn ReadAt>, not Send
     let src: Source = Arc::new(d);
     let back = read_tree(src).unwrap();
     let NodeKind::File(f) = &back.node(back.lookup("huge").unwrap()).kind else {
