@@ -132,7 +132,13 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             }
         }
     };
-    plan.write(tree, &content, opts, &ctx_)
+    let mut disk = plan.write(tree, &content, opts, &ctx_)?;
+    // A given size is kept even when its tail is too small for a block or
+    // group: the filesystem then ends before the disk does, as with mke2fs.
+    if let Some(size) = opts.size {
+        disk.set_size(size);
+    }
+    Ok(disk)
 }
 
 /// The smallest block count that holds the content.
