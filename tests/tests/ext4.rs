@@ -56,6 +56,11 @@ fn small_tree() -> Tree {
     t.add_file("etc/hostname", b"box\n".to_vec()).unwrap();
     t.add_file("empty", vec![]).unwrap();
     t.add_file("bin/busybox", vec![7u8; 70_000]).unwrap();
+    // Zero blocks become holes, as mke2fs -d makes them.
+    let mut sparse = vec![0u8; 50_000];
+    sparse[0] = 1;
+    sparse[49_999] = 2;
+    t.add_file("sparse", sparse).unwrap();
     t.link("bin/sh", "bin/busybox").unwrap();
     t.add_symlink("short", &"s".repeat(59)).unwrap();
     t.add_symlink("long", &"l".repeat(61)).unwrap();
@@ -303,6 +308,8 @@ fn big_tree_passes_e2fsck_and_debugfs_reads_it_back() {
     assert!(st.contains("Links: 2"), "{st}");
     let st = run_ok(tool("debugfs").arg("-R").arg("ea_list /bin/ping").arg(&img));
     assert!(st.contains("security.capability (20)"), "{st}");
+    let st = run_ok(tool("debugfs").arg("-R").arg("stat /zeros").arg(&img));
+    assert!(st.contains("Blockcount: 0"), "{st}");
     // The 10,000-entry directory is a two-level hash tree (1 KiB blocks).
     let st = run_ok(tool("debugfs").arg("-R").arg("htree /huge-dir").arg(&img));
     assert!(st.contains("Indirect levels: 1"), "{st}");

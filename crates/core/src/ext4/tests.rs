@@ -19,6 +19,11 @@ pub(crate) fn sample_tree() -> Tree {
     t.add_file("bin/busybox", (0..70_000u32).map(|i| i as u8).collect())
         .unwrap();
     t.link("bin/sh", "bin/busybox").unwrap();
+    let mut sparse = vec![0u8; 50_000];
+    sparse[0] = 1;
+    sparse[49_999] = 2;
+    t.add_file("sparse", sparse).unwrap();
+    t.add_file("zeros", vec![0u8; 9000]).unwrap();
     t.add_symlink("short", &"s".repeat(59)).unwrap();
     t.add_symlink("long", &"l".repeat(61)).unwrap();
     t.add_dir("var/empty").unwrap();

@@ -182,6 +182,9 @@ struct InodeSpec {
     body: Body,
     links: u32,
     data_blocks: u64,
+    /// Runs of blocks holding data (logical block, count); the rest of a
+    /// file is holes, as mke2fs -d leaves zero blocks.
+    runs: Vec<(u64, u64)>,
     /// Serialised xattrs: in the inode (after i_extra_isize) or in a block.
     xattr: Xattrs,
 }
@@ -266,6 +269,7 @@ impl Content {
                     },
                     links: 2,
                     data_blocks: 0,
+                    runs: Vec::new(),
                     xattr: Xattrs::None,
                 });
                 continue;
@@ -350,12 +354,20 @@ impl Content {
                     format!("{l} hard links, more than ext4's 65000"),
                 ));
             }
+            let runs = match (&body, &n.kind) {
+                (Body::File, NodeKind::File(f)) => file_runs(f, bs),
+                (Body::Dir { blocks, .. }, _) => vec![(0, blocks.len() as u64)],
+                _ if data_blocks > 0 => vec![(0, data_blocks)],
+                _ => Vec::new(),
+            };
+            let data_blocks = runs.iter().map(|r| r.1).sum();
             inodes.push(InodeSpec {
                 ino,
                 node: Some(id),
                 body,
                 links: l,
                 data_blocks,
+                runs,
                 xattr,
             });
         }
@@ -688,10 +700,10 @@ struct Plan {
     block_bitmap: Vec<u64>,
     inode_bitmap: Vec<u64>,
     inode_table: Vec<u64>,
-    journal: Option<Vec<(u64, u64)>>,
+    journal: Option<Vec<(u64, u64, u64)>>,
     /// Per inode (same order as Content::inodes): data extents, extent
     /// leaf blocks, xattr block.
-    extents: Vec<Vec<(u64, u64)>>,
+    extents: Vec<Vec<(u64, u64, u64)>>,
     leaves: Vec<Vec<u64>>,
     xattr_block: Vec<u64>,
     used: Vec<(u64, u64)>,
@@ -773,7 +785,15 @@ impl Plan {
             inode_table.push(a.alloc_contig(itable_blocks)?);
         }
         let journal = match (opts.journal, default_journal_blocks(blocks)) {
-            (true, Some(n)) => Some(a.alloc_extents(n)?),
+            (true, Some(n)) => {
+                let mut l = 0;
+                let mut v = Vec::new();
+                for (pb, len) in a.alloc_extents(n)? {
+                    v.push((l, pb, len));
+                    l += len;
+                }
+                Some(v)
+            }
             _ => None,
         };
         let mut extents = Vec::with_capacity(content.inodes.len());
@@ -781,11 +801,18 @@ impl Plan {
         let mut xattr_block = Vec::with_capacity(content.inodes.len());
         let per_leaf = (bs - 12) / 12;
         for i in &content.inodes {
-            let n = match &i.body {
-                Body::Dir { blocks, .. } => blocks.len() as u64,
-                _ => i.data_blocks,
+            let mut ext = Vec::new();
+            let runs = match &i.body {
+                Body::Dir { blocks, .. } => vec![(0, blocks.len() as u64)],
+                _ => i.runs.clone(),
             };
-            let ext = a.alloc_extents(n)?;
+            for (l, n) in runs {
+                let mut lblk = l;
+                for (pb, len) in a.alloc_extents(n)? {
+                    ext.push((lblk, pb, len));
+                    lblk += len;
+                }
+            }
             let mut lv = Vec::new();
             if ext.len() > INODE_EXTENTS {
                 let nleaves = (ext.len() as u64).div_ceil(per_leaf);
@@ -860,7 +887,7 @@ impl Plan {
         // Journal (inode 8).
         let mut jnl_blocks = [0u32; 17];
         if let Some(j) = &self.journal {
-            let n: u64 = j.iter().map(|e| e.1).sum();
+            let n: u64 = j.iter().map(|e| e.2).sum();
             let mut ib = vec![0u8; isz];
             let (ext, _) = self.extent_root(j, &[], EXT4_JOURNAL_INO, 0, csum_seed, &mut disk)?;
             let (t, te) = encode_time(ctx.epoch, 0);
@@ -899,7 +926,7 @@ impl Plan {
             js[0x50] = JBD2_CRC32C_CHKSUM;
             let c = crc32c_raw(!0, &js);
             put_be32(&mut js, 0xFC, c);
-            disk.write_vec(j[0].0 * bs, js)?;
+            disk.write_vec(j[0].1 * bs, js)?;
         }
 
         for (k, spec) in content.inodes.iter().enumerate() {
@@ -932,7 +959,7 @@ impl Plan {
             put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
             let ext = &self.extents[k];
             let leaves = &self.leaves[k];
-            let mut nblocks: u64 = ext.iter().map(|e| e.1).sum::<u64>() + leaves.len() as u64;
+            let mut nblocks: u64 = ext.iter().map(|e| e.2).sum::<u64>() + leaves.len() as u64;
             let mut size: u64 = 0;
             let mut flags = 0u32;
             match &spec.body {
@@ -943,9 +970,9 @@ impl Plan {
                         flags |= EXT4_INDEX_FL;
                     }
                     let iseed = inode_seed(csum_seed, ino);
-                    let mut bi = 0usize;
-                    for &(pb, len) in ext {
+                    for &(lblk, pb, len) in ext {
                         for j in 0..len {
+                            let bi = (lblk + j) as usize;
                             let mut b = blocks[bi].clone();
                             if *index && bi == 0 {
                                 super::htree::dx_csum(&mut b, 32, iseed);
@@ -955,7 +982,6 @@ impl Plan {
                                 dir_block_csum(&mut b, iseed);
                             }
                             disk.write_vec((pb + j) * bs, b)?;
-                            bi += 1;
                         }
                     }
                     if let Some(g) = used_dirs.get_mut(((ino as u64 - 1) / ipg) as usize) {
@@ -968,12 +994,10 @@ impl Plan {
                     };
                     size = f.len();
                     flags |= EXT4_EXTENTS_FL;
-                    let mut lblk = 0u64;
-                    for &(pb, len) in ext {
+                    for &(lblk, pb, len) in ext {
                         let fo = lblk * bs;
                         let fl = (len * bs).min(size - fo);
                         place_file(&mut disk, f, fo, fl, pb * bs)?;
-                        lblk += len;
                     }
                 }
                 Body::FastLink | Body::SlowLink => {
@@ -985,7 +1009,7 @@ impl Plan {
                         ib[I_BLOCK..I_BLOCK + t.len()].copy_from_slice(t.as_bytes());
                     } else {
                         flags |= EXT4_EXTENTS_FL;
-                        disk.write(ext[0].0 * bs, t.as_bytes())?;
+                        disk.write(ext[0].1 * bs, t.as_bytes())?;
                     }
                 }
                 Body::Dev => {
@@ -1237,7 +1261,7 @@ impl Plan {
     /// `leaves`), writing the leaf blocks.
     fn extent_root(
         &self,
-        ext: &[(u64, u64)],
+        ext: &[(u64, u64, u64)],
         leaves: &[u64],
         ino: u32,
         gen: u32,
@@ -1258,15 +1282,10 @@ impl Plan {
             put16(b, at + 6, (pb >> 32) as u16);
             put32(b, at + 8, pb as u32);
         };
-        let mut lblks = Vec::with_capacity(ext.len());
-        let mut l = 0u64;
-        for e in ext {
-            lblks.push(l);
-            l += e.1;
-        }
+        let lblks: Vec<u64> = ext.iter().map(|e| e.0).collect();
         if leaves.is_empty() {
             hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
-            for (k, &(pb, len)) in ext.iter().enumerate() {
+            for (k, &(_, pb, len)) in ext.iter().enumerate() {
                 put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
             }
             return Ok((root, ()));
@@ -1279,7 +1298,7 @@ impl Plan {
             let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
             let mut b = vec![0u8; bs as usize];
             hdr(&mut b, chunk.len(), per_leaf, 0);
-            for (k, &(pb, len)) in chunk.iter().enumerate() {
+            for (k, &(_, pb, len)) in chunk.iter().enumerate() {
                 put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
             }
             // ext4_extent_tail right after eh_max entries.
@@ -1352,4 +1371,52 @@ fn place_file(disk: &mut Disk, f: &FileData, fo: u64, len: u64, at: u64) -> Resu
 /// s_hash_seed as the four little-endian words the hash functions take.
 fn seed_words(s: &[u8; 16]) -> [u32; 4] {
     [le32(s, 0), le32(s, 4), le32(s, 8), le32(s, 12)]
+}
+
+/// More runs than this and a file is stored without holes (keeps the
+/// extent tree within one index level).
+const MAX_RUNS: usize = 64;
+
+/// The blocks of a file that hold data: all of a source-backed file;
+/// the mapped runs of a mapped one; the non-zero blocks of one in memory
+/// (as mke2fs -d skips zero blocks).
+fn file_runs(f: &FileData, bs: u64) -> Vec<(u64, u64)> {
+    let n = f.len().div_ceil(bs);
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut spans: Vec<(u64, u64)> = Vec::new(); // [start, end) in blocks
+    match f {
+        FileData::Source { .. } => spans.push((0, n)),
+        FileData::Bytes(b) => {
+            for (i, c) in b.chunks(bs as usize).enumerate() {
+                if c.iter().any(|&x| x != 0) {
+                    spans.push((i as u64, i as u64 + 1));
+                }
+            }
+        }
+        FileData::Mapped { map, .. } => {
+            for &(fo, _, l) in map.iter() {
+                if l > 0 && fo < f.len() {
+                    spans.push((fo / bs, (fo + l).div_ceil(bs).min(n)));
+                }
+            }
+            spans.sort_unstable();
+        }
+    }
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in spans {
+        if let Some(last) = runs.last_mut() {
+            if last.0 + last.1 >= s {
+                let end = (last.0 + last.1).max(e);
+                last.1 = end - last.0;
+                continue;
+            }
+        }
+        runs.push((s, e - s));
+    }
+    if runs.len() > MAX_RUNS {
+        return vec![(0, n)];
+    }
+    runs
 }
