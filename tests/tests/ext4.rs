@@ -362,16 +362,17 @@ fn reads_mke2fs_images() {
     for i in 0..500 {
         std::fs::write(src.join(format!("sub/f{i:03}")), format!("{i}")).unwrap();
     }
-    for (t, extra) in [
-        ("ext2", ""),
-        ("ext3", ""),
-        ("ext4", ""),
-        ("ext4", "inline_data"),
+    for (t, extra, bs) in [
+        ("ext2", "", "1024"),
+        ("ext3", "", "1024"),
+        ("ext4", "", "1024"),
+        ("ext4", "", "4096"),
+        ("ext4", "inline_data", "1024"),
     ] {
-        let img = d.join(format!("{t}{extra}.img"));
+        let img = d.join(format!("{t}{extra}{bs}.img"));
         let _ = std::fs::remove_file(&img);
         let mut cmd = tool("mke2fs");
-        cmd.args(["-q", "-F", "-t", t, "-b", "1024"]);
+        cmd.args(["-q", "-F", "-t", t, "-b", bs]);
         if !extra.is_empty() {
             cmd.args(["-O", extra]);
         }
@@ -413,7 +414,14 @@ fn reads_mke2fs_images() {
         }
         assert!(tree.lookup("lost+found").is_some());
         let info = ext4::info(&std::fs::read(&img).unwrap()).unwrap();
-        assert_eq!(info.block_size, 1024);
+        assert_eq!(info.block_size.to_string(), bs);
+        if t == "ext4" {
+            assert!(
+                info.features.iter().any(|f| f == "64bit"),
+                "{:?}",
+                info.features
+            );
+        }
     }
 }
 
