@@ -290,10 +290,12 @@ pub fn has_super(g: u64, sparse: bool) -> bool {
     false
 }
 
-/// Splits an encoded timestamp pair into (seconds, extra) as
+/// Encodes seconds and nanoseconds as (seconds, extra) as
 /// ext4_encode_extra_time does: 2 epoch bits extend the signed 32-bit
 /// seconds to 34 bits, the other 30 bits hold nanoseconds.
 pub fn encode_time(sec: i64, nsec: u32) -> (u32, u32) {
+    // Representable: 1901-12-13 to 2446-05-10; clamp outside that.
+    let sec = sec.clamp(i32::MIN as i64, i32::MAX as i64 + (3 << 32));
     let lo = sec as i32;
     let epoch = ((sec - lo as i64) >> 32) as u32 & 3;
     (lo as u32, epoch | (nsec.min(999_999_999) << 2))
@@ -302,4 +304,32 @@ pub fn encode_time(sec: i64, nsec: u32) -> (u32, u32) {
 pub fn decode_time(lo: u32, extra: u32) -> (i64, u32) {
     let sec = lo as i32 as i64 + (((extra & 3) as i64) << 32);
     (sec, extra >> 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_across_epochs() {
+        for s in [
+            0i64,
+            -1,
+            i32::MIN as i64,
+            i32::MAX as i64 + 1,
+            4_200_000_000,
+            10_000_000_000,
+        ] {
+            let (lo, ex) = encode_time(s, 999_999_999);
+            assert_eq!(decode_time(lo, ex), (s, 999_999_999), "{s}");
+        }
+        let (lo, ex) = encode_time(-5_000_000_000, 0);
+        assert_eq!(decode_time(lo, ex).0, i32::MIN as i64);
+    }
+
+    #[test]
+    fn sparse_super_groups() {
+        let g: Vec<u64> = (0..100).filter(|&g| has_super(g, true)).collect();
+        assert_eq!(g, [0, 1, 3, 5, 7, 9, 25, 27, 49, 81]);
+    }
 }
