@@ -128,13 +128,18 @@ fn small_tree_4k_passes_e2fsck() {
     }
     let d = scratch("ext4_small4k");
     let img = d.join("small.img");
+    // Without 64bit: 32-byte group descriptors.
     let opts = Ext4Options {
         block_size: Some(4096),
+        bit64: false,
         ..Default::default()
     };
     let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
     save(&disk, &img);
     fsck_clean(&img);
+    if have("dumpe2fs") {
+        assert!(!dumpe2fs_features(&img).contains("64bit"));
+    }
 }
 
 fn dumpe2fs_features(img: &Path) -> String {
@@ -166,6 +171,7 @@ fn journal_image_passes_e2fsck_and_lists_features() {
         let f = dumpe2fs_features(&img);
         for feat in [
             "has_journal",
+            "64bit",
             "ext_attr",
             "dir_index",
             "filetype",

@@ -58,7 +58,7 @@ pub fn info(src: &dyn ReadAt) -> Result<Ext4Info> {
     uuid.copy_from_slice(&sb[S_UUID..S_UUID + 16]);
     let mut free_blocks = le32(&sb, S_FREE_BLOCKS_COUNT_LO) as u64;
     if g.incompat & INCOMPAT_64BIT != 0 {
-        free_blocks |= (le32(&sb, 0x158) as u64) << 32;
+        free_blocks |= (le32(&sb, S_FREE_BLOCKS_COUNT_HI) as u64) << 32;
     }
     let flags = [g.compat, g.incompat, g.ro_compat];
     let features = FEATURE_NAMES

@@ -36,6 +36,9 @@ pub struct Ext4Options {
     pub reserved_percent: u32,
     /// Bytes of filesystem per inode (`mke2fs -i`); `None` as mke2fs.conf.
     pub inode_ratio: Option<u32>,
+    /// The 64bit feature (64-byte group descriptors, block numbers past
+    /// 2^32), on by default as in mke2fs.conf's ext4.
+    pub bit64: bool,
 }
 
 impl Default for Ext4Options {
@@ -49,6 +52,7 @@ impl Default for Ext4Options {
             inode_size: 256,
             reserved_percent: 5,
             inode_ratio: None,
+            bit64: true,
         }
     }
 }
@@ -151,8 +155,8 @@ fn fit_at_least(content: &Content, opts: &Ext4Options, bs: u64, start: u64) -> R
     loop {
         match Plan::new(content, opts, bs, blocks) {
             Ok(p) => return Ok(p),
-            Err(Error::NoSpace { .. }) if blocks < u32::MAX as u64 => {
-                blocks = (blocks + blocks / 32 + 16).min(u32::MAX as u64);
+            Err(Error::NoSpace { .. }) if blocks < max_blocks(opts) => {
+                blocks = (blocks + blocks / 32 + 16).min(max_blocks(opts));
             }
             Err(e) => return Err(e),
         }
@@ -690,6 +694,7 @@ fn default_journal_blocks(blocks: u64) -> Option<u64> {
 /// Where everything goes, for one block count.
 struct Plan {
     bs: u64,
+    desc_size: u64,
     blocks: u64,
     first: u64,
     bpg: u64,
@@ -714,12 +719,21 @@ const INODE_EXTENTS: usize = 4;
 
 impl Plan {
     fn new(content: &Content, opts: &Ext4Options, bs: u64, blocks: u64) -> Result<Plan> {
-        if blocks > u32::MAX as u64 {
-            return Err(Error::unsupported(
+        if blocks > max_blocks(opts) {
+            return Err(Error::no_space(
                 "ext4",
-                format!("{blocks} blocks: filesystems over 2^32 blocks need 64bit, which is not written"),
+                format!(
+                    "{blocks} blocks is more than the {} this filesystem can address{}",
+                    max_blocks(opts),
+                    if opts.bit64 { "" } else { " without 64bit" }
+                ),
             ));
         }
+        let desc_size = if opts.bit64 {
+            EXT2_MIN_DESC_SIZE_64BIT
+        } else {
+            EXT2_MIN_DESC_SIZE
+        } as u64;
         let first = if bs == 1024 { 1 } else { 0 };
         let bpg = bs * 8;
         if blocks < first + 16 {
@@ -727,7 +741,7 @@ impl Plan {
         }
         let mut groups = (blocks - first).div_ceil(bpg);
         let mut blocks = blocks;
-        let gdt_blocks = |groups: u64| (groups * EXT2_MIN_DESC_SIZE as u64).div_ceil(bs);
+        let gdt_blocks = |groups: u64| (groups * desc_size).div_ceil(bs);
         // A last group too small for its own backup area is dropped, as
         // mke2fs drops it.
         let last_len = blocks - first - (groups - 1) * bpg;
@@ -842,6 +856,7 @@ impl Plan {
         let used = a.used;
         Ok(Plan {
             bs,
+            desc_size,
             blocks,
             first,
             bpg,
@@ -920,7 +935,12 @@ impl Plan {
             put_be32(&mut js, 0x10, n as u32);
             put_be32(&mut js, 0x14, 1); // s_first
             put_be32(&mut js, 0x18, 1); // s_sequence
-            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3);
+            let bit64 = if self.desc_size >= 64 {
+                JBD2_FEATURE_INCOMPAT_64BIT
+            } else {
+                0
+            };
+            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64);
             js[0x30..0x40].copy_from_slice(&ctx.uuid);
             put_be32(&mut js, 0x40, 1); // s_nr_users
             js[0x50] = JBD2_CRC32C_CHKSUM;
@@ -1150,11 +1170,24 @@ impl Plan {
             let free_i = ipg - used_inodes;
             free_inodes_total += free_i;
 
-            let d =
-                &mut gdt[(g as usize) * EXT2_MIN_DESC_SIZE..(g as usize + 1) * EXT2_MIN_DESC_SIZE];
-            put32(d, BG_BLOCK_BITMAP_LO, self.block_bitmap[g as usize] as u32);
-            put32(d, BG_INODE_BITMAP_LO, self.inode_bitmap[g as usize] as u32);
-            put32(d, BG_INODE_TABLE_LO, self.inode_table[g as usize] as u32);
+            let ds = self.desc_size as usize;
+            let d = &mut gdt[(g as usize) * ds..(g as usize + 1) * ds];
+            let (bbm, ibm_b, it) = (
+                self.block_bitmap[g as usize],
+                self.inode_bitmap[g as usize],
+                self.inode_table[g as usize],
+            );
+            put32(d, BG_BLOCK_BITMAP_LO, bbm as u32);
+            put32(d, BG_INODE_BITMAP_LO, ibm_b as u32);
+            put32(d, BG_INODE_TABLE_LO, it as u32);
+            if ds >= EXT2_MIN_DESC_SIZE_64BIT {
+                // struct ext4_group_desc's upper halves; counts fit in 16 bits.
+                put32(d, BG_BLOCK_BITMAP_HI, (bbm >> 32) as u32);
+                put32(d, BG_INODE_BITMAP_HI, (ibm_b >> 32) as u32);
+                put32(d, BG_INODE_TABLE_HI, (it >> 32) as u32);
+                put16(d, BG_BLOCK_BITMAP_CSUM_HI, (bcsum >> 16) as u16);
+                put16(d, BG_INODE_BITMAP_CSUM_HI, (icsum >> 16) as u16);
+            }
             put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
             put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
             put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
@@ -1172,13 +1205,20 @@ impl Plan {
         let mut sb = vec![0u8; SUPERBLOCK_SIZE];
         let inodes_count = ipg * self.groups;
         put32(&mut sb, S_INODES_COUNT, inodes_count as u32);
+        let r_blocks = self.blocks * opts.reserved_percent as u64 / 100;
         put32(&mut sb, S_BLOCKS_COUNT_LO, self.blocks as u32);
-        put32(
-            &mut sb,
-            S_R_BLOCKS_COUNT_LO,
-            (self.blocks * opts.reserved_percent as u64 / 100) as u32,
-        );
+        put32(&mut sb, S_R_BLOCKS_COUNT_LO, r_blocks as u32);
         put32(&mut sb, S_FREE_BLOCKS_COUNT_LO, free_blocks_total as u32);
+        if self.desc_size >= EXT2_MIN_DESC_SIZE_64BIT as u64 {
+            put32(&mut sb, S_BLOCKS_COUNT_HI, (self.blocks >> 32) as u32);
+            put32(&mut sb, S_R_BLOCKS_COUNT_HI, (r_blocks >> 32) as u32);
+            put32(
+                &mut sb,
+                S_FREE_BLOCKS_COUNT_HI,
+                (free_blocks_total >> 32) as u32,
+            );
+            put16(&mut sb, S_DESC_SIZE, self.desc_size as u16);
+        }
         put32(&mut sb, S_FREE_INODES_COUNT, free_inodes_total as u32);
         put32(&mut sb, S_FIRST_DATA_BLOCK, self.first as u32);
         let log = bs.trailing_zeros() - 10;
@@ -1209,7 +1249,14 @@ impl Plan {
         put32(
             &mut sb,
             S_FEATURE_INCOMPAT,
-            INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG,
+            INCOMPAT_FILETYPE
+                | INCOMPAT_EXTENTS
+                | INCOMPAT_FLEX_BG
+                | if self.desc_size >= 64 {
+                    INCOMPAT_64BIT
+                } else {
+                    0
+                },
         );
         put32(
             &mut sb,
@@ -1419,4 +1466,14 @@ fn file_runs(f: &FileData, bs: u64) -> Vec<(u64, u64)> {
         return vec![(0, n)];
     }
     runs
+}
+
+/// Largest block count: 2^32 - 1 without 64bit; 2^48 with it (the extent
+/// format's limit).
+fn max_blocks(opts: &Ext4Options) -> u64 {
+    if opts.bit64 {
+        1 << 48
+    } else {
+        u32::MAX as u64
+    }
 }
