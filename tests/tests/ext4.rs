@@ -471,3 +471,23 @@ fn unicode_htree_4k_passes_e2fsck() {
     assert!(back.lookup("dir/ünïcødé-ファイル-11999").is_some());
     assert_eq!(back.children(back.lookup("long").unwrap()).count(), 200);
 }
+
+/// 1 TiB: 8192 groups, mostly uninitialised, and a 1 GiB journal whose
+/// extents need an index block.
+#[test]
+fn terabyte_filesystem_passes_e2fsck() {
+    if !have("e2fsck") {
+        return;
+    }
+    let d = scratch("ext4_tib");
+    let img = d.join("t.img");
+    let opts = Ext4Options {
+        size: Some(1 << 40),
+        ..Default::default()
+    };
+    let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
+    save(&disk, &img);
+    fsck_clean(&img);
+    let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
+    assert!(out.contains("Total journal size:       1024M"), "{out}");
+}

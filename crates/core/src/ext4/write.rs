@@ -706,6 +706,7 @@ struct Plan {
     inode_bitmap: Vec<u64>,
     inode_table: Vec<u64>,
     journal: Option<Vec<(u64, u64, u64)>>,
+    journal_leaves: Vec<u64>,
     /// Per inode (same order as Content::inodes): data extents, extent
     /// leaf blocks, xattr block.
     extents: Vec<Vec<(u64, u64, u64)>>,
@@ -810,6 +811,15 @@ impl Plan {
             }
             _ => None,
         };
+        // A journal over 4 extents (1 GiB at 4 KiB blocks) needs leaves.
+        let mut journal_leaves = Vec::new();
+        if let Some(j) = &journal {
+            if j.len() > INODE_EXTENTS {
+                for _ in 0..(j.len() as u64).div_ceil((bs - 12) / 12) {
+                    journal_leaves.push(a.alloc_contig(1)?);
+                }
+            }
+        }
         let mut extents = Vec::with_capacity(content.inodes.len());
         let mut leaves = Vec::with_capacity(content.inodes.len());
         let mut xattr_block = Vec::with_capacity(content.inodes.len());
@@ -868,6 +878,7 @@ impl Plan {
             inode_bitmap,
             inode_table,
             journal,
+            journal_leaves,
             extents,
             leaves,
             xattr_block,
@@ -904,7 +915,14 @@ impl Plan {
         if let Some(j) = &self.journal {
             let n: u64 = j.iter().map(|e| e.2).sum();
             let mut ib = vec![0u8; isz];
-            let (ext, _) = self.extent_root(j, &[], EXT4_JOURNAL_INO, 0, csum_seed, &mut disk)?;
+            let (ext, _) = self.extent_root(
+                j,
+                &self.journal_leaves,
+                EXT4_JOURNAL_INO,
+                0,
+                csum_seed,
+                &mut disk,
+            )?;
             let (t, te) = encode_time(ctx.epoch, 0);
             put16(&mut ib, I_MODE, 0o100600);
             put32(&mut ib, I_SIZE_LO, (n * bs) as u32);
@@ -916,7 +934,7 @@ impl Plan {
                 put32(&mut ib, o, te);
             }
             put16(&mut ib, I_LINKS_COUNT, 1);
-            set_blocks(&mut ib, n * bs / 512);
+            set_blocks(&mut ib, (n + self.journal_leaves.len() as u64) * bs / 512);
             put32(&mut ib, I_FLAGS, EXT4_EXTENTS_FL);
             ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&ext);
             put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
@@ -1331,6 +1349,12 @@ impl Plan {
         };
         let lblks: Vec<u64> = ext.iter().map(|e| e.0).collect();
         if leaves.is_empty() {
+            if ext.len() > INODE_EXTENTS {
+                return Err(Error::unsupported(
+                    "ext4",
+                    format!("inode {ino}: {} extents without index blocks", ext.len()),
+                ));
+            }
             hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
             for (k, &(_, pb, len)) in ext.iter().enumerate() {
                 put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
