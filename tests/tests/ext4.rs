@@ -157,7 +157,12 @@ fn journal_image_passes_e2fsck_and_lists_features() {
     }
     let d = scratch("ext4_journal");
     // 1 KiB and 4 KiB blocks; 3 GiB has 24 groups and backups in 1, 3, 5, 7, 9.
-    for (bs, size) in [(1024u32, 64u64 << 20), (4096, 200 << 20), (4096, 3 << 30)] {
+    for (bs, size) in [
+        (1024u32, 64u64 << 20),
+        (4096, 200 << 20),
+        (4096, 3 << 30),
+        (65536, 300 << 20),
+    ] {
         let img = d.join(format!("j-{bs}-{size}.img"));
         let opts = Ext4Options {
             size: Some(size),

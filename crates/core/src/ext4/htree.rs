@@ -108,7 +108,12 @@ const DX_TAIL: usize = 8;
 
 /// A dx_node block: one empty dirent spanning the block, then the index.
 pub fn is_dx_node(b: &[u8]) -> bool {
-    le32(b, 0) == 0 && le16(b, 4) as usize == b.len() && b[6] == 0
+    // A rec_len of 0 stands for 65536 (ext4_rec_len_from_disk).
+    let rec = match le16(b, 4) {
+        0 => 65536,
+        r => r as usize,
+    };
+    le32(b, 0) == 0 && rec == b.len() && b[6] == 0
 }
 
 /// ext4_dx_csum: over the header and used entries, then the tail with

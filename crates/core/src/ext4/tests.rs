@@ -128,7 +128,7 @@ fn read_back(d: &Disk) -> Tree {
 #[test]
 fn round_trip_1k_and_4k() {
     let t = sample_tree();
-    for bs in [None, Some(4096), Some(2048)] {
+    for bs in [None, Some(4096), Some(2048), Some(65536)] {
         let opts = Ext4Options {
             block_size: bs,
             ..Default::default()

@@ -736,7 +736,8 @@ impl Plan {
             EXT2_MIN_DESC_SIZE
         } as u64;
         let first = if bs == 1024 { 1 } else { 0 };
-        let bpg = bs * 8;
+        // EXT2_MAX_BLOCKS_PER_GROUP: group counts are 16-bit.
+        let bpg = (bs * 8).min(65528);
         if blocks < first + 16 {
             return Err(nospace());
         }
@@ -767,7 +768,8 @@ impl Plan {
         let wanted = (size / ratio.max(1024)).max(needed + 16);
         let mut ipg = wanted.div_ceil(groups);
         ipg = ipg.div_ceil(ipb.max(8)) * ipb.max(8);
-        let ipg = ipg.min(bs * 8);
+        // EXT2_MAX_INODES_PER_GROUP.
+        let ipg = ipg.min(bs * 8).min(65536 - ipb);
         if ipg * groups < needed || ipg * groups > u32::MAX as u64 {
             return Err(nospace());
         }
