@@ -183,20 +183,22 @@ fn too_small_is_no_space() {
     }
 }
 
+/// A source of any size whose bytes are 0xab, never stored.
+struct Zeros(u64);
+impl ReadAt for Zeros {
+    fn size(&self) -> u64 {
+        self.0
+    }
+    fn read_at(&self, _: u64, buf: &mut [u8]) -> crate::Result<()> {
+        buf.fill(0xab);
+        Ok(())
+    }
+}
+
 #[test]
 fn large_source_file_is_not_copied() {
     // A 200 MiB file backed by a source that only knows its size: if the
     // writer read it, the test would fail.
-    struct Zeros(u64);
-    impl ReadAt for Zeros {
-        fn size(&self) -> u64 {
-            self.0
-        }
-        fn read_at(&self, _: u64, buf: &mut [u8]) -> crate::Result<()> {
-            buf.fill(0xab);
-            Ok(())
-        }
-    }
     let mut t = Tree::new(0);
     let len = 200u64 << 20;
     t.insert(
@@ -444,4 +446,42 @@ fn terabyte_filesystem_is_cheap() {
     #[allow(clippy::arc_with_non_send_sync)]
     let back = read_tree(Arc::new(d)).unwrap();
     assert_same(&t, &back);
+}
+
+/// A file of more extents than one index level holds: at 1 KiB blocks an
+/// extent covers 32 MiB and a block holds 84, so 12 GiB needs depth 2.
+#[test]
+fn depth_two_extent_tree_round_trips() {
+    let mut t = Tree::new(0);
+    let len = 12u64 << 30;
+    t.insert(
+        "huge",
+        Node {
+            kind: NodeKind::File(FileData::Source {
+                src: Arc::new(Zeros(len)),
+                offset: 0,
+                len,
+            }),
+            meta: Meta::new(0o644, 0),
+        },
+    )
+    .unwrap();
+    let opts = Ext4Options {
+        block_size: Some(1024),
+        journal: false,
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    #[allow(clippy::arc_with_non_send_sync)]
+    let back = read_tree(Arc::new(d)).unwrap();
+    let NodeKind::File(f) = &back.node(back.lookup("huge").unwrap()).kind else {
+        panic!()
+    };
+    let FileData::Mapped { map, .. } = f else {
+        panic!()
+    };
+    assert_eq!(map.iter().map(|r| r.2).sum::<u64>(), len);
+    let mut b = [0u8; 3];
+    f.read_at(len - 3, &mut b).unwrap();
+    assert_eq!(b, [0xab; 3]);
 }

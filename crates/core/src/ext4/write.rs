@@ -841,18 +841,25 @@ impl Plan {
             }
             let mut lv = Vec::new();
             if ext.len() > INODE_EXTENTS {
+                // Depth 1 (root -> leaves) or depth 2 (root -> index
+                // blocks -> leaves); index blocks come first in `lv`.
                 let nleaves = (ext.len() as u64).div_ceil(per_leaf);
-                if nleaves > INODE_EXTENTS as u64 {
+                let nindex = if nleaves > INODE_EXTENTS as u64 {
+                    nleaves.div_ceil(per_leaf)
+                } else {
+                    0
+                };
+                if nindex > INODE_EXTENTS as u64 {
                     return Err(Error::unsupported(
                         "ext4",
                         format!(
                             "inode {}: more than {} extents",
                             i.ino,
-                            INODE_EXTENTS as u64 * per_leaf
+                            INODE_EXTENTS as u64 * per_leaf * per_leaf
                         ),
                     ));
                 }
-                for _ in 0..nleaves {
+                for _ in 0..nindex + nleaves {
                     lv.push(a.alloc_contig(1)?);
                 }
             }
@@ -1324,8 +1331,8 @@ impl Plan {
         Ok(disk)
     }
 
-    /// Builds the 60-byte extent root for `ext` (depth 0, or depth 1 over
-    /// `leaves`), writing the leaf blocks.
+    /// Builds the 60-byte extent root for `ext` (depth 0, 1 or 2 over the
+    /// index blocks and leaves in `leaves`), writing those blocks.
     fn extent_root(
         &self,
         ext: &[(u64, u64, u64)],
@@ -1364,9 +1371,25 @@ impl Plan {
             return Ok((root, ()));
         }
         let per_leaf = ((bs - 12) / 12) as usize;
-        hdr(&mut root, leaves.len(), INODE_EXTENTS, 1);
+        let nleaves = ext.len().div_ceil(per_leaf);
+        let (index, leaves) = leaves.split_at(leaves.len().saturating_sub(nleaves));
         let iseed = inode_seed(csum_seed, ino);
         let _ = gen;
+        // Writes an extent block with its ext4_extent_tail after eh_max
+        // entries.
+        let mut write_block = |b: &mut Vec<u8>, at: u64| -> Result<()> {
+            let t = 12 + 12 * per_leaf;
+            let c = crc32c_raw(iseed, &b[..t]);
+            put32(b, t, c);
+            disk.write_vec(at * bs, std::mem::take(b))
+        };
+        let put_idx = |b: &mut [u8], at: usize, lblk: u64, blk: u64| {
+            put32(b, at, lblk as u32);
+            put32(b, at + 4, blk as u32);
+            put16(b, at + 8, (blk >> 32) as u16);
+        };
+        // (first logical block, block) of each leaf.
+        let mut firsts = Vec::with_capacity(leaves.len());
         for (li, &leaf) in leaves.iter().enumerate() {
             let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
             let mut b = vec![0u8; bs as usize];
@@ -1374,15 +1397,26 @@ impl Plan {
             for (k, &(_, pb, len)) in chunk.iter().enumerate() {
                 put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
             }
-            // ext4_extent_tail right after eh_max entries.
-            let t = 12 + 12 * per_leaf;
-            let c = crc32c_raw(iseed, &b[..t]);
-            put32(&mut b, t, c);
-            disk.write_vec(leaf * bs, b)?;
-            let at = 12 + 12 * li;
-            put32(&mut root, at, lblks[li * per_leaf] as u32);
-            put32(&mut root, at + 4, leaf as u32);
-            put16(&mut root, at + 8, (leaf >> 32) as u16);
+            write_block(&mut b, leaf)?;
+            firsts.push((lblks[li * per_leaf], leaf));
+        }
+        if index.is_empty() {
+            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1);
+            for (k, &(l, blk)) in firsts.iter().enumerate() {
+                put_idx(&mut root, 12 + 12 * k, l, blk);
+            }
+        } else {
+            hdr(&mut root, index.len(), INODE_EXTENTS, 2);
+            for (ii, &ib) in index.iter().enumerate() {
+                let chunk = &firsts[ii * per_leaf..((ii + 1) * per_leaf).min(firsts.len())];
+                let mut b = vec![0u8; bs as usize];
+                hdr(&mut b, chunk.len(), per_leaf, 1);
+                for (k, &(l, blk)) in chunk.iter().enumerate() {
+                    put_idx(&mut b, 12 + 12 * k, l, blk);
+                }
+                write_block(&mut b, ib)?;
+                put_idx(&mut root, 12 + 12 * ii, chunk[0].0, ib);
+            }
         }
         Ok((root, ()))
     }
