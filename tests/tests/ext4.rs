@@ -1,5 +1,7 @@
 //! ext4: our images pass `e2fsck -fn`, read back through debugfs, and our
 //! reader reads images made by mke2fs -d.
+// Disk is not Sync; Source is an Arc<dyn ReadAt> all the same.
+#![allow(clippy::arc_with_non_send_sync)]
 use imgforge_core::ext4::{self, Ext4Options};
 use imgforge_core::io::ReadAt;
 use imgforge_core::tree::{FileData, Meta, Node, NodeKind, Tree};
@@ -54,6 +56,11 @@ fn small_tree() -> Tree {
     t.add_file("etc/hostname", b"box\n".to_vec()).unwrap();
     t.add_file("empty", vec![]).unwrap();
     t.add_file("bin/busybox", vec![7u8; 70_000]).unwrap();
+    // Zero blocks become holes, as mke2fs -d makes them.
+    let mut sparse = vec![0u8; 50_000];
+    sparse[0] = 1;
+    sparse[49_999] = 2;
+    t.add_file("sparse", sparse).unwrap();
     t.link("bin/sh", "bin/busybox").unwrap();
     t.add_symlink("short", &"s".repeat(59)).unwrap();
     t.add_symlink("long", &"l".repeat(61)).unwrap();
@@ -121,13 +128,18 @@ fn small_tree_4k_passes_e2fsck() {
     }
     let d = scratch("ext4_small4k");
     let img = d.join("small.img");
+    // Without 64bit: 32-byte group descriptors.
     let opts = Ext4Options {
         block_size: Some(4096),
+        bit64: false,
         ..Default::default()
     };
     let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
     save(&disk, &img);
     fsck_clean(&img);
+    if have("dumpe2fs") {
+        assert!(!dumpe2fs_features(&img).contains("64bit"));
+    }
 }
 
 fn dumpe2fs_features(img: &Path) -> String {
@@ -144,39 +156,53 @@ fn journal_image_passes_e2fsck_and_lists_features() {
         return;
     }
     let d = scratch("ext4_journal");
-    let img = d.join("j.img");
-    let opts = Ext4Options {
-        size: Some(200 << 20),
-        block_size: Some(4096),
-        label: Some("rootfs".into()),
-        ..Default::default()
-    };
-    let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
-    save(&disk, &img);
-    fsck_clean(&img);
-    let f = dumpe2fs_features(&img);
-    for feat in [
-        "has_journal",
-        "ext_attr",
-        "dir_index",
-        "filetype",
-        "extent",
-        "flex_bg",
-        "sparse_super",
-        "large_file",
-        "huge_file",
-        "dir_nlink",
-        "extra_isize",
-        "metadata_csum",
+    // 1 KiB and 4 KiB blocks; 3 GiB has 24 groups and backups in 1, 3, 5, 7, 9.
+    for (bs, size) in [
+        (1024u32, 64u64 << 20),
+        (4096, 200 << 20),
+        (4096, 3 << 30),
+        (65536, 300 << 20),
     ] {
+        let img = d.join(format!("j-{bs}-{size}.img"));
+        let opts = Ext4Options {
+            size: Some(size),
+            block_size: Some(bs),
+            label: Some("rootfs".into()),
+            ..Default::default()
+        };
+        let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
+        save(&disk, &img);
+        fsck_clean(&img);
+        let f = dumpe2fs_features(&img);
+        for feat in [
+            "has_journal",
+            "64bit",
+            "ext_attr",
+            "dir_index",
+            "filetype",
+            "extent",
+            "flex_bg",
+            "sparse_super",
+            "large_file",
+            "huge_file",
+            "dir_nlink",
+            "extra_isize",
+            "metadata_csum",
+        ] {
+            assert!(
+                f.split_whitespace().any(|w| w == feat),
+                "{feat} missing: {f}"
+            );
+        }
+        let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
+        assert!(out.contains("Total journal size:"), "{out}");
+        assert!(out.contains("Journal checksum type:    crc32c"), "{out}");
+        assert!(out.contains("Filesystem volume name:   rootfs"), "{out}");
         assert!(
-            f.split_whitespace().any(|w| w == feat),
-            "{feat} missing: {f}"
+            out.contains(&format!("Block size:               {bs}")),
+            "{out}"
         );
     }
-    let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
-    assert!(out.contains("Total journal size:"), "{out}");
-    assert!(out.contains("Filesystem volume name:   rootfs"), "{out}");
 }
 
 /// A source that makes up its bytes (a 100 MiB+ file without the memory).
@@ -188,7 +214,7 @@ impl ReadAt for Pattern {
     fn read_at(&self, off: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
         for (i, b) in buf.iter_mut().enumerate() {
             let p = off + i as u64;
-            *b = if (p >> 20) % 2 == 0 {
+            *b = if (p >> 20).is_multiple_of(2) {
                 0
             } else {
                 (p % 251) as u8
@@ -253,6 +279,13 @@ fn big_tree_passes_e2fsck_and_debugfs_reads_it_back() {
     for (path, id) in tree.walk() {
         let p = out.join(&path);
         let node = tree.node(id);
+        // rdump writes directories and regular files (not devices).
+        if !path.is_empty() && matches!(node.kind, NodeKind::File(_) | NodeKind::Dir(_)) {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(m.mode() & 0o7777, node.meta.mode, "{path}");
+            assert_eq!(m.mode() & 0o170000, node.kind.type_bits(), "{path}");
+        }
         match &node.kind {
             NodeKind::File(f) => {
                 let got = std::fs::read(&p).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -293,6 +326,11 @@ fn big_tree_passes_e2fsck_and_debugfs_reads_it_back() {
     assert!(st.contains("Links: 2"), "{st}");
     let st = run_ok(tool("debugfs").arg("-R").arg("ea_list /bin/ping").arg(&img));
     assert!(st.contains("security.capability (20)"), "{st}");
+    let st = run_ok(tool("debugfs").arg("-R").arg("stat /zeros").arg(&img));
+    assert!(st.contains("Blockcount: 0"), "{st}");
+    // The 10,000-entry directory is a two-level hash tree (1 KiB blocks).
+    let st = run_ok(tool("debugfs").arg("-R").arg("htree /huge-dir").arg(&img));
+    assert!(st.contains("Indirect levels: 1"), "{st}");
     // And our reader agrees.
     let back = ext4::read_tree(Arc::new(disk)).unwrap();
     assert_eq!(
@@ -342,16 +380,21 @@ fn reads_mke2fs_images() {
     for i in 0..500 {
         std::fs::write(src.join(format!("sub/f{i:03}")), format!("{i}")).unwrap();
     }
-    for t in ["ext2", "ext3", "ext4"] {
-        let img = d.join(format!("{t}.img"));
+    for (t, extra, bs) in [
+        ("ext2", "", "1024"),
+        ("ext3", "", "1024"),
+        ("ext4", "", "1024"),
+        ("ext4", "", "4096"),
+        ("ext4", "inline_data", "1024"),
+    ] {
+        let img = d.join(format!("{t}{extra}{bs}.img"));
         let _ = std::fs::remove_file(&img);
-        run_ok(
-            tool("mke2fs")
-                .args(["-q", "-F", "-t", t, "-b", "1024", "-d"])
-                .arg(&src)
-                .arg(&img)
-                .arg("8M"),
-        );
+        let mut cmd = tool("mke2fs");
+        cmd.args(["-q", "-F", "-t", t, "-b", bs]);
+        if !extra.is_empty() {
+            cmd.args(["-O", extra]);
+        }
+        run_ok(cmd.arg("-d").arg(&src).arg(&img).arg("8M"));
         let bytes = std::fs::read(&img).unwrap();
         let tree = ext4::read_tree(Arc::new(bytes)).unwrap_or_else(|e| panic!("{t}: {e}"));
         let cat = |p: &str| match &tree
@@ -389,6 +432,115 @@ fn reads_mke2fs_images() {
         }
         assert!(tree.lookup("lost+found").is_some());
         let info = ext4::info(&std::fs::read(&img).unwrap()).unwrap();
-        assert_eq!(info.block_size, 1024);
+        assert_eq!(info.block_size.to_string(), bs);
+        if t == "ext4" {
+            assert!(
+                info.features.iter().any(|f| f == "64bit"),
+                "{:?}",
+                info.features
+            );
+        }
     }
+}
+
+/// Hash trees at 4 KiB blocks with non-ASCII names (hashed as signed
+/// chars, as the superblock's signed_directory_hash flag says) and names of
+/// 255 bytes.
+#[test]
+fn unicode_htree_4k_passes_e2fsck() {
+    if !have("e2fsck") {
+        return;
+    }
+    let d = scratch("ext4_htree4k");
+    let img = d.join("h.img");
+    let mut t = Tree::new(1_700_000_000);
+    for i in 0..12_000 {
+        t.add_file(&format!("dir/ünïcødé-ファイル-{i}"), vec![])
+            .unwrap();
+    }
+    for i in 0..200 {
+        let name = format!("{i:03}{}", "é".repeat(126));
+        t.add_file(&format!("long/{name}"), vec![]).unwrap();
+    }
+    let opts = Ext4Options {
+        block_size: Some(4096),
+        ..Default::default()
+    };
+    let disk = ext4::build(&t, &opts, &BuildContext::default()).unwrap();
+    save(&disk, &img);
+    fsck_clean(&img);
+    let st = run_ok(tool("debugfs").arg("-R").arg("stat /dir").arg(&img));
+    assert!(st.contains("Flags: 0x81000"), "{st}");
+    let back = ext4::read_tree(Arc::new(disk)).unwrap();
+    assert_eq!(back.children(back.lookup("dir").unwrap()).count(), 12_000);
+    assert!(back.lookup("dir/ünïcødé-ファイル-11999").is_some());
+    assert_eq!(back.children(back.lookup("long").unwrap()).count(), 200);
+}
+
+/// 1 TiB: 8192 groups, mostly uninitialised, and a 1 GiB journal whose
+/// extents need an index block.
+#[test]
+fn terabyte_filesystem_passes_e2fsck() {
+    if !have("e2fsck") {
+        return;
+    }
+    let d = scratch("ext4_tib");
+    let img = d.join("t.img");
+    let opts = Ext4Options {
+        size: Some(1 << 40),
+        ..Default::default()
+    };
+    let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
+    save(&disk, &img);
+    fsck_clean(&img);
+    let out = run_ok(tool("dumpe2fs").arg("-h").arg(&img));
+    assert!(out.contains("Total journal size:       1024M"), "{out}");
+}
+
+/// Writes only the extents held in memory (metadata): e2fsck does not read
+/// file data, so huge source-backed files need not be written out.
+fn save_metadata(disk: &Disk, path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    f.set_len(disk.size()).unwrap();
+    for e in disk.extents() {
+        if let imgforge_core::disk::Data::Bytes { .. } = e.data {
+            let mut buf = vec![0u8; e.len as usize];
+            e.data.read(0, &mut buf).unwrap();
+            f.seek(SeekFrom::Start(e.offset)).unwrap();
+            f.write_all(&buf).unwrap();
+        }
+    }
+}
+
+/// A 12 GiB file at 1 KiB blocks: ~400 extents, a depth-2 extent tree.
+#[test]
+fn depth_two_extent_tree_passes_e2fsck() {
+    if !have("e2fsck") || !have("debugfs") {
+        return;
+    }
+    let d = scratch("ext4_depth2");
+    let img = d.join("d2.img");
+    let mut t = Tree::new(0);
+    let len = 12u64 << 30;
+    t.insert(
+        "huge",
+        Node {
+            kind: NodeKind::File(FileData::Source {
+                src: Arc::new(Pattern(len)),
+                offset: 0,
+                len,
+            }),
+            meta: Meta::new(0o644, 0),
+        },
+    )
+    .unwrap();
+    let opts = Ext4Options {
+        block_size: Some(1024),
+        ..Default::default()
+    };
+    let disk = ext4::build(&t, &opts, &BuildContext::default()).unwrap();
+    save_metadata(&disk, &img);
+    fsck_clean(&img);
+    let st = run_ok(tool("debugfs").arg("-R").arg("stat /huge").arg(&img));
+    assert!(st.contains("(ETB1)"), "{st}");
 }

@@ -45,6 +45,8 @@ pub const S_DEFAULT_MOUNT_OPTS: usize = 0x100;
 pub const S_MKFS_TIME: usize = 0x108;
 pub const S_JNL_BLOCKS: usize = 0x10C;
 pub const S_BLOCKS_COUNT_HI: usize = 0x150;
+pub const S_R_BLOCKS_COUNT_HI: usize = 0x154;
+pub const S_FREE_BLOCKS_COUNT_HI: usize = 0x158;
 pub const S_MIN_EXTRA_ISIZE: usize = 0x15C;
 pub const S_WANT_EXTRA_ISIZE: usize = 0x15E;
 pub const S_FLAGS: usize = 0x160;
@@ -147,6 +149,8 @@ pub const BG_CHECKSUM: usize = 0x1E;
 pub const BG_BLOCK_BITMAP_HI: usize = 0x20;
 pub const BG_INODE_BITMAP_HI: usize = 0x24;
 pub const BG_INODE_TABLE_HI: usize = 0x28;
+pub const BG_BLOCK_BITMAP_CSUM_HI: usize = 0x38;
+pub const BG_INODE_BITMAP_CSUM_HI: usize = 0x3A;
 pub const EXT2_MIN_DESC_SIZE: usize = 32;
 pub const EXT2_MIN_DESC_SIZE_64BIT: usize = 64;
 pub const EXT4_BG_INODE_UNINIT: u16 = 0x1;
@@ -242,6 +246,7 @@ pub const XATTR_PREFIXES: &[(u8, &str)] = &[
 // JBD2 ("Journal (jbd2)"), big-endian.
 pub const JBD2_MAGIC_NUMBER: u32 = 0xC03B_3998;
 pub const JBD2_SUPERBLOCK_V2: u32 = 4;
+pub const JBD2_FEATURE_INCOMPAT_64BIT: u32 = 0x2;
 pub const JBD2_FEATURE_INCOMPAT_CSUM_V3: u32 = 0x10;
 pub const JBD2_CRC32C_CHKSUM: u8 = 4;
 pub const EXT3_JNL_BACKUP_BLOCKS: u8 = 1;
@@ -290,10 +295,12 @@ pub fn has_super(g: u64, sparse: bool) -> bool {
     false
 }
 
-/// Splits an encoded timestamp pair into (seconds, extra) as
+/// Encodes seconds and nanoseconds as (seconds, extra) as
 /// ext4_encode_extra_time does: 2 epoch bits extend the signed 32-bit
 /// seconds to 34 bits, the other 30 bits hold nanoseconds.
 pub fn encode_time(sec: i64, nsec: u32) -> (u32, u32) {
+    // Representable: 1901-12-13 to 2446-05-10; clamp outside that.
+    let sec = sec.clamp(i32::MIN as i64, i32::MAX as i64 + (3 << 32));
     let lo = sec as i32;
     let epoch = ((sec - lo as i64) >> 32) as u32 & 3;
     (lo as u32, epoch | (nsec.min(999_999_999) << 2))
@@ -302,4 +309,32 @@ pub fn encode_time(sec: i64, nsec: u32) -> (u32, u32) {
 pub fn decode_time(lo: u32, extra: u32) -> (i64, u32) {
     let sec = lo as i32 as i64 + (((extra & 3) as i64) << 32);
     (sec, extra >> 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_across_epochs() {
+        for s in [
+            0i64,
+            -1,
+            i32::MIN as i64,
+            i32::MAX as i64 + 1,
+            4_200_000_000,
+            10_000_000_000,
+        ] {
+            let (lo, ex) = encode_time(s, 999_999_999);
+            assert_eq!(decode_time(lo, ex), (s, 999_999_999), "{s}");
+        }
+        let (lo, ex) = encode_time(-5_000_000_000, 0);
+        assert_eq!(decode_time(lo, ex).0, i32::MIN as i64);
+    }
+
+    #[test]
+    fn sparse_super_groups() {
+        let g: Vec<u64> = (0..100).filter(|&g| has_super(g, true)).collect();
+        assert_eq!(g, [0, 1, 3, 5, 7, 9, 25, 27, 49, 81]);
+    }
 }

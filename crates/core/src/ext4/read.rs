@@ -58,7 +58,7 @@ pub fn info(src: &dyn ReadAt) -> Result<Ext4Info> {
     uuid.copy_from_slice(&sb[S_UUID..S_UUID + 16]);
     let mut free_blocks = le32(&sb, S_FREE_BLOCKS_COUNT_LO) as u64;
     if g.incompat & INCOMPAT_64BIT != 0 {
-        free_blocks |= (le32(&sb, 0x158) as u64) << 32;
+        free_blocks |= (le32(&sb, S_FREE_BLOCKS_COUNT_HI) as u64) << 32;
     }
     let flags = [g.compat, g.incompat, g.ro_compat];
     let features = FEATURE_NAMES
@@ -358,6 +358,13 @@ impl Fs {
             if p == 0 {
                 continue;
             }
+            if out.len() as u64 >= self.g.blocks {
+                return Err(Error::corrupt(
+                    FMT,
+                    format!("inode {ino} block map"),
+                    "more blocks than the filesystem",
+                ));
+            }
             if level == 1 {
                 self.check_run(ino, p, 1)?;
                 out.push((l, p, 1));
@@ -457,6 +464,15 @@ impl Fs {
         }
         let nblocks = size.div_ceil(self.g.bs);
         let runs = self.runs(ino, ib, nblocks)?;
+        // Allocate no more than the blocks really mapped (inside the image).
+        let mapped: u64 = runs.iter().filter(|r| r.1 != 0).map(|r| r.2).sum();
+        if size > mapped.saturating_mul(self.g.bs) {
+            return Err(Error::corrupt(
+                FMT,
+                format!("inode {ino} i_size"),
+                format!("{size}-byte {what} has only {mapped} blocks"),
+            ));
+        }
         let mut v = vec![0u8; size as usize];
         for (l, p, n) in runs {
             if p == 0 {

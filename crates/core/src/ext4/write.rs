@@ -36,6 +36,9 @@ pub struct Ext4Options {
     pub reserved_percent: u32,
     /// Bytes of filesystem per inode (`mke2fs -i`); `None` as mke2fs.conf.
     pub inode_ratio: Option<u32>,
+    /// The 64bit feature (64-byte group descriptors, block numbers past
+    /// 2^32), on by default as in mke2fs.conf's ext4.
+    pub bit64: bool,
 }
 
 impl Default for Ext4Options {
@@ -49,6 +52,7 @@ impl Default for Ext4Options {
             inode_size: 256,
             reserved_percent: 5,
             inode_ratio: None,
+            bit64: true,
         }
     }
 }
@@ -88,7 +92,7 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             let est = match opts.size {
                 Some(s) => s,
                 None => {
-                    let c = Content::new(tree, 4096)?;
+                    let c = Content::new(tree, 4096, &ctx.uuid("ext4-hash-seed"))?;
                     c.estimate_blocks() * 4096 * (100 + opts.extra_percent as u64) / 100
                 }
             };
@@ -99,7 +103,7 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             }
         }
     };
-    let content = Content::new(tree, bs)?;
+    let content = Content::new(tree, bs, &ctx.uuid("ext4-hash-seed"))?;
     let ctx_ = Ctx {
         uuid: ctx.uuid("ext4-uuid"),
         hash_seed: ctx.uuid("ext4-hash-seed"),
@@ -132,7 +136,13 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             }
         }
     };
-    plan.write(tree, &content, opts, &ctx_)
+    let mut disk = plan.write(tree, &content, opts, &ctx_)?;
+    // A given size is kept even when its tail is too small for a block or
+    // group: the filesystem then ends before the disk does, as with mke2fs.
+    if let Some(size) = opts.size {
+        disk.set_size(size);
+    }
+    Ok(disk)
 }
 
 /// The smallest block count that holds the content.
@@ -145,8 +155,8 @@ fn fit_at_least(content: &Content, opts: &Ext4Options, bs: u64, start: u64) -> R
     loop {
         match Plan::new(content, opts, bs, blocks) {
             Ok(p) => return Ok(p),
-            Err(Error::NoSpace { .. }) if blocks < u32::MAX as u64 => {
-                blocks = (blocks + blocks / 32 + 16).min(u32::MAX as u64);
+            Err(Error::NoSpace { .. }) if blocks < max_blocks(opts) => {
+                blocks = (blocks + blocks / 32 + 16).min(max_blocks(opts));
             }
             Err(e) => return Err(e),
         }
@@ -176,6 +186,9 @@ struct InodeSpec {
     body: Body,
     links: u32,
     data_blocks: u64,
+    /// Runs of blocks holding data (logical block, count); the rest of a
+    /// file is holes, as mke2fs -d leaves zero blocks.
+    runs: Vec<(u64, u64)>,
     /// Serialised xattrs: in the inode (after i_extra_isize) or in a block.
     xattr: Xattrs,
 }
@@ -210,7 +223,8 @@ fn file_type(kind: &NodeKind) -> u8 {
 }
 
 impl Content {
-    fn new(tree: &Tree, bs: u64) -> Result<Content> {
+    fn new(tree: &Tree, bs: u64, hash_seed: &[u8; 16]) -> Result<Content> {
+        let seed = seed_words(hash_seed);
         let walk = tree.walk();
         let mut ino_of = vec![0u32; tree.nodes.len()];
         ino_of[ROOT] = EXT2_ROOT_INO;
@@ -259,6 +273,7 @@ impl Content {
                     },
                     links: 2,
                     data_blocks: 0,
+                    runs: Vec::new(),
                     xattr: Xattrs::None,
                 });
                 continue;
@@ -286,13 +301,29 @@ impl Content {
                     };
                     let is_lf = ino == EXT2_GOOD_OLD_FIRST_INO;
                     let blocks = pack_linear(&entries, ino, parent, bs, is_lf);
-                    (
-                        Body::Dir {
-                            blocks,
-                            index: false,
-                        },
-                        0,
-                    )
+                    // Directories over one block get a hash tree, as mke2fs
+                    // -d gives them; linear if even two levels are not enough.
+                    let htree = if blocks.len() > 1 && !is_lf {
+                        super::htree::pack(&entries, ino, parent, bs, &seed)
+                    } else {
+                        None
+                    };
+                    match htree {
+                        Some(b) => (
+                            Body::Dir {
+                                blocks: b,
+                                index: true,
+                            },
+                            0,
+                        ),
+                        None => (
+                            Body::Dir {
+                                blocks,
+                                index: false,
+                            },
+                            0,
+                        ),
+                    }
                 }
                 NodeKind::File(f) => (Body::File, f.len().div_ceil(bs)),
                 NodeKind::Symlink(t) => {
@@ -327,12 +358,20 @@ impl Content {
                     format!("{l} hard links, more than ext4's 65000"),
                 ));
             }
+            let runs = match (&body, &n.kind) {
+                (Body::File, NodeKind::File(f)) => file_runs(f, bs),
+                (Body::Dir { blocks, .. }, _) => vec![(0, blocks.len() as u64)],
+                _ if data_blocks > 0 => vec![(0, data_blocks)],
+                _ => Vec::new(),
+            };
+            let data_blocks = runs.iter().map(|r| r.1).sum();
             inodes.push(InodeSpec {
                 ino,
                 node: Some(id),
                 body,
                 links: l,
                 data_blocks,
+                runs,
                 xattr,
             });
         }
@@ -359,7 +398,7 @@ impl Content {
 /// Packs directory entries into linear leaf blocks, each ending in the
 /// 12-byte checksum tail (filled in when written). The first block starts
 /// with "." and "..". lost+found gets extra empty blocks as mke2fs gives it.
-fn pack_linear(
+pub(crate) fn pack_linear(
     entries: &[(&[u8], u32, u8)],
     ino: u32,
     parent: u32,
@@ -413,7 +452,7 @@ fn pack_linear(
     blocks
 }
 
-fn rec_len(name_len: usize) -> usize {
+pub(crate) fn rec_len(name_len: usize) -> usize {
     (8 + name_len + 3) & !3
 }
 
@@ -655,6 +694,7 @@ fn default_journal_blocks(blocks: u64) -> Option<u64> {
 /// Where everything goes, for one block count.
 struct Plan {
     bs: u64,
+    desc_size: u64,
     blocks: u64,
     first: u64,
     bpg: u64,
@@ -665,10 +705,11 @@ struct Plan {
     block_bitmap: Vec<u64>,
     inode_bitmap: Vec<u64>,
     inode_table: Vec<u64>,
-    journal: Option<Vec<(u64, u64)>>,
+    journal: Option<Vec<(u64, u64, u64)>>,
+    journal_leaves: Vec<u64>,
     /// Per inode (same order as Content::inodes): data extents, extent
     /// leaf blocks, xattr block.
-    extents: Vec<Vec<(u64, u64)>>,
+    extents: Vec<Vec<(u64, u64, u64)>>,
     leaves: Vec<Vec<u64>>,
     xattr_block: Vec<u64>,
     used: Vec<(u64, u64)>,
@@ -679,20 +720,30 @@ const INODE_EXTENTS: usize = 4;
 
 impl Plan {
     fn new(content: &Content, opts: &Ext4Options, bs: u64, blocks: u64) -> Result<Plan> {
-        if blocks > u32::MAX as u64 {
-            return Err(Error::unsupported(
+        if blocks > max_blocks(opts) {
+            return Err(Error::no_space(
                 "ext4",
-                format!("{blocks} blocks: filesystems over 2^32 blocks need 64bit, which is not written"),
+                format!(
+                    "{blocks} blocks is more than the {} this filesystem can address{}",
+                    max_blocks(opts),
+                    if opts.bit64 { "" } else { " without 64bit" }
+                ),
             ));
         }
+        let desc_size = if opts.bit64 {
+            EXT2_MIN_DESC_SIZE_64BIT
+        } else {
+            EXT2_MIN_DESC_SIZE
+        } as u64;
         let first = if bs == 1024 { 1 } else { 0 };
-        let bpg = bs * 8;
+        // EXT2_MAX_BLOCKS_PER_GROUP: group counts are 16-bit.
+        let bpg = (bs * 8).min(65528);
         if blocks < first + 16 {
             return Err(nospace());
         }
         let mut groups = (blocks - first).div_ceil(bpg);
         let mut blocks = blocks;
-        let gdt_blocks = |groups: u64| (groups * EXT2_MIN_DESC_SIZE as u64).div_ceil(bs);
+        let gdt_blocks = |groups: u64| (groups * desc_size).div_ceil(bs);
         // A last group too small for its own backup area is dropped, as
         // mke2fs drops it.
         let last_len = blocks - first - (groups - 1) * bpg;
@@ -717,7 +768,8 @@ impl Plan {
         let wanted = (size / ratio.max(1024)).max(needed + 16);
         let mut ipg = wanted.div_ceil(groups);
         ipg = ipg.div_ceil(ipb.max(8)) * ipb.max(8);
-        let ipg = ipg.min(bs * 8);
+        // EXT2_MAX_INODES_PER_GROUP.
+        let ipg = ipg.min(bs * 8).min(65536 - ipb);
         if ipg * groups < needed || ipg * groups > u32::MAX as u64 {
             return Err(nospace());
         }
@@ -750,33 +802,64 @@ impl Plan {
             inode_table.push(a.alloc_contig(itable_blocks)?);
         }
         let journal = match (opts.journal, default_journal_blocks(blocks)) {
-            (true, Some(n)) => Some(a.alloc_extents(n)?),
+            (true, Some(n)) => {
+                let mut l = 0;
+                let mut v = Vec::new();
+                for (pb, len) in a.alloc_extents(n)? {
+                    v.push((l, pb, len));
+                    l += len;
+                }
+                Some(v)
+            }
             _ => None,
         };
+        // A journal over 4 extents (1 GiB at 4 KiB blocks) needs leaves.
+        let mut journal_leaves = Vec::new();
+        if let Some(j) = &journal {
+            if j.len() > INODE_EXTENTS {
+                for _ in 0..(j.len() as u64).div_ceil((bs - 12) / 12) {
+                    journal_leaves.push(a.alloc_contig(1)?);
+                }
+            }
+        }
         let mut extents = Vec::with_capacity(content.inodes.len());
         let mut leaves = Vec::with_capacity(content.inodes.len());
         let mut xattr_block = Vec::with_capacity(content.inodes.len());
         let per_leaf = (bs - 12) / 12;
         for i in &content.inodes {
-            let n = match &i.body {
-                Body::Dir { blocks, .. } => blocks.len() as u64,
-                _ => i.data_blocks,
+            let mut ext = Vec::new();
+            let runs = match &i.body {
+                Body::Dir { blocks, .. } => vec![(0, blocks.len() as u64)],
+                _ => i.runs.clone(),
             };
-            let ext = a.alloc_extents(n)?;
+            for (l, n) in runs {
+                let mut lblk = l;
+                for (pb, len) in a.alloc_extents(n)? {
+                    ext.push((lblk, pb, len));
+                    lblk += len;
+                }
+            }
             let mut lv = Vec::new();
             if ext.len() > INODE_EXTENTS {
+                // Depth 1 (root -> leaves) or depth 2 (root -> index
+                // blocks -> leaves); index blocks come first in `lv`.
                 let nleaves = (ext.len() as u64).div_ceil(per_leaf);
-                if nleaves > INODE_EXTENTS as u64 {
+                let nindex = if nleaves > INODE_EXTENTS as u64 {
+                    nleaves.div_ceil(per_leaf)
+                } else {
+                    0
+                };
+                if nindex > INODE_EXTENTS as u64 {
                     return Err(Error::unsupported(
                         "ext4",
                         format!(
                             "inode {}: more than {} extents",
                             i.ino,
-                            INODE_EXTENTS as u64 * per_leaf
+                            INODE_EXTENTS as u64 * per_leaf * per_leaf
                         ),
                     ));
                 }
-                for _ in 0..nleaves {
+                for _ in 0..nindex + nleaves {
                     lv.push(a.alloc_contig(1)?);
                 }
             }
@@ -792,6 +875,7 @@ impl Plan {
         let used = a.used;
         Ok(Plan {
             bs,
+            desc_size,
             blocks,
             first,
             bpg,
@@ -803,6 +887,7 @@ impl Plan {
             inode_bitmap,
             inode_table,
             journal,
+            journal_leaves,
             extents,
             leaves,
             xattr_block,
@@ -837,9 +922,16 @@ impl Plan {
         // Journal (inode 8).
         let mut jnl_blocks = [0u32; 17];
         if let Some(j) = &self.journal {
-            let n: u64 = j.iter().map(|e| e.1).sum();
+            let n: u64 = j.iter().map(|e| e.2).sum();
             let mut ib = vec![0u8; isz];
-            let (ext, _) = self.extent_root(j, &[], EXT4_JOURNAL_INO, 0, csum_seed, &mut disk)?;
+            let (ext, _) = self.extent_root(
+                j,
+                &self.journal_leaves,
+                EXT4_JOURNAL_INO,
+                0,
+                csum_seed,
+                &mut disk,
+            )?;
             let (t, te) = encode_time(ctx.epoch, 0);
             put16(&mut ib, I_MODE, 0o100600);
             put32(&mut ib, I_SIZE_LO, (n * bs) as u32);
@@ -851,7 +943,7 @@ impl Plan {
                 put32(&mut ib, o, te);
             }
             put16(&mut ib, I_LINKS_COUNT, 1);
-            set_blocks(&mut ib, n * bs / 512);
+            set_blocks(&mut ib, (n + self.journal_leaves.len() as u64) * bs / 512);
             put32(&mut ib, I_FLAGS, EXT4_EXTENTS_FL);
             ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&ext);
             put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
@@ -870,13 +962,18 @@ impl Plan {
             put_be32(&mut js, 0x10, n as u32);
             put_be32(&mut js, 0x14, 1); // s_first
             put_be32(&mut js, 0x18, 1); // s_sequence
-            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3);
+            let bit64 = if self.desc_size >= 64 {
+                JBD2_FEATURE_INCOMPAT_64BIT
+            } else {
+                0
+            };
+            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64);
             js[0x30..0x40].copy_from_slice(&ctx.uuid);
             put_be32(&mut js, 0x40, 1); // s_nr_users
             js[0x50] = JBD2_CRC32C_CHKSUM;
             let c = crc32c_raw(!0, &js);
             put_be32(&mut js, 0xFC, c);
-            disk.write_vec(j[0].0 * bs, js)?;
+            disk.write_vec(j[0].1 * bs, js)?;
         }
 
         for (k, spec) in content.inodes.iter().enumerate() {
@@ -909,7 +1006,7 @@ impl Plan {
             put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
             let ext = &self.extents[k];
             let leaves = &self.leaves[k];
-            let mut nblocks: u64 = ext.iter().map(|e| e.1).sum::<u64>() + leaves.len() as u64;
+            let mut nblocks: u64 = ext.iter().map(|e| e.2).sum::<u64>() + leaves.len() as u64;
             let mut size: u64 = 0;
             let mut flags = 0u32;
             match &spec.body {
@@ -920,13 +1017,18 @@ impl Plan {
                         flags |= EXT4_INDEX_FL;
                     }
                     let iseed = inode_seed(csum_seed, ino);
-                    let mut bi = 0usize;
-                    for &(pb, len) in ext {
+                    for &(lblk, pb, len) in ext {
                         for j in 0..len {
+                            let bi = (lblk + j) as usize;
                             let mut b = blocks[bi].clone();
-                            dir_block_csum(&mut b, iseed);
+                            if *index && bi == 0 {
+                                super::htree::dx_csum(&mut b, 32, iseed);
+                            } else if *index && super::htree::is_dx_node(&b) {
+                                super::htree::dx_csum(&mut b, 8, iseed);
+                            } else {
+                                dir_block_csum(&mut b, iseed);
+                            }
                             disk.write_vec((pb + j) * bs, b)?;
-                            bi += 1;
                         }
                     }
                     if let Some(g) = used_dirs.get_mut(((ino as u64 - 1) / ipg) as usize) {
@@ -939,12 +1041,10 @@ impl Plan {
                     };
                     size = f.len();
                     flags |= EXT4_EXTENTS_FL;
-                    let mut lblk = 0u64;
-                    for &(pb, len) in ext {
+                    for &(lblk, pb, len) in ext {
                         let fo = lblk * bs;
                         let fl = (len * bs).min(size - fo);
                         place_file(&mut disk, f, fo, fl, pb * bs)?;
-                        lblk += len;
                     }
                 }
                 Body::FastLink | Body::SlowLink => {
@@ -956,7 +1056,7 @@ impl Plan {
                         ib[I_BLOCK..I_BLOCK + t.len()].copy_from_slice(t.as_bytes());
                     } else {
                         flags |= EXT4_EXTENTS_FL;
-                        disk.write(ext[0].0 * bs, t.as_bytes())?;
+                        disk.write(ext[0].1 * bs, t.as_bytes())?;
                     }
                 }
                 Body::Dev => {
@@ -1058,8 +1158,24 @@ impl Plan {
             }
             let free_b = (ge - gs) - count;
             free_blocks_total += free_b;
-            let bcsum = crc32c_raw(csum_seed, &bb[..(self.bpg / 8) as usize]);
-            disk.write_vec(self.block_bitmap[g as usize] * bs, bb)?;
+            let mut flags = EXT4_BG_INODE_ZEROED;
+            // A group holding nothing but its backup area is left
+            // uninitialised, as mke2fs leaves it: e2fsck and the kernel
+            // compute its bitmap, and nothing is written for it. The last
+            // group is always initialised (e2fsck insists).
+            let backup = if has_super(g, true) {
+                (1 + self.gdt_blocks).min(ge - gs)
+            } else {
+                0
+            };
+            let bcsum = if g > 0 && g + 1 < self.groups && count == backup {
+                flags |= EXT4_BG_BLOCK_UNINIT;
+                0
+            } else {
+                let c = crc32c_raw(csum_seed, &bb[..(self.bpg / 8) as usize]);
+                disk.write_vec(self.block_bitmap[g as usize] * bs, bb)?;
+                c
+            };
 
             let mut ibm = vec![0u8; bs as usize];
             let first_ino = g * ipg + 1;
@@ -1070,20 +1186,39 @@ impl Plan {
             for bit in ipg as usize..(bs * 8) as usize {
                 ibm[bit / 8] |= 1 << (bit % 8);
             }
-            let icsum = crc32c_raw(csum_seed, &ibm[..(ipg / 8) as usize]);
-            disk.write_vec(self.inode_bitmap[g as usize] * bs, ibm)?;
+            let icsum = if used_inodes == 0 {
+                flags |= EXT4_BG_INODE_UNINIT;
+                0
+            } else {
+                let c = crc32c_raw(csum_seed, &ibm[..(ipg / 8) as usize]);
+                disk.write_vec(self.inode_bitmap[g as usize] * bs, ibm)?;
+                c
+            };
             let free_i = ipg - used_inodes;
             free_inodes_total += free_i;
 
-            let d =
-                &mut gdt[(g as usize) * EXT2_MIN_DESC_SIZE..(g as usize + 1) * EXT2_MIN_DESC_SIZE];
-            put32(d, BG_BLOCK_BITMAP_LO, self.block_bitmap[g as usize] as u32);
-            put32(d, BG_INODE_BITMAP_LO, self.inode_bitmap[g as usize] as u32);
-            put32(d, BG_INODE_TABLE_LO, self.inode_table[g as usize] as u32);
+            let ds = self.desc_size as usize;
+            let d = &mut gdt[(g as usize) * ds..(g as usize + 1) * ds];
+            let (bbm, ibm_b, it) = (
+                self.block_bitmap[g as usize],
+                self.inode_bitmap[g as usize],
+                self.inode_table[g as usize],
+            );
+            put32(d, BG_BLOCK_BITMAP_LO, bbm as u32);
+            put32(d, BG_INODE_BITMAP_LO, ibm_b as u32);
+            put32(d, BG_INODE_TABLE_LO, it as u32);
+            if ds >= EXT2_MIN_DESC_SIZE_64BIT {
+                // struct ext4_group_desc's upper halves; counts fit in 16 bits.
+                put32(d, BG_BLOCK_BITMAP_HI, (bbm >> 32) as u32);
+                put32(d, BG_INODE_BITMAP_HI, (ibm_b >> 32) as u32);
+                put32(d, BG_INODE_TABLE_HI, (it >> 32) as u32);
+                put16(d, BG_BLOCK_BITMAP_CSUM_HI, (bcsum >> 16) as u16);
+                put16(d, BG_INODE_BITMAP_CSUM_HI, (icsum >> 16) as u16);
+            }
             put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
             put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
             put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
-            put16(d, BG_FLAGS, EXT4_BG_INODE_ZEROED);
+            put16(d, BG_FLAGS, flags);
             put16(d, BG_BLOCK_BITMAP_CSUM_LO, bcsum as u16);
             put16(d, BG_INODE_BITMAP_CSUM_LO, icsum as u16);
             put16(d, BG_ITABLE_UNUSED_LO, free_i as u16);
@@ -1097,13 +1232,20 @@ impl Plan {
         let mut sb = vec![0u8; SUPERBLOCK_SIZE];
         let inodes_count = ipg * self.groups;
         put32(&mut sb, S_INODES_COUNT, inodes_count as u32);
+        let r_blocks = self.blocks * opts.reserved_percent as u64 / 100;
         put32(&mut sb, S_BLOCKS_COUNT_LO, self.blocks as u32);
-        put32(
-            &mut sb,
-            S_R_BLOCKS_COUNT_LO,
-            (self.blocks * opts.reserved_percent as u64 / 100) as u32,
-        );
+        put32(&mut sb, S_R_BLOCKS_COUNT_LO, r_blocks as u32);
         put32(&mut sb, S_FREE_BLOCKS_COUNT_LO, free_blocks_total as u32);
+        if self.desc_size >= EXT2_MIN_DESC_SIZE_64BIT as u64 {
+            put32(&mut sb, S_BLOCKS_COUNT_HI, (self.blocks >> 32) as u32);
+            put32(&mut sb, S_R_BLOCKS_COUNT_HI, (r_blocks >> 32) as u32);
+            put32(
+                &mut sb,
+                S_FREE_BLOCKS_COUNT_HI,
+                (free_blocks_total >> 32) as u32,
+            );
+            put16(&mut sb, S_DESC_SIZE, self.desc_size as u16);
+        }
         put32(&mut sb, S_FREE_INODES_COUNT, free_inodes_total as u32);
         put32(&mut sb, S_FIRST_DATA_BLOCK, self.first as u32);
         let log = bs.trailing_zeros() - 10;
@@ -1134,7 +1276,14 @@ impl Plan {
         put32(
             &mut sb,
             S_FEATURE_INCOMPAT,
-            INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG,
+            INCOMPAT_FILETYPE
+                | INCOMPAT_EXTENTS
+                | INCOMPAT_FLEX_BG
+                | if self.desc_size >= 64 {
+                    INCOMPAT_64BIT
+                } else {
+                    0
+                },
         );
         put32(
             &mut sb,
@@ -1182,11 +1331,11 @@ impl Plan {
         Ok(disk)
     }
 
-    /// Builds the 60-byte extent root for `ext` (depth 0, or depth 1 over
-    /// `leaves`), writing the leaf blocks.
+    /// Builds the 60-byte extent root for `ext` (depth 0, 1 or 2 over the
+    /// index blocks and leaves in `leaves`), writing those blocks.
     fn extent_root(
         &self,
-        ext: &[(u64, u64)],
+        ext: &[(u64, u64, u64)],
         leaves: &[u64],
         ino: u32,
         gen: u32,
@@ -1207,39 +1356,67 @@ impl Plan {
             put16(b, at + 6, (pb >> 32) as u16);
             put32(b, at + 8, pb as u32);
         };
-        let mut lblks = Vec::with_capacity(ext.len());
-        let mut l = 0u64;
-        for e in ext {
-            lblks.push(l);
-            l += e.1;
-        }
+        let lblks: Vec<u64> = ext.iter().map(|e| e.0).collect();
         if leaves.is_empty() {
+            if ext.len() > INODE_EXTENTS {
+                return Err(Error::unsupported(
+                    "ext4",
+                    format!("inode {ino}: {} extents without index blocks", ext.len()),
+                ));
+            }
             hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
-            for (k, &(pb, len)) in ext.iter().enumerate() {
+            for (k, &(_, pb, len)) in ext.iter().enumerate() {
                 put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
             }
             return Ok((root, ()));
         }
         let per_leaf = ((bs - 12) / 12) as usize;
-        hdr(&mut root, leaves.len(), INODE_EXTENTS, 1);
+        let nleaves = ext.len().div_ceil(per_leaf);
+        let (index, leaves) = leaves.split_at(leaves.len().saturating_sub(nleaves));
         let iseed = inode_seed(csum_seed, ino);
         let _ = gen;
+        // Writes an extent block with its ext4_extent_tail after eh_max
+        // entries.
+        let mut write_block = |b: &mut Vec<u8>, at: u64| -> Result<()> {
+            let t = 12 + 12 * per_leaf;
+            let c = crc32c_raw(iseed, &b[..t]);
+            put32(b, t, c);
+            disk.write_vec(at * bs, std::mem::take(b))
+        };
+        let put_idx = |b: &mut [u8], at: usize, lblk: u64, blk: u64| {
+            put32(b, at, lblk as u32);
+            put32(b, at + 4, blk as u32);
+            put16(b, at + 8, (blk >> 32) as u16);
+        };
+        // (first logical block, block) of each leaf.
+        let mut firsts = Vec::with_capacity(leaves.len());
         for (li, &leaf) in leaves.iter().enumerate() {
             let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
             let mut b = vec![0u8; bs as usize];
             hdr(&mut b, chunk.len(), per_leaf, 0);
-            for (k, &(pb, len)) in chunk.iter().enumerate() {
+            for (k, &(_, pb, len)) in chunk.iter().enumerate() {
                 put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
             }
-            // ext4_extent_tail right after eh_max entries.
-            let t = 12 + 12 * per_leaf;
-            let c = crc32c_raw(iseed, &b[..t]);
-            put32(&mut b, t, c);
-            disk.write_vec(leaf * bs, b)?;
-            let at = 12 + 12 * li;
-            put32(&mut root, at, lblks[li * per_leaf] as u32);
-            put32(&mut root, at + 4, leaf as u32);
-            put16(&mut root, at + 8, (leaf >> 32) as u16);
+            write_block(&mut b, leaf)?;
+            firsts.push((lblks[li * per_leaf], leaf));
+        }
+        if index.is_empty() {
+            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1);
+            for (k, &(l, blk)) in firsts.iter().enumerate() {
+                put_idx(&mut root, 12 + 12 * k, l, blk);
+            }
+        } else {
+            hdr(&mut root, index.len(), INODE_EXTENTS, 2);
+            for (ii, &ib) in index.iter().enumerate() {
+                let chunk = &firsts[ii * per_leaf..((ii + 1) * per_leaf).min(firsts.len())];
+                let mut b = vec![0u8; bs as usize];
+                hdr(&mut b, chunk.len(), per_leaf, 1);
+                for (k, &(l, blk)) in chunk.iter().enumerate() {
+                    put_idx(&mut b, 12 + 12 * k, l, blk);
+                }
+                write_block(&mut b, ib)?;
+                put_idx(&mut root, 12 + 12 * ii, chunk[0].0, ib);
+            }
         }
         Ok((root, ()))
     }
@@ -1295,5 +1472,68 @@ fn place_file(disk: &mut Disk, f: &FileData, fo: u64, len: u64, at: u64) -> Resu
             }
             Ok(())
         }
+    }
+}
+
+/// s_hash_seed as the four little-endian words the hash functions take.
+fn seed_words(s: &[u8; 16]) -> [u32; 4] {
+    [le32(s, 0), le32(s, 4), le32(s, 8), le32(s, 12)]
+}
+
+/// More runs than this and a file is stored without holes (keeps the
+/// extent tree within one index level).
+const MAX_RUNS: usize = 64;
+
+/// The blocks of a file that hold data: all of a source-backed file;
+/// the mapped runs of a mapped one; the non-zero blocks of one in memory
+/// (as mke2fs -d skips zero blocks).
+fn file_runs(f: &FileData, bs: u64) -> Vec<(u64, u64)> {
+    let n = f.len().div_ceil(bs);
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut spans: Vec<(u64, u64)> = Vec::new(); // [start, end) in blocks
+    match f {
+        FileData::Source { .. } => spans.push((0, n)),
+        FileData::Bytes(b) => {
+            for (i, c) in b.chunks(bs as usize).enumerate() {
+                if c.iter().any(|&x| x != 0) {
+                    spans.push((i as u64, i as u64 + 1));
+                }
+            }
+        }
+        FileData::Mapped { map, .. } => {
+            for &(fo, _, l) in map.iter() {
+                if l > 0 && fo < f.len() {
+                    spans.push((fo / bs, (fo + l).div_ceil(bs).min(n)));
+                }
+            }
+            spans.sort_unstable();
+        }
+    }
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in spans {
+        if let Some(last) = runs.last_mut() {
+            if last.0 + last.1 >= s {
+                let end = (last.0 + last.1).max(e);
+                last.1 = end - last.0;
+                continue;
+            }
+        }
+        runs.push((s, e - s));
+    }
+    if runs.len() > MAX_RUNS {
+        return vec![(0, n)];
+    }
+    runs
+}
+
+/// Largest block count: 2^32 - 1 without 64bit; 2^48 with it (the extent
+/// format's limit).
+fn max_blocks(opts: &Ext4Options) -> u64 {
+    if opts.bit64 {
+        1 << 48
+    } else {
+        u32::MAX as u64
     }
 }
