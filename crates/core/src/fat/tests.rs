@@ -7,7 +7,6 @@ use super::*;
 use crate::io::{ReadAt, Source};
 use crate::tree::{FileData, NodeKind, Tree};
 use crate::{BuildContext, Disk, Error};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn image(disk: &Disk) -> Source {
@@ -163,7 +162,7 @@ fn geometry_matches_mkfs_fat_4_2() {
 
 #[test]
 fn short_names_like_vfat() {
-    let mut used = BTreeSet::new();
+    let mut used = super::write::ShortNames::default();
     let mut n = |s: &str| fat_name(s, s, &mut used).unwrap();
     let a = n("readme.txt");
     assert_eq!(&a.short, b"README  TXT");
@@ -297,4 +296,95 @@ fn fat_chain_loop_is_an_error() {
     let e = read_tree(Arc::new(v)).unwrap_err();
     assert!(e.to_string().contains("/a.txt"), "{e}");
     assert!(e.to_string().contains("loop"), "{e}");
+}
+
+#[test]
+fn huge_directory_is_no_space() {
+    let mut t = Tree::new(0);
+    for i in 0..22_000 {
+        t.add_file(&format!("d/a long name {i}.txt"), Vec::new())
+            .unwrap();
+    }
+    let e = build(&t, &FatOptions::default(), &BuildContext::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("/d") && e.to_string().contains("65536"),
+        "{e}"
+    );
+}
+
+/// Damaged images give errors, never panics: each byte of the BPB, the
+/// FAT's start and the first directory entries set to a few values in turn.
+#[test]
+fn damaged_images_do_not_panic() {
+    for fat_type in [FatType::Fat12, FatType::Fat32] {
+        let mut t = Tree::new(0);
+        t.add_file("dir/a long name.txt", vec![1u8; 3000]).unwrap();
+        t.add_file("b.txt", vec![2u8; 700]).unwrap();
+        let opts = FatOptions {
+            size: Some(if fat_type == FatType::Fat32 {
+                4 << 20
+            } else {
+                1 << 20
+            }),
+            fat_type: Some(fat_type),
+            ..Default::default()
+        };
+        let d = build(&t, &opts, &BuildContext::default()).unwrap();
+        let mut good = vec![0u8; d.size() as usize];
+        d.read_at(0, &mut good).unwrap();
+        let vol = read::Volume::open(&good).unwrap();
+        // Boot sector, FATs (start), root/first clusters.
+        // The BPB and extended boot record (the rest is boot code).
+        let mut spots: Vec<usize> = (0..96).collect();
+        spots.extend(vol.fat_offset as usize..vol.fat_offset as usize + 64);
+        let root = if fat_type == FatType::Fat32 {
+            vol.data_offset
+        } else {
+            vol.root_offset
+        } as usize;
+        spots.extend(root..root + 256);
+        for k in 0..4 {
+            let c = vol.data_offset as usize + k * vol.cluster_bytes as usize;
+            spots.extend(c..c + 64);
+        }
+        let good = Arc::new(good);
+        for &i in &spots {
+            for v in [0x00u8, 0xFF, 0x0F] {
+                let src: Source = Arc::new(Patched {
+                    base: good.clone(),
+                    at: i as u64,
+                    val: v,
+                });
+                let _ = probe(&*src);
+                let _ = info(&*src);
+                if let Ok(tree) = read_tree(src) {
+                    for (_, id) in tree.walk() {
+                        if let NodeKind::File(f) = &tree.node(id).kind {
+                            let _ = f.to_vec(1 << 24);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An image with one byte changed, without copying it.
+struct Patched {
+    base: Arc<Vec<u8>>,
+    at: u64,
+    val: u8,
+}
+
+impl ReadAt for Patched {
+    fn size(&self) -> u64 {
+        self.base.len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        self.base.read_at(offset, buf)?;
+        if self.at >= offset && self.at < offset + buf.len() as u64 {
+            buf[(self.at - offset) as usize] = self.val;
+        }
+        Ok(())
+    }
 }
