@@ -255,7 +255,8 @@ fn small_image() -> Vec<u8> {
 #[test]
 fn corrupt_bpb_is_an_error() {
     let good = small_image();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage)> = vec![
         (
             "BPB_BytsPerSec",
             Box::new(|v| v[11..13].copy_from_slice(&[0, 0])),
@@ -284,7 +285,7 @@ fn fat_chain_loop_is_an_error() {
     let fat = 512;
     let set12 = |v: &mut Vec<u8>, n: usize, val: u16| {
         let o = fat + n * 3 / 2;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             v[o] = val as u8;
             v[o + 1] = (v[o + 1] & 0xF0) | ((val >> 8) as u8 & 0x0F);
         } else {

@@ -1029,8 +1029,8 @@ fn fit(
         .sum();
     let mut size = (data + data / 10 + MIB).div_ceil(MIB) * MIB;
     if opts.fat_type == Some(FatType::Fat32) {
-        // Below ~33 MiB FAT32 would have fewer clusters than Windows wants.
-        size = size.max(33 * MIB);
+        // FAT32 wants 65525 clusters: 33 MiB of 512-byte clusters.
+        size = size.max(33 * MIB * opts.sector_size as u64 / 512);
     }
     let mut last_err = None;
     for _ in 0..200 {
@@ -1038,7 +1038,11 @@ fn fit(
             Ok(geo) => match clusters_needed(plan, &geo, has_label) {
                 Ok(need) => {
                     let headroom = need / 10 + 16;
-                    if need + headroom <= geo.cluster_count as u64 {
+                    // A FAT32 volume with fewer clusters than 65525 is one
+                    // mkfs.fat warns about and mtools refuses: grow instead.
+                    let enough =
+                        geo.fat_type != FatType::Fat32 || geo.cluster_count as i64 >= MIN_CLUST_32;
+                    if enough && need + headroom <= geo.cluster_count as u64 {
                         return Ok((size, geo));
                     }
                 }
