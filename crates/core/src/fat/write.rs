@@ -668,6 +668,10 @@ fn label_bytes(label: &Option<String>) -> Result<Option<[u8; 11]>> {
     }
     let mut b = [b' '; 11];
     b[..l.len()].copy_from_slice(l.as_bytes());
+    // mkfs.fat treats "NO NAME" as no label (no root directory entry).
+    if &b == b"NO NAME    " {
+        return Ok(None);
+    }
     Ok(Some(b))
 }
 
