@@ -100,6 +100,23 @@ fn dir_files(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
     out
 }
 
+/// Writes a disk to a sparse file: only its allocated ranges.
+fn write_image(d: &Disk, path: &Path) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::create(path).unwrap();
+    f.set_len(d.size()).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    for (off, len) in d.allocated_ranges() {
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            d.read_at(off + done, &mut buf[..n]).unwrap();
+            f.write_all_at(&buf[..n], off + done).unwrap();
+            done += n as u64;
+        }
+    }
+}
+
 fn disk_bytes(d: &Disk) -> Vec<u8> {
     let mut v = vec![0u8; d.size() as usize];
     d.read_at(0, &mut v).unwrap();
@@ -154,12 +171,12 @@ fn built_image_passes_fsck_and_reads_back(t: FatType) {
         };
         let disk = fat::build(&tree, &opts, &ctx).unwrap();
         let img = dir.join("fs.img");
-        std::fs::write(&img, disk_bytes(&disk)).unwrap();
+        write_image(&disk, &img);
         fsck_clean(&img);
 
         // Deterministic: a second build has the same sha256.
         let img2 = dir.join("fs2.img");
-        std::fs::write(&img2, disk_bytes(&fat::build(&tree, &opts, &ctx).unwrap())).unwrap();
+        write_image(&fat::build(&tree, &opts, &ctx).unwrap(), &img2);
         assert_eq!(sha256_file(&img), sha256_file(&img2), "{t}");
 
         let listing = run_ok(mtools("mdir").arg("-i").arg(&img).arg("::/docs"));
@@ -228,7 +245,7 @@ fn image_at_an_offset_reads_with_mtools() {
         disk.embed(1 << 20, &fs).unwrap();
         let dir = scratch(&format!("fat-offset-{t}"));
         let img = dir.join("disk.img");
-        std::fs::write(&img, disk_bytes(&disk)).unwrap();
+        write_image(&disk, &img);
         let spec = format!("{}@@1M", img.display());
         let o = run(mtools("mcopy").args(["-i", &spec, "::/EFI/BOOT/BOOTX64.EFI", "-"]));
         assert!(
@@ -370,5 +387,43 @@ fn empty_volume_matches_mkfs_fat() {
                 ours[i], theirs[i]
             );
         }
+    }
+}
+
+/// 4096-byte logical sectors (mkfs.fat -S 4096), FAT16 and FAT32.
+#[test]
+fn sector_size_4096_passes_fsck_and_mtools() {
+    if !have("fsck.vfat") || !have("mcopy") {
+        return;
+    }
+    let mut tree = Tree::new(0);
+    tree.add_file("EFI/BOOT/BOOTX64.EFI", vec![0x33; 300_000])
+        .unwrap();
+    tree.add_file("Some Long Name.conf", b"x = 1\n".to_vec())
+        .unwrap();
+    for t in [FatType::Fat16, FatType::Fat32] {
+        let opts = FatOptions {
+            fat_type: Some(t),
+            sector_size: 4096,
+            ..Default::default()
+        };
+        let disk = fat::build(&tree, &opts, &BuildContext::default()).unwrap();
+        let dir = scratch(&format!("fat-4k-{t}"));
+        let img = dir.join("fs.img");
+        write_image(&disk, &img);
+        fsck_clean(&img);
+        let o = run(mtools("mcopy")
+            .arg("-i")
+            .arg(&img)
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .arg("-"));
+        assert!(
+            o.status.success(),
+            "{t}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.stdout == vec![0x33; 300_000], "{t}");
+        let back = fat::read_tree(Arc::new(disk.clone())).unwrap();
+        assert_eq!(tree_files(&back), tree_files(&tree), "{t}");
     }
 }

@@ -412,16 +412,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checksum_matches_known_value() {
-        // "FOO     BAR" computed by hand with the fatgen103 algorithm.
-        let mut sum: u8 = 0;
-        for &c in b"FOO     BAR" {
-            sum = (if sum & 1 != 0 { 0x80u8 } else { 0 })
-                .wrapping_add(sum >> 1)
-                .wrapping_add(c);
-        }
-        assert_eq!(lfn_checksum(b"FOO     BAR"), sum);
-        assert_eq!(lfn_checksum(b"           "), lfn_checksum(&[b' '; 11]));
+    fn checksum_matches_mtools() {
+        // LDIR_Chksum bytes mcopy (mtools 4.0) wrote for these short names.
+        assert_eq!(lfn_checksum(b"MAKEFILE   "), 0xc1);
+        assert_eq!(lfn_checksum(b"MIXED      "), 0xa9);
+        assert_eq!(lfn_checksum(b"ABC~1   D  "), 0x7e);
+        assert_eq!(lfn_checksum(b"FOOBAR~1TXT"), 0x07);
+        assert_eq!(lfn_checksum(b"VERYLO~1HTM"), 0x37);
+        assert_eq!(lfn_checksum(b"BASHRC~1   "), 0x76);
     }
 
     #[test]

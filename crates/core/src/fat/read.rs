@@ -175,7 +175,7 @@ impl Fat {
             FatType::Fat12 => {
                 let o = n * 3 / 2;
                 let v = at(o) | (at(o + 1) << 8);
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     v & 0xFFF
                 } else {
                     v >> 4

@@ -7,7 +7,6 @@ use super::*;
 use crate::io::{ReadAt, Source};
 use crate::tree::{FileData, NodeKind, Tree};
 use crate::{BuildContext, Disk, Error};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 fn image(disk: &Disk) -> Source {
@@ -94,6 +93,14 @@ fn round_trip(fat_type: FatType) {
     let (back, label) = read_tree_with_label(img).unwrap();
     assert_eq!(label.as_deref(), Some("IMGFORGE"));
     assert_eq!(files(&back), files(&tree));
+    // The tree read back (file data mapped from the image) builds the same
+    // image again.
+    let rebuilt = image(&build(&back, &opts, &ctx).unwrap());
+    let orig = image(&disk);
+    let (mut x, mut y) = (vec![0u8; size as usize], vec![0u8; size as usize]);
+    orig.read_at(0, &mut x).unwrap();
+    rebuilt.read_at(0, &mut y).unwrap();
+    assert!(x == y, "{fat_type}: rebuilt image differs");
     let id = back.lookup("from-source.bin").unwrap();
     assert_eq!(back.node(id).meta.mode, 0o444);
     assert_eq!(back.node(id).meta.mtime, ctx.epoch);
@@ -163,7 +170,7 @@ fn geometry_matches_mkfs_fat_4_2() {
 
 #[test]
 fn short_names_like_vfat() {
-    let mut used = BTreeSet::new();
+    let mut used = super::write::ShortNames::default();
     let mut n = |s: &str| fat_name(s, s, &mut used).unwrap();
     let a = n("readme.txt");
     assert_eq!(&a.short, b"README  TXT");
@@ -186,19 +193,22 @@ fn short_names_like_vfat() {
     assert_eq!(&g.short, b"_N_~1   TXT");
     let h = n("a+b=c");
     assert_eq!(&h.short, b"A_B_C~1    ");
+    // Names as mcopy (mtools 4.0) shortens them.
+    assert_eq!(&n("[x].txt").short, b"_X_~1   TXT");
+    assert_eq!(&n("a.b.c.d").short, b"ABC~1   D  ");
+    assert_eq!(&n("x.tar.gz").short, b"XTAR~1  GZ ");
+    assert_eq!(&n("foo bar.txt").short, b"FOOBAR~1TXT");
+    assert_eq!(&n("verylongname.html").short, b"VERYLO~1HTM");
+    let m = n("MiXeD");
+    assert_eq!((&m.short, m.long.is_some()), (b"MIXED      ", true));
+    let l = n("ab~1.txt");
+    assert_eq!(
+        (&l.short, l.nt_res, l.long.is_none()),
+        (b"AB~1    TXT", 0x18, true)
+    );
     let i = n("UPPER.c");
     assert_eq!(&i.short, b"UPPER   C  ");
     assert_eq!(i.nt_res, NTRES_LOWER_EXT);
-}
-
-#[test]
-fn lfn_checksum_known() {
-    // Computed by mtools for "README~1TXT" (checksum byte of its LFN entries).
-    let mut sum = 0u8;
-    for &c in b"README~1TXT" {
-        sum = sum.rotate_right(1).wrapping_add(c);
-    }
-    assert_eq!(lfn_checksum(b"README~1TXT"), sum);
 }
 
 #[test]
@@ -256,7 +266,8 @@ fn small_image() -> Vec<u8> {
 #[test]
 fn corrupt_bpb_is_an_error() {
     let good = small_image();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage)> = vec![
         (
             "BPB_BytsPerSec",
             Box::new(|v| v[11..13].copy_from_slice(&[0, 0])),
@@ -285,7 +296,7 @@ fn fat_chain_loop_is_an_error() {
     let fat = 512;
     let set12 = |v: &mut Vec<u8>, n: usize, val: u16| {
         let o = fat + n * 3 / 2;
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             v[o] = val as u8;
             v[o + 1] = (v[o + 1] & 0xF0) | ((val >> 8) as u8 & 0x0F);
         } else {
@@ -297,4 +308,95 @@ fn fat_chain_loop_is_an_error() {
     let e = read_tree(Arc::new(v)).unwrap_err();
     assert!(e.to_string().contains("/a.txt"), "{e}");
     assert!(e.to_string().contains("loop"), "{e}");
+}
+
+#[test]
+fn huge_directory_is_no_space() {
+    let mut t = Tree::new(0);
+    for i in 0..22_000 {
+        t.add_file(&format!("d/a long name {i}.txt"), Vec::new())
+            .unwrap();
+    }
+    let e = build(&t, &FatOptions::default(), &BuildContext::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("/d") && e.to_string().contains("65536"),
+        "{e}"
+    );
+}
+
+/// Damaged images give errors, never panics: each byte of the BPB, the
+/// FAT's start and the first directory entries set to a few values in turn.
+#[test]
+fn damaged_images_do_not_panic() {
+    for fat_type in [FatType::Fat12, FatType::Fat32] {
+        let mut t = Tree::new(0);
+        t.add_file("dir/a long name.txt", vec![1u8; 3000]).unwrap();
+        t.add_file("b.txt", vec![2u8; 700]).unwrap();
+        let opts = FatOptions {
+            size: Some(if fat_type == FatType::Fat32 {
+                4 << 20
+            } else {
+                1 << 20
+            }),
+            fat_type: Some(fat_type),
+            ..Default::default()
+        };
+        let d = build(&t, &opts, &BuildContext::default()).unwrap();
+        let mut good = vec![0u8; d.size() as usize];
+        d.read_at(0, &mut good).unwrap();
+        let vol = read::Volume::open(&good).unwrap();
+        // Boot sector, FATs (start), root/first clusters.
+        // The BPB and extended boot record (the rest is boot code).
+        let mut spots: Vec<usize> = (0..96).collect();
+        spots.extend(vol.fat_offset as usize..vol.fat_offset as usize + 64);
+        let root = if fat_type == FatType::Fat32 {
+            vol.data_offset
+        } else {
+            vol.root_offset
+        } as usize;
+        spots.extend(root..root + 256);
+        for k in 0..4 {
+            let c = vol.data_offset as usize + k * vol.cluster_bytes as usize;
+            spots.extend(c..c + 64);
+        }
+        let good = Arc::new(good);
+        for &i in &spots {
+            for v in [0x00u8, 0xFF, 0x0F] {
+                let src: Source = Arc::new(Patched {
+                    base: good.clone(),
+                    at: i as u64,
+                    val: v,
+                });
+                let _ = probe(&*src);
+                let _ = info(&*src);
+                if let Ok(tree) = read_tree(src) {
+                    for (_, id) in tree.walk() {
+                        if let NodeKind::File(f) = &tree.node(id).kind {
+                            let _ = f.to_vec(1 << 24);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An image with one byte changed, without copying it.
+struct Patched {
+    base: Arc<Vec<u8>>,
+    at: u64,
+    val: u8,
+}
+
+impl ReadAt for Patched {
+    fn size(&self) -> u64 {
+        self.base.len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        self.base.read_at(offset, buf)?;
+        if self.at >= offset && self.at < offset + buf.len() as u64 {
+            buf[(self.at - offset) as usize] = self.val;
+        }
+        Ok(())
+    }
 }

@@ -6,7 +6,7 @@ use super::raw::*;
 use crate::io::Source;
 use crate::tree::{FileData, NodeId, NodeKind, Tree, ROOT};
 use crate::{BuildContext, Disk, Error, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// How to build a FAT filesystem (the knobs of `mkfs.fat`).
@@ -428,9 +428,24 @@ fn pack_short(base: &[u8], ext: &[u8]) -> [u8; 11] {
     s
 }
 
+/// The short names of one directory so far, and for each basis the last
+/// numeric tail handed out (so a directory of many similar long names does
+/// not search the tails from ~1 each time).
+#[derive(Default)]
+pub struct ShortNames {
+    used: BTreeSet<[u8; 11]>,
+    tails: BTreeMap<(Vec<u8>, Vec<u8>), u32>,
+}
+
+impl ShortNames {
+    fn insert(&mut self, s: [u8; 11]) -> bool {
+        self.used.insert(s)
+    }
+}
+
 /// Names `name` in a directory whose short names so far are `used`, adding
 /// the chosen short name to `used`. `path` names the entry in errors.
-pub fn fat_name(name: &str, path: &str, used: &mut BTreeSet<[u8; 11]>) -> Result<FatName> {
+pub fn fat_name(name: &str, path: &str, used: &mut ShortNames) -> Result<FatName> {
     let units = check_long_name(name, path)?;
     if let Some((short, nt_res)) = exact_short(name) {
         if used.insert(short) {
@@ -452,7 +467,12 @@ pub fn fat_name(name: &str, path: &str, used: &mut BTreeSet<[u8; 11]>) -> Result
             });
         }
     }
-    for n in 1u32..=999_999 {
+    let start = used
+        .tails
+        .get(&(base.clone(), ext.clone()))
+        .map_or(1, |&n| n + 1);
+    for n in start..=999_999 {
+        used.tails.insert((base.clone(), ext.clone()), n);
         let tail = format!("~{n}");
         let keep = base.len().min(8 - tail.len());
         let mut b = base[..keep].to_vec();
@@ -531,7 +551,7 @@ fn plan(tree: &Tree, skip_special: bool) -> Result<Plan> {
     let mut warnings = Vec::new();
     let mut i = 0;
     while i < dirs.len() {
-        let mut used = BTreeSet::new();
+        let mut used = ShortNames::default();
         let mut ents = Vec::new();
         let node = dirs[i].node;
         for (name, child) in tree.children(node) {
@@ -648,6 +668,10 @@ fn label_bytes(label: &Option<String>) -> Result<Option<[u8; 11]>> {
     }
     let mut b = [b' '; 11];
     b[..l.len()].copy_from_slice(l.as_bytes());
+    // mkfs.fat treats "NO NAME" as no label (no root directory entry).
+    if &b == b"NO NAME    " {
+        return Ok(None);
+    }
     Ok(Some(b))
 }
 
@@ -679,6 +703,20 @@ pub fn build_with_warnings(
     };
     let mut plan = plan(tree, opts.skip_special)?;
     let has_label = label.is_some();
+    // fatgen103 "FAT Directory Structure": a directory holds at most 65536
+    // entries (long name parts included).
+    for d in &plan.dirs {
+        let slots = d.slots(has_label);
+        if slots > 65536 {
+            let p = if d.path.is_empty() { "/" } else { &d.path };
+            return Err(Error::no_space(
+                p,
+                format!(
+                    "the directory needs {slots} entries (long names included); FAT allows 65536"
+                ),
+            ));
+        }
+    }
 
     let (size, geo) = match opts.size {
         Some(size) => {
@@ -756,7 +794,7 @@ pub fn build_with_warnings(
     let set = |fat: &mut Vec<u8>, n: usize, v: u32| match geo.fat_type {
         FatType::Fat12 => {
             let o = n * 3 / 2;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 fat[o] = v as u8;
                 fat[o + 1] = (fat[o + 1] & 0xF0) | ((v >> 8) as u8 & 0x0F);
             } else {
@@ -995,8 +1033,8 @@ fn fit(
         .sum();
     let mut size = (data + data / 10 + MIB).div_ceil(MIB) * MIB;
     if opts.fat_type == Some(FatType::Fat32) {
-        // Below ~33 MiB FAT32 would have fewer clusters than Windows wants.
-        size = size.max(33 * MIB);
+        // FAT32 wants 65525 clusters: 33 MiB of 512-byte clusters.
+        size = size.max(33 * MIB * opts.sector_size as u64 / 512);
     }
     let mut last_err = None;
     for _ in 0..200 {
@@ -1004,7 +1042,11 @@ fn fit(
             Ok(geo) => match clusters_needed(plan, &geo, has_label) {
                 Ok(need) => {
                     let headroom = need / 10 + 16;
-                    if need + headroom <= geo.cluster_count as u64 {
+                    // A FAT32 volume with fewer clusters than 65525 is one
+                    // mkfs.fat warns about and mtools refuses: grow instead.
+                    let enough =
+                        geo.fat_type != FatType::Fat32 || geo.cluster_count as i64 >= MIN_CLUST_32;
+                    if enough && need + headroom <= geo.cluster_count as u64 {
                         return Ok((size, geo));
                     }
                 }
