@@ -218,7 +218,8 @@ pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let start = Instant::now();
     // Firmware menus write bytes that are not UTF-8: read lossily.
-    let read_log = || String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    let read_log =
+        || String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
     let mut seen_marker: Option<Instant> = None;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {

@@ -6,10 +6,10 @@ mod cli_basics;
 mod cpio;
 mod ext4;
 mod fat;
+mod gpt;
 mod iso;
 mod ova;
 mod recipes;
 mod vagrant_box;
 mod vhdx;
-mod vmdk;
-mod gpt; // GPT/MBR tables, raw images, resize, inspect, copy --sparse (sgdisk, sfdisk, qemu-img)
+mod vmdk; // GPT/MBR tables, raw images, resize, inspect, copy --sparse (sgdisk, sfdisk, qemu-img)
