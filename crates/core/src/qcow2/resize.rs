@@ -36,7 +36,7 @@ pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>
             ),
         ));
     }
-    if new_size % 512 != 0 {
+    if new_size & 511 != 0 {
         return Err(Error::invalid(
             "size",
             "the new size must be a multiple of 512",
