@@ -88,6 +88,25 @@ fn output_is_deterministic() {
     assert_eq!(image(&d, 4096, true), image(&d, 4096, true));
 }
 
+#[test]
+fn compressing_twice_equals_compressing_once() {
+    let d = sample_disk(2 << 20);
+    let opts = WriteOptions {
+        cluster_size: Some(4096),
+        compress: true,
+        ..Default::default()
+    };
+    let mut outs = Vec::new();
+    for cap in [0u64, 100_000, 1 << 30] {
+        let mut out = Vec::new();
+        super::write::write_with_cache(&d, &opts, &mut out, &NoProgress, cap).unwrap();
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+    assert_eq!(all(&open_vec(outs[0].clone()).unwrap().disk), all(&d));
+}
+
 #[cfg(feature = "parallel")]
 #[test]
 fn parallel_compression_matches_one_thread() {
