@@ -313,7 +313,9 @@ pub(crate) fn write_with_cache(
 ) -> Result<()> {
     let cb = cluster_bits(opts)?;
     let cs = 1u64 << cb;
-    let size = disk.size();
+    // qemu sees a qcow2 disk as whole 512-byte sectors (it rounds a size
+    // down), so the size is rounded up, as qemu-img convert does.
+    let size = disk.size().next_multiple_of(512);
     let runs = candidate_runs(disk, cs);
     let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
 
