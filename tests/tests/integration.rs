@@ -13,3 +13,5 @@ mod recipes;
 mod vagrant_box;
 mod vhdx;
 mod vmdk; // GPT/MBR tables, raw images, resize, inspect, copy --sparse (sgdisk, sfdisk, qemu-img)
+mod qcow2;
+mod vhd;

@@ -298,6 +298,7 @@ mod tests {
             actual_size: None,
             container: None,
             partition_table: t,
+            filesystem: None,
             warnings: w,
         };
         let text = crate::inspect::render_text(&report, "x");
@@ -328,6 +329,7 @@ mod tests {
                     actual_size: None,
                     container: None,
                     partition_table: table,
+                    filesystem: None,
                     warnings,
                 };
                 let _ = crate::inspect::render_text(&report, "x");

@@ -31,4 +31,4 @@ pub fn write(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -124,7 +124,7 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
         if h.version == 3 {
             if h.header_length < HEADER_V3_LEN
                 || h.header_length as u64 > cs
-                || h.header_length % 8 != 0
+                || h.header_length & 7 != 0
             {
                 return Err(corrupt(
                     "header_length",
@@ -228,16 +228,15 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
             rt_bytes,
             "refcount_table_offset",
         )?;
-        if h.nb_snapshots > 0 {
-            if h.snapshots_offset % cs != 0
+        if h.nb_snapshots > 0
+            && (h.snapshots_offset & (cs - 1) != 0
                 || h.snapshots_offset < cs
-                || h.snapshots_offset >= file_size
-            {
-                return Err(corrupt(
-                    "snapshots_offset",
-                    format!("{:#x} is not a cluster inside the file", h.snapshots_offset),
-                ));
-            }
+                || h.snapshots_offset >= file_size)
+        {
+            return Err(corrupt(
+                "snapshots_offset",
+                format!("{:#x} is not a cluster inside the file", h.snapshots_offset),
+            ));
         }
 
         // Backing file name (in the first cluster).
@@ -645,6 +644,7 @@ pub fn open_qcow2(src: Source, backing: Option<Disk>) -> Result<Opened> {
             }
         })),
     };
+    #[allow(clippy::arc_with_non_send_sync)] // Source is not Send by contract
     let reader: Source = Arc::new(r);
     let disk = if ranges.is_empty() {
         Disk::new(size)

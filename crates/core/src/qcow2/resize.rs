@@ -5,8 +5,9 @@
 //! When the L1 table is large enough, only the header's size changes.
 //! Otherwise a larger L1 table is appended at the (cluster-aligned) end of
 //! the file, its clusters get refcount 1 (in existing refcount blocks, or in
-//! new refcount blocks appended after it and entered in free refcount table
-//! slots), the old L1 clusters get refcount 0, and the header points to the
+//! new refcount blocks appended after it, entered in the refcount table or
+//! in a larger copy of it appended last), the old L1 clusters (and a moved
+//! refcount table) get refcount 0, and the header points to the
 //! new table. Patches must all be applied; they are not crash-safe.
 
 use super::raw::*;
@@ -36,7 +37,7 @@ pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>
             ),
         ));
     }
-    if new_size % 512 != 0 {
+    if new_size & 511 != 0 {
         return Err(Error::invalid(
             "size",
             "the new size must be a multiple of 512",
@@ -75,38 +76,51 @@ pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>
     )?;
     let rt_entry = |i: u64| be64(&rt, (i * 8) as usize) & OFFSET_MASK;
 
-    // New L1 clusters, then as many new refcount blocks as they need.
+    // New L1 clusters, then as many new refcount blocks as they need, then
+    // (if the old one is too small) a new refcount table.
     let first = file_size.div_ceil(cs);
     let l1_clusters = (needed * 8).div_ceil(cs);
     let mut new_blocks: Vec<u64> = Vec::new(); // refcount table indices
+    let mut new_rt_clusters = 0u64;
     loop {
-        let end = first + l1_clusters + new_blocks.len() as u64;
+        let end = first + l1_clusters + new_blocks.len() as u64 + new_rt_clusters;
         let mut missing: Vec<u64> = (first..end)
             .map(|c| c / per_block)
             .filter(|&b| b >= rt_entries || rt_entry(b) == 0)
             .collect();
         missing.dedup();
         missing.retain(|b| !new_blocks.contains(b));
-        if missing.is_empty() {
+        let max_block = new_blocks.iter().chain(&missing).copied().max();
+        let want_rt = match max_block {
+            Some(m) if m >= rt_entries => ((m + 1) * 8).div_ceil(cs),
+            _ => 0,
+        };
+        if missing.is_empty() && want_rt <= new_rt_clusters {
             break;
         }
-        if missing.iter().any(|&b| b >= rt_entries) {
+        if want_rt * cs > MAX_REFTABLE_BYTES {
             return Err(Error::unsupported(
                 F,
-                "growing would need a larger refcount table",
+                "growing would need a refcount table over qemu's 8 MiB limit",
             ));
         }
+        new_rt_clusters = new_rt_clusters.max(want_rt);
         new_blocks.extend(missing);
     }
     let block_base = first + l1_clusters;
+    let rt_base = block_base + new_blocks.len() as u64;
+    let new_end = rt_base + new_rt_clusters;
 
-    // Refcount changes: +1 for every new cluster, old L1 clusters to 0.
-    let mut set: Vec<(u64, u16)> = (first..block_base + new_blocks.len() as u64)
-        .map(|c| (c, 1))
-        .collect();
+    // Refcount changes: 1 for every new cluster; 0 for the old L1 table
+    // (and the old refcount table when it moves).
+    let mut set: Vec<(u64, u16)> = (first..new_end).map(|c| (c, 1)).collect();
     let old_l1_first = h.l1_table_offset / cs;
     let old_l1_clusters = (h.l1_size as u64 * 8).div_ceil(cs);
     set.extend((old_l1_first..old_l1_first + old_l1_clusters).map(|c| (c, 0)));
+    if new_rt_clusters > 0 {
+        let old_rt_first = h.refcount_table_offset / cs;
+        set.extend((old_rt_first..old_rt_first + h.refcount_table_clusters as u64).map(|c| (c, 0)));
+    }
 
     let mut block_bufs: Vec<Vec<u8>> = vec![vec![0u8; cs as usize]; new_blocks.len()];
     for (c, rc) in set {
@@ -116,7 +130,7 @@ pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>
             block_bufs[k][at..at + 2].copy_from_slice(&rc.to_be_bytes());
         } else {
             let boff = rt_entry(b);
-            if boff % cs != 0 || boff < cs || boff + cs > file_size {
+            if boff & (cs - 1) != 0 || boff < cs || boff + cs > file_size {
                 return Err(Error::corrupt(
                     F,
                     format!("refcount table entry {b}"),
@@ -134,10 +148,29 @@ pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>
     }
     let l1_offset = first * cs;
     patches.push((l1_offset, l1));
+    let mut new_rt = if new_rt_clusters > 0 {
+        let mut t = vec![0u8; (new_rt_clusters * cs) as usize];
+        t[..rt.len()].copy_from_slice(&rt);
+        Some(t)
+    } else {
+        None
+    };
     for (k, (b, buf)) in new_blocks.iter().zip(block_bufs).enumerate() {
         let off = (block_base + k as u64) * cs;
         patches.push((off, buf));
-        patches.push((h.refcount_table_offset + b * 8, off.to_be_bytes().to_vec()));
+        let at = (b * 8) as usize;
+        match new_rt.as_mut() {
+            Some(t) => t[at..at + 8].copy_from_slice(&off.to_be_bytes()),
+            None => patches.push((
+                h.refcount_table_offset + at as u64,
+                off.to_be_bytes().to_vec(),
+            )),
+        }
+    }
+    if let Some(t) = new_rt {
+        patches.push((rt_base * cs, t));
+        patches.push((48, (rt_base * cs).to_be_bytes().to_vec()));
+        patches.push((56, (new_rt_clusters as u32).to_be_bytes().to_vec()));
     }
     patches.push((36, (needed as u32).to_be_bytes().to_vec()));
     patches.push((40, l1_offset.to_be_bytes().to_vec()));

@@ -7,7 +7,9 @@
 //! each compressed cluster is. A first pass reads the allocated extents and
 //! keeps only the list of non-zero cluster indices (and compressed lengths);
 //! the second pass reads (and compresses) them again and writes them.
-//! Compression is deterministic, so both passes agree byte for byte.
+//! Compression is deterministic, so both passes agree byte for byte. The
+//! compressed bytes of pass 1 are kept up to a fixed cap, so an image that
+//! compresses to less than the cap is compressed only once.
 
 use super::raw::*;
 use crate::container::WriteOptions;
@@ -19,6 +21,13 @@ pub const DEFAULT_CLUSTER_SIZE: u64 = 64 * 1024;
 
 /// Bytes of guest data read (and compressed) per batch.
 const BATCH_BYTES: u64 = 16 << 20;
+
+/// Compressed bytes kept between the passes (a fixed cap, not a function of
+/// the disk size): images that compress to less are compressed once.
+#[cfg(not(target_arch = "wasm32"))]
+const COMPRESSED_CACHE_BYTES: u64 = 256 << 20;
+#[cfg(target_arch = "wasm32")]
+const COMPRESSED_CACHE_BYTES: u64 = 32 << 20;
 
 /// Parses and checks the writer options; returns cluster_bits.
 fn cluster_bits(opts: &WriteOptions) -> Result<u32> {
@@ -292,22 +301,46 @@ pub fn write_qcow2(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
+    write_with_cache(disk, opts, sink, progress, COMPRESSED_CACHE_BYTES)
+}
+
+pub(crate) fn write_with_cache(
+    disk: &Disk,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+    cache_cap: u64,
+) -> Result<()> {
     let cb = cluster_bits(opts)?;
     let cs = 1u64 << cb;
-    let size = disk.size();
+    // qemu sees a qcow2 disk as whole 512-byte sectors (it rounds a size
+    // down), so the size is rounded up, as qemu-img convert does.
+    let size = disk.size().next_multiple_of(512);
     let runs = candidate_runs(disk, cs);
     let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
 
-    // Pass 1: which clusters hold data (and how long they compress).
+    // Pass 1: which clusters hold data (and how long they compress). With
+    // compression, the first clusters' compressed bytes are kept (up to
+    // COMPRESSED_CACHE_BYTES) so pass 2 need not compress them again.
     let mut clusters = Vec::new();
     let mut csizes: Option<Vec<u32>> = opts.compress.then(Vec::new);
+    let mut cache: Vec<Vec<u8>> = Vec::new();
+    let mut cache_bytes = 0u64;
+    let mut cache_open = true;
     let mut it = runs.iter().flat_map(|&(a, b)| a..b);
     let mut done = 0u64;
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
         clusters.extend(batch.iter().map(|(i, _)| *i));
         if let Some(cz) = csizes.as_mut() {
-            for c in compress_batch(batch) {
-                cz.push(c.map(|v| v.len() as u32).unwrap_or(0));
+            for ((_, data), c) in batch.iter().zip(compress_batch(batch)) {
+                cz.push(c.as_ref().map(|v| v.len() as u32).unwrap_or(0));
+                let stored = c.unwrap_or_else(|| data.clone());
+                if cache_open && cache_bytes + stored.len() as u64 <= cache_cap {
+                    cache_bytes += stored.len() as u64;
+                    cache.push(stored);
+                } else {
+                    cache_open = false;
+                }
             }
         }
         done = batch.last().map(|(i, _)| (i + 1) * cs).unwrap_or(done);
@@ -321,8 +354,42 @@ pub fn write_qcow2(
     let total = layout.file_size;
     let mut pos = layout.data_offset;
     let mut i = 0usize;
-    let mut it = layout.clusters.iter().copied();
-    let mut fail: Option<Error> = None;
+    let changed = || {
+        Error::corrupt(
+            "qcow2",
+            "input",
+            "the disk changed between the two passes of the writer",
+        )
+    };
+    let put = |i: usize, bytes: &[u8], pos: &mut u64, sink: &mut dyn Sink| -> Result<()> {
+        let e = layout.entry(i);
+        let host = if e & OFLAG_COMPRESSED != 0 {
+            compressed_span(cb, e).0
+        } else {
+            if bytes.len() as u64 != cs {
+                return Err(changed());
+            }
+            e & OFFSET_MASK
+        };
+        if host < *pos {
+            return Err(changed());
+        }
+        if host > *pos {
+            sink.hole(host - *pos)?;
+        }
+        sink.write(bytes)?;
+        *pos = host + bytes.len() as u64;
+        Ok(())
+    };
+    for stored in &cache {
+        put(i, stored, &mut pos, sink)?;
+        i += 1;
+        if i & 255 == 0 {
+            progress.step("writing qcow2", pos, total)?;
+        }
+    }
+    drop(cache);
+    let mut it = layout.clusters[i..].iter().copied();
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
         let compressed = if opts.compress {
             compress_batch(batch)
@@ -331,52 +398,20 @@ pub fn write_qcow2(
         };
         for ((idx, data), c) in batch.iter().zip(compressed) {
             if layout.clusters.get(i) != Some(idx) {
-                fail = Some(Error::corrupt(
-                    "qcow2",
-                    "input",
-                    "the disk changed between the two passes of the writer",
-                ));
-                return Err(Error::Cancelled);
+                return Err(changed());
             }
-            let e = layout.entry(i);
-            let (host, bytes): (u64, &[u8]) = if e & OFLAG_COMPRESSED != 0 {
-                let (off, _) = compressed_span(cb, e);
-                match &c {
-                    Some(v) => (off, v.as_slice()),
-                    None => {
-                        return Err(Error::corrupt(
-                            "qcow2",
-                            "input",
-                            "compression changed between passes",
-                        ))
-                    }
-                }
-            } else {
-                (e & OFFSET_MASK, data.as_slice())
-            };
-            if host < pos {
-                return Err(Error::corrupt(
-                    "qcow2",
-                    "layout",
-                    "cluster placed behind the output position",
-                ));
+            let compressed_entry = layout.entry(i) & OFLAG_COMPRESSED != 0;
+            match (&c, compressed_entry) {
+                (Some(v), true) => put(i, v, &mut pos, sink)?,
+                (None, false) => put(i, data, &mut pos, sink)?,
+                _ => return Err(changed()),
             }
-            if host > pos {
-                sink.hole(host - pos)?;
-            }
-            sink.write(bytes)?;
-            pos = host + bytes.len() as u64;
             i += 1;
         }
         progress.step("writing qcow2", pos, total)
-    })
-    .map_err(|e| fail.take().unwrap_or(e))?;
+    })?;
     if i != layout.clusters.len() {
-        return Err(Error::corrupt(
-            "qcow2",
-            "input",
-            "the disk changed between the two passes of the writer",
-        ));
+        return Err(changed());
     }
     if total > pos {
         sink.hole(total - pos)?;

@@ -32,3 +32,6 @@ pub fn write(
 ) -> Result<()> {
     write::write_vhd(disk, opts, sink, progress)
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,9 @@
 //! Disk2vhd "d2v ", XenServer "tap\0", XenConverter "CTXS") and for the
 //! maximum geometry, where current_size is used.
 
+// A Source is an Arc<dyn ReadAt>, not Send by contract.
+#![allow(clippy::arc_with_non_send_sync)]
+
 use super::raw::*;
 use crate::container::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source, SubRange};
@@ -108,9 +111,7 @@ fn read_footer(src: &dyn ReadAt, at: u64) -> Result<Option<Footer>> {
 /// The virtual size in bytes, as qemu computes it.
 pub fn virtual_size(f: &Footer) -> u64 {
     let app = &f.creator_application;
-    let use_size = [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0"]
-        .iter()
-        .any(|a| app == *a);
+    let use_size = [b"win ", b"qem2", b"d2v ", b"CTXS", b"tap\0"].contains(&app);
     let chs = f.chs_sectors();
     if use_size || chs == MAX_GEOMETRY {
         f.current_size / 512 * 512
@@ -191,7 +192,7 @@ pub fn open_vhd(src: Source) -> Result<Opened> {
                 ));
             }
             let bs = h.block_size as u64;
-            if bs < 512 || bs % 512 != 0 {
+            if bs < 512 || bs & 511 != 0 {
                 return Err(corrupt(
                     "block_size",
                     format!("{bs} is not a multiple of 512"),
