@@ -1,17 +1,19 @@
-//! The one integration test binary; each module says what it covers.
+//! The one integration test binary; each module says what it covers in its
+//! first lines. Tools that are missing skip a test, except under CI=true,
+//! where they fail it.
 
-mod boot;
-mod boot_images;
+mod boot; // direct kernel + initramfs boots (QEMU), the boot harness itself
+mod boot_images; // ISO (BIOS, UEFI, isohybrid) and GPT disk (UEFI, raw and qcow2) boots
 mod cli_basics;
-mod cpio;
-mod ext4;
-mod fat;
-mod gpt;
-mod iso;
-mod ova;
-mod recipes;
-mod vagrant_box;
-mod vhdx;
-mod vmdk; // GPT/MBR tables, raw images, resize, inspect, copy --sparse (sgdisk, sfdisk, qemu-img)
-mod qcow2;
-mod vhd;
+mod cpio; // GNU cpio vs our initramfs, tar sources
+mod ext4; // e2fsck, debugfs, dumpe2fs, mke2fs -d images
+mod fat; // fsck.vfat, mtools, mkfs.fat images
+mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --sparse
+mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
+mod ova; // tar, sha256sum, XML, qemu-img on OVA
+mod qcow2; // qemu-img check/info/compare both ways
+mod recipes; // example recipes end to end, bad recipes
+mod vagrant_box; // tar -tzf, metadata.json, qemu-img on boxes
+mod vhd; // qemu-img on VHD fixed/dynamic
+mod vhdx; // qemu-img on VHDX
+mod vmdk; // qemu-img on VMDK sparse/stream/flat
