@@ -1,0 +1,10 @@
+// The build worker: the same wasm as the page; every message goes to Rust
+// (web/src/worker.rs handle_message), which posts progress, output chunks
+// and the result back. Messages are handled one at a time, in order.
+import init, { handle_message } from './pkg/imgforge_web.js';
+
+const ready = init();
+let queue = Promise.resolve();
+self.onmessage = (e) => {
+  queue = queue.then(() => ready).then(() => handle_message(e.data));
+};
