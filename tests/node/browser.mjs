@@ -1,0 +1,233 @@
+// Browser tests: the page in Debian's chromium (headless, through
+// playwright-core, never a downloaded browser). Builds a preset through
+// the form and captures the image both as a download and through
+// showSaveFilePicker (stubbed with an OPFS file handle), checking its
+// sha256 against the CLI (or the anchor tool while the CLI lacks `build`);
+// inspects an image made by `qemu-img convert -O qcow2` dropped on the page;
+// checks the CSP holds and no request leaves the page's origin; saves
+// screenshots under target/screenshots/.
+//
+// Pending (a core reader/writer not merged yet) is reported, and is a
+// failure with PARITY_STRICT=1.
+import { chromium } from 'playwright-core';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(root, 'target/screenshots');
+const tmp = path.join(root, 'target/browser-tmp');
+const cli = process.env.IMGFORGE_BIN || path.join(root, 'target/release/imgforge');
+const CI = process.env.CI === 'true';
+const STRICT = process.env.PARITY_STRICT === '1';
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+fs.mkdirSync(shots, { recursive: true });
+fs.rmSync(tmp, { recursive: true, force: true });
+fs.mkdirSync(tmp, { recursive: true });
+
+function need(tool) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0 || fs.existsSync(tool)) return true;
+  if (CI) throw new Error(`${tool} is required under CI=true but is not installed`);
+  console.log(`skip: ${tool} not installed`);
+  return false;
+}
+if (!need(chromiumPath)) process.exit(0);
+if (!fs.existsSync(path.join(root, 'www/pkg/imgforge_web.js'))) {
+  throw new Error('www/pkg is missing: run ./build.sh build');
+}
+
+const sha = (buf) => createHash('sha256').update(buf).digest('hex');
+const freePort = () => new Promise((res) => {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+});
+
+const port = await freePort();
+const origin = `http://127.0.0.1:${port}`;
+const server = spawn('python3', [path.join(root, 'tests/serve.py'), path.join(root, 'www'), String(port)], { stdio: 'inherit' });
+for (let i = 0; i < 50; i++) {
+  if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-chromium-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  acceptsDownloads: true,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+let failed = 0, pending = 0;
+const problems = [];
+async function test(name, f) {
+  try {
+    const r = await f();
+    if (r === 'pending') { pending++; console.log(`PENDING  ${name}`); }
+    else console.log(`ok  ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL  ${name}: ${e.stack || e}`);
+  }
+}
+
+
+// Polls from node (the page's CSP forbids the eval that waitForFunction
+// falls back to).
+async function waitFor(page, f, what, timeout = 20000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await page.evaluate(f).catch(() => false);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function openPage(init) {
+  const page = await ctx.newPage();
+  if (init) await page.addInitScript(init);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content.Security.Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:')) problems.push(`request outside the page's origin: ${u}`);
+  });
+  await page.goto(`${origin}/index.html`);
+  await waitFor(page, () => document.getElementById('status')?.textContent === 'Ready.', "document.getElementById('status')?", 20000);
+  return page;
+}
+
+// The recipe the browser builds, and the reference bytes for it.
+const SIZE = '64M';
+function reference() {
+  const recipe = path.join(tmp, 'recipe.toml');
+  const out = path.join(tmp, 'ref.img');
+  fs.writeFileSync(recipe, `[disk]\nsize = "${SIZE}"\ntable = "none"\n\n[output]\nformat = "raw"\n`);
+  if (fs.existsSync(cli)) {
+    const r = spawnSync(cli, ['build', recipe, '-o', out], { encoding: 'utf8' });
+    if (r.status === 0) return { by: 'imgforge build', sha: sha(fs.readFileSync(out)) };
+    console.log(`  (CLI has no working build yet: ${r.stderr.trim().split('\n')[0]}; using truncate)`);
+  }
+  execFileSync('truncate', ['-s', SIZE, out]);
+  return { by: 'truncate', sha: sha(fs.readFileSync(out)) };
+}
+const ref = reference();
+
+async function buildThroughForm(page) {
+  await page.click('button[data-preset="raw"]');
+  await page.fill('#f-size', SIZE);
+  const text = await page.inputValue('#recipe');
+  if (!text.includes(`size = "${SIZE}"`)) throw new Error(`the form did not update the recipe:\n${text}`);
+  // Input files through the file input (the raw preset ignores them, the
+  // list must show them).
+  const a = path.join(tmp, 'hello.txt');
+  fs.writeFileSync(a, 'hello\n');
+  await page.setInputFiles('#files', [a]);
+  await waitFor(page, () => document.getElementById('file-list').textContent.includes('hello.txt'), "document.getElementById('file-list");
+  await page.click('#build');
+}
+
+await test(`build ${SIZE} raw → download = ${ref.by}`, async () => {
+  const page = await openPage(() => { delete window.showSaveFilePicker; });
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), buildThroughForm(page)]);
+  const file = await download.path();
+  const got = sha(fs.readFileSync(file));
+  if (got !== ref.sha) throw new Error(`download sha256 ${got} != ${ref.sha}`);
+  await waitFor(page, () => /Built/.test(document.getElementById('status').textContent), '/Built/.test(document.getElementBy');
+  await page.screenshot({ path: path.join(shots, 'build.png'), fullPage: true });
+  await page.close();
+});
+
+await test(`build ${SIZE} raw → showSaveFilePicker (OPFS handle) = ${ref.by}`, async () => {
+  const page = await openPage(() => {
+    window.showSaveFilePicker = async (opts) => {
+      const dir = await navigator.storage.getDirectory();
+      window.__picked = `picked-${opts.suggestedName}`;
+      return dir.getFileHandle(window.__picked, { create: true });
+    };
+  });
+  await buildThroughForm(page);
+  await waitFor(page, () => /Saved|failed|Cannot/.test(document.getElementById('status').textContent), '/Saved|failed|Cannot/.test(documen', 60000);
+  const status = await page.textContent('#status');
+  if (!status.startsWith('Saved')) throw new Error(status);
+  const got = await page.evaluate(async () => {
+    const dir = await navigator.storage.getDirectory();
+    const file = await (await dir.getFileHandle(window.__picked)).getFile();
+    const h = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+    return [...new Uint8Array(h)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  });
+  if (got !== ref.sha) throw new Error(`picked file sha256 ${got} != ${ref.sha}`);
+  await page.close();
+});
+
+await test('presets fill the form and the command-line box', async () => {
+  const page = await openPage();
+  await page.click('button[data-preset="gpt-boot"]');
+  const rows = await page.locator('#f-parts tbody tr').count();
+  if (rows !== 2) throw new Error(`gpt-boot preset shows ${rows} partition rows`);
+  await page.click('#syntax-json');
+  JSON.parse(await page.inputValue('#recipe'));
+  await page.click('#cli summary');
+  const cmd = await page.textContent('#cli-cmd');
+  if (cmd !== 'imgforge build recipe.toml -o disk.qcow2') throw new Error(`command box: ${cmd}`);
+  await page.screenshot({ path: path.join(shots, 'build-gpt-preset.png'), fullPage: true });
+  await page.close();
+});
+
+await test('inspect a raw image (file input)', async () => {
+  const img = path.join(tmp, 'plain.img');
+  execFileSync('truncate', ['-s', '5M', img]);
+  const page = await openPage();
+  await page.click('#tab-inspect');
+  await page.setInputFiles('#inspect-file', img);
+  await waitFor(page, () => /5242880 bytes/.test(document.getElementById('facts').textContent), '/5242880 bytes/.test(document.getE', 20000);
+  await page.screenshot({ path: path.join(shots, 'inspect-raw.png'), fullPage: true });
+  await page.close();
+});
+
+await test('inspect a qcow2 made by qemu-img convert -O qcow2 (dropped)', async () => {
+  if (!need('qemu-img')) return;
+  const raw = path.join(tmp, 'src.img');
+  const qcow = path.join(tmp, 'disk.qcow2');
+  fs.writeFileSync(raw, Buffer.alloc(1 << 20, 0x5a));
+  execFileSync('truncate', ['-s', '48M', raw]);
+  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, qcow]);
+  const want = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', qcow], { encoding: 'utf8' }))['virtual-size'];
+  const page = await openPage();
+  await page.click('#tab-inspect');
+  const b64 = fs.readFileSync(qcow).toString('base64');
+  const dt = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'disk.qcow2'));
+    return dt;
+  }, b64);
+  await page.dispatchEvent('#inspect-drop', 'drop', { dataTransfer: dt });
+  await waitFor(page, () => document.getElementById('facts').textContent || document.getElementById('inspect-status').textContent.startsWith('Cannot'), "document.getElementById('facts').t", 20000);
+  const status = await page.textContent('#inspect-status');
+  await page.screenshot({ path: path.join(shots, 'inspect.png'), fullPage: true });
+  if (/not written yet|not merged yet/.test(status)) {
+    console.log(`  ${status}`);
+    if (STRICT) throw new Error(status);
+    return 'pending';
+  }
+  const facts = await page.textContent('#facts');
+  if (!facts.includes(`${want} bytes`) || !facts.includes('qcow2')) throw new Error(`page shows "${facts}", qemu-img says ${want}`);
+  await page.close();
+});
+
+await ctx.close();
+server.kill();
+fs.rmSync(profile, { recursive: true, force: true });
+for (const p of problems) { failed++; console.log(`FAIL  ${p}`); }
+console.log(`browser: ${failed} failed, ${pending} pending; screenshots in ${shots}`);
+process.exit(failed || (STRICT && pending) ? 1 : 0);
