@@ -99,6 +99,10 @@ cmd_test() {
   export IMGFORGE_BIN="$ROOT/target/release/imgforge"
   log "cargo test --workspace"
   cargo test --workspace --release
+  log "wasm parity under node (tests/node/parity.mjs)"
+  node tests/node/parity.mjs
+  log "browser tests in chromium (tests/node/browser.mjs)"
+  node tests/node/browser.mjs
   log "fmt and clippy"
   cargo fmt --all -- --check
 }

@@ -225,6 +225,24 @@ await test('inspect a qcow2 made by qemu-img convert -O qcow2 (dropped)', async 
   await page.close();
 });
 
+await test('embed.html: the iframe takes ?preset&recipe, the module API builds and inspects', async () => {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => problems.push(`embed page error: ${e.message}`));
+  await page.goto(`${origin}/embed.html`);
+  const frame = page.frameLocator('#builder');
+  await frame.locator('#status', { hasText: 'Ready.' }).waitFor({ timeout: 20000 });
+  const text = await frame.locator('#recipe').inputValue();
+  if (!text.includes('size = "64M"')) throw new Error(`iframe recipe: ${text}`);
+  await page.click('#api-build');
+  await page.locator('#api-status', { hasText: /Built|Failed/ }).waitFor({ timeout: 30000 });
+  const status = await page.textContent('#api-status');
+  if (status !== 'Built 67108864 bytes.') throw new Error(status);
+  const info = JSON.parse(await page.textContent('#api-info'));
+  if (info['virtual-size'] !== 67108864) throw new Error(JSON.stringify(info));
+  await page.screenshot({ path: path.join(shots, 'embed.png'), fullPage: true });
+  await page.close();
+});
+
 await ctx.close();
 server.kill();
 fs.rmSync(profile, { recursive: true, force: true });
