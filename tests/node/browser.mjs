@@ -102,7 +102,7 @@ async function openPage(init) {
     if (!u.startsWith(origin + '/') && !u.startsWith('blob:') && !u.startsWith('data:')) problems.push(`request outside the page's origin: ${u}`);
   });
   await page.goto(`${origin}/index.html`);
-  await waitFor(page, () => document.getElementById('status')?.textContent === 'Ready.', "document.getElementById('status')?", 20000);
+  await waitFor(page, () => document.getElementById('status')?.textContent === 'Ready.', 'the page to start', 20000);
   return page;
 }
 
@@ -132,7 +132,7 @@ async function buildThroughForm(page) {
   const a = path.join(tmp, 'hello.txt');
   fs.writeFileSync(a, 'hello\n');
   await page.setInputFiles('#files', [a]);
-  await waitFor(page, () => document.getElementById('file-list').textContent.includes('hello.txt'), "document.getElementById('file-list");
+  await waitFor(page, () => document.getElementById('file-list').textContent.includes('hello.txt'), 'the file list');
   await page.click('#build');
 }
 
@@ -142,7 +142,7 @@ await test(`build ${SIZE} raw → download = ${ref.by}`, async () => {
   const file = await download.path();
   const got = sha(fs.readFileSync(file));
   if (got !== ref.sha) throw new Error(`download sha256 ${got} != ${ref.sha}`);
-  await waitFor(page, () => /Built/.test(document.getElementById('status').textContent), '/Built/.test(document.getElementBy');
+  await waitFor(page, () => /Built/.test(document.getElementById('status').textContent), 'the build');
   await page.screenshot({ path: path.join(shots, 'build.png'), fullPage: true });
   await page.close();
 });
@@ -156,7 +156,7 @@ await test(`build ${SIZE} raw → showSaveFilePicker (OPFS handle) = ${ref.by}`,
     };
   });
   await buildThroughForm(page);
-  await waitFor(page, () => /Saved|failed|Cannot/.test(document.getElementById('status').textContent), '/Saved|failed|Cannot/.test(documen', 60000);
+  await waitFor(page, () => /Saved|failed|Cannot/.test(document.getElementById('status').textContent), 'the save', 60000);
   const status = await page.textContent('#status');
   if (!status.startsWith('Saved')) throw new Error(status);
   const got = await page.evaluate(async () => {
@@ -189,7 +189,7 @@ await test('inspect a raw image (file input)', async () => {
   const page = await openPage();
   await page.click('#tab-inspect');
   await page.setInputFiles('#inspect-file', img);
-  await waitFor(page, () => /5242880 bytes/.test(document.getElementById('facts').textContent), '/5242880 bytes/.test(document.getE', 20000);
+  await waitFor(page, () => /5242880 bytes/.test(document.getElementById('facts').textContent), 'the virtual size', 20000);
   await page.screenshot({ path: path.join(shots, 'inspect-raw.png'), fullPage: true });
   await page.close();
 });
@@ -212,7 +212,7 @@ await test('inspect a qcow2 made by qemu-img convert -O qcow2 (dropped)', async 
     return dt;
   }, b64);
   await page.dispatchEvent('#inspect-drop', 'drop', { dataTransfer: dt });
-  await waitFor(page, () => document.getElementById('facts').textContent || document.getElementById('inspect-status').textContent.startsWith('Cannot'), "document.getElementById('facts').t", 20000);
+  await waitFor(page, () => document.getElementById('facts').textContent || document.getElementById('inspect-status').textContent.startsWith('Cannot'), 'the inspect result', 20000);
   const status = await page.textContent('#inspect-status');
   await page.screenshot({ path: path.join(shots, 'inspect.png'), fullPage: true });
   if (/not written yet|not merged yet/.test(status)) {

@@ -250,7 +250,12 @@ pub fn start_page() -> Result<(), JsError> {
         on_id(id, "change", move |_| {
             let input = el::<HtmlInputElement>(id);
             if let Some(list) = input.files() {
-                add_files((0..list.length()).filter_map(|i| list.get(i)).collect());
+                add_files(
+                    (0..list.length())
+                        .filter_map(|i| list.get(i))
+                        .map(|f| (input_path(&f), f))
+                        .collect(),
+                );
             }
             input.set_value("");
         });
@@ -261,7 +266,7 @@ pub fn start_page() -> Result<(), JsError> {
     });
     drop_zone("drop", |files| add_files(files));
     drop_zone("inspect-drop", |files| {
-        if let Some(f) = files.into_iter().next() {
+        if let Some((_, f)) = files.into_iter().next() {
             start_inspect(f);
         }
     });
@@ -525,15 +530,21 @@ fn recipe_updated() {
     show("f-disk", r.get("disk").is_some());
 }
 
-fn add_files(list: Vec<File>) {
+/// A picked file's path: its path under the picked folder, else its name.
+fn input_path(f: &File) -> String {
+    let rel = get(f, "webkitRelativePath").as_string().unwrap_or_default();
+    if rel.is_empty() {
+        f.name()
+    } else {
+        rel
+    }
+}
+
+fn add_files(list: Vec<(String, File)>) {
     {
         let p = page();
         let mut p = p.borrow_mut();
-        for f in list {
-            let rel = get(&f, "webkitRelativePath")
-                .as_string()
-                .unwrap_or_default();
-            let path = if rel.is_empty() { f.name() } else { rel };
+        for (path, f) in list {
             p.files.retain(|(q, _)| *q != path);
             p.files.push((path, f));
         }
@@ -572,7 +583,9 @@ fn render_files() {
     show("clear-files", !p.files.is_empty());
 }
 
-fn drop_zone(id: &str, mut take: impl FnMut(Vec<File>) + 'static) {
+/// A drop target taking files and whole folders (walked through
+/// `webkitGetAsEntry`; paths are relative to the dropped items).
+fn drop_zone(id: &str, take: impl Fn(Vec<(String, File)>) + 'static) {
     let zone = el::<HtmlElement>(id);
     let z = zone.clone();
     on(&zone, "dragover", move |e| {
@@ -584,16 +597,79 @@ fn drop_zone(id: &str, mut take: impl FnMut(Vec<File>) + 'static) {
         let _ = z.class_list().remove_1("over");
     });
     let z = zone.clone();
+    let take = Rc::new(take);
     on(&zone, "drop", move |e| {
         e.prevent_default();
         let _ = z.class_list().remove_1("over");
         let Ok(e) = e.dyn_into::<DragEvent>() else {
             return;
         };
-        if let Some(list) = e.data_transfer().and_then(|dt| dt.files()) {
-            take((0..list.length()).filter_map(|i| list.get(i)).collect());
+        let Some(dt) = e.data_transfer() else { return };
+        // Entries must be taken during the event; reading them can wait.
+        let items = dt.items();
+        let entries: Vec<JsValue> = (0..items.length())
+            .filter_map(|i| items.get(i))
+            .filter_map(|item| call(&item, "webkitGetAsEntry", &[]).ok())
+            .filter(|entry| entry.is_object())
+            .collect();
+        if entries.is_empty() {
+            if let Some(list) = dt.files() {
+                take(
+                    (0..list.length())
+                        .filter_map(|i| list.get(i))
+                        .map(|f| (f.name(), f))
+                        .collect(),
+                );
+            }
+            return;
+        }
+        let take = take.clone();
+        spawn_local(async move {
+            match walk_entries(entries).await {
+                Ok(files) => take(files),
+                Err(e) => set_text(
+                    "status",
+                    &format!("Cannot read the dropped files: {}", js_message(&e)),
+                ),
+            }
+        });
+    });
+}
+
+/// Calls a callback-style entry method (`file`, `readEntries`) as a promise.
+async fn entry_call(target: &JsValue, method: &str) -> Result<JsValue, JsValue> {
+    let target = target.clone();
+    let method = method.to_string();
+    let p = Promise::new(&mut |resolve, reject| {
+        if let Err(e) = call(&target, &method, &[resolve.into(), reject.clone().into()]) {
+            let _ = reject.call1(&JsValue::NULL, &e);
         }
     });
+    JsFuture::from(p).await
+}
+
+async fn walk_entries(mut stack: Vec<JsValue>) -> Result<Vec<(String, File)>, JsValue> {
+    let mut out = Vec::new();
+    while let Some(entry) = stack.pop() {
+        if get(&entry, "isFile").as_bool() == Some(true) {
+            let file: File = entry_call(&entry, "file").await?.unchecked_into();
+            let path = get(&entry, "fullPath")
+                .as_string()
+                .unwrap_or_else(|| file.name());
+            out.push((path.trim_start_matches('/').to_string(), file));
+        } else if get(&entry, "isDirectory").as_bool() == Some(true) {
+            let reader = call(&entry, "createReader", &[])?;
+            // readEntries returns a batch at a time, then an empty one.
+            loop {
+                let batch = Array::from(&entry_call(&reader, "readEntries").await?);
+                if batch.length() == 0 {
+                    break;
+                }
+                stack.extend(batch.iter());
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn set_busy(busy: bool) {
