@@ -6,5 +6,12 @@ import init, { handle_message } from './pkg/imgforge_web.js';
 const ready = init();
 let queue = Promise.resolve();
 self.onmessage = (e) => {
-  queue = queue.then(() => ready).then(() => handle_message(e.data));
+  const id = e.data?.id;
+  queue = queue
+    .then(() => ready)
+    .then(() => handle_message(e.data))
+    .catch((err) => {
+      // A panic (a bug): report it; the page starts a fresh worker on Cancel.
+      self.postMessage({ id, type: 'error', message: `internal error: ${err?.message ?? err}` });
+    });
 };
