@@ -461,12 +461,7 @@ fn form_changed() {
     let mut f = read_form();
     let p = page();
     let chosen = p.borrow().format_chosen;
-    if let Some(size) = f
-        .size
-        .parse::<String>()
-        .ok()
-        .and_then(|s| imgforge_core::size::parse_size(&s, "disk.size").ok())
-    {
+    if let Ok(size) = imgforge_core::size::parse_size(&f.size, "disk.size") {
         if size > RAW_LIMIT && f.format == "raw" && !chosen {
             f.format = "qcow2".into();
             el::<HtmlSelectElement>("f-format").set_value("qcow2");

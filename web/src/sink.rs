@@ -54,7 +54,7 @@ impl OpfsSink {
         }
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.pos
     }
 
@@ -129,7 +129,7 @@ impl ChunkSink {
         }
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.pos
     }
 

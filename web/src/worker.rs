@@ -163,7 +163,7 @@ async fn with_output(
             Ok(obj(&[
                 ("output", "opfs".into()),
                 ("name", name.into()),
-                ("size", (sink.len() as f64).into()),
+                ("size", (sink.written() as f64).into()),
             ]))
         }
         None => {
@@ -171,7 +171,7 @@ async fn with_output(
             job(&mut sink, &progress).map_err(|e| e.to_string())?;
             Ok(obj(&[
                 ("output", "chunks".into()),
-                ("size", (sink.len() as f64).into()),
+                ("size", (sink.written() as f64).into()),
             ]))
         }
     }
