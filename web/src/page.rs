@@ -264,7 +264,7 @@ pub fn start_page() -> Result<(), JsError> {
         page().borrow_mut().files.clear();
         render_files();
     });
-    drop_zone("drop", |files| add_files(files));
+    drop_zone("drop", add_files);
     drop_zone("inspect-drop", |files| {
         if let Some((_, f)) = files.into_iter().next() {
             start_inspect(f);

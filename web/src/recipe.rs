@@ -315,10 +315,8 @@ pub fn urls(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(v: &Value, out: &mut Vec<String>) {
         match v {
-            Value::String(s) if s.starts_with("https://") => {
-                if !out.contains(s) {
-                    out.push(s.clone())
-                }
+            Value::String(s) if s.starts_with("https://") && !out.contains(s) => {
+                out.push(s.clone())
             }
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
             Value::Object(m) => m.values().for_each(|x| walk(x, out)),

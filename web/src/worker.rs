@@ -65,6 +65,9 @@ pub async fn handle_message(msg: JsValue) {
     }
 }
 
+// The core shares inputs as `Arc<dyn ReadAt>`; a Blob is not Send, and
+// does not need to be: the worker is single-threaded.
+#[allow(clippy::arc_with_non_send_sync)]
 fn blob_source(v: &JsValue, what: &str) -> Result<Source, String> {
     let blob: Blob = v
         .clone()
