@@ -80,8 +80,18 @@ function runCase(c) {
     if (c.inspect.qemu_img_info) {
       needTools(['qemu-img']);
       const want = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', vars.in], { encoding: 'utf8' }));
-      const keys = c.inspect.qemu_img_info;
-      assertEqual(pick(got, keys), pick(want, keys), 'wasm inspect vs qemu-img info');
+      if (got.warnings?.length) {
+        const w = got.warnings.join('; ');
+        if (/not written yet|not merged yet/.test(w)) throw new Pending(`wasm: ${w}`);
+      }
+      const map = c.inspect.qemu_img_info;
+      const ours = Object.fromEntries(Object.keys(map).map((k) => [k, got[k]]));
+      const theirs = Object.fromEntries(Object.entries(map).map(([k, q]) => [k, want[q]]));
+      assertEqual(ours, theirs, 'wasm inspect vs qemu-img info');
+      if (c.inspect.container_vs_qemu_img_info) {
+        const keys = c.inspect.container_vs_qemu_img_info;
+        assertEqual(pick(got.container || {}, keys), pick(want, keys), 'wasm inspect container vs qemu-img info');
+      }
       results.push('qemu-img info');
     }
     for (const ref of c.refs || []) {

@@ -12,23 +12,41 @@ use std::collections::BTreeMap;
 /// A BTreeMap so that iteration order (and so output) is deterministic.
 pub type FileMap = BTreeMap<String, Source>;
 
-/// What the page shows about an image: the container's `qemu-img info`
-/// fields plus the partition table.
+/// What the page shows about an image, in the shape of the core's
+/// `inspect::Report` (docs/inspect-json.md): `format`, `virtual_size`,
+/// `allocated_size`, `actual_size`, `container` (qemu-img info fields),
+/// `partition_table`, `warnings`.
 pub fn inspect(src: Source) -> Result<Value> {
+    // LEAD: switch to the core's inspect (same JSON as `imgforge inspect --json`):
+    //   let mut report = imgforge_core::inspect::inspect(src.clone())?;
+    //   report.actual_size = Some(src.size());
+    //   return serde_json::to_value(&report).map_err(|e| Error::invalid("inspect", e));
     let format = container::detect(&*src)?;
     let file_size = src.size();
-    let opened = container::open(src, Some(format))?;
-    let mut v = serde_json::to_value(&opened.info)
-        .map_err(|e| Error::invalid("inspect", format!("cannot serialize info: {e}")))?;
-    if let Value::Object(m) = &mut v {
-        m.insert("actual-size".into(), json!(file_size));
-        m.insert(
-            "allocated-bytes".into(),
-            json!(opened.disk.allocated_bytes()),
-        );
-        // LEAD: switch to imgforge_core::inspect::inspect, which reads the
-        // GPT/MBR of `opened.disk` and the filesystems of its partitions.
-        m.insert("partitions".into(), Value::Null);
+    let mut v = json!({
+        "format": format.qemu_name(),
+        "virtual_size": null,
+        "allocated_size": null,
+        "actual_size": file_size,
+        "container": null,
+        "partition_table": null,
+        "warnings": [],
+    });
+    match container::open(src, Some(format)) {
+        Ok(opened) => {
+            v["virtual_size"] = json!(opened.disk.size());
+            v["allocated_size"] = json!(opened.disk.allocated_bytes());
+            if format != Format::Raw {
+                v["container"] =
+                    serde_json::to_value(&opened.info).map_err(|e| Error::invalid("inspect", e))?;
+            }
+        }
+        Err(e) => {
+            v["warnings"] = json!([format!(
+                "cannot open the {} container: {e}",
+                format.qemu_name()
+            )]);
+        }
     }
     Ok(v)
 }
@@ -60,30 +78,58 @@ pub const OUTPUT_FORMATS: &[&str] = &[
     "initramfs",
 ];
 
-/// Builds what `recipe` describes from `files` into `sink`.
+/// Builds what `recipe` (docs/recipe.md, as JSON) describes from `files`
+/// into `sink`. A `grow` table instead grows an image (see [`grow`]).
 pub fn build(
     recipe: &Value,
     files: &FileMap,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let _ = files;
     let out = recipe.get("output").unwrap_or(&Value::Null);
     let format = out.get("format").and_then(Value::as_str).unwrap_or("raw");
+    if let Some(g) = recipe.get("grow") {
+        let image = g
+            .get("image")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid("grow.image", "missing (the image to grow)"))?;
+        let src = files
+            .get(image)
+            .cloned()
+            .ok_or_else(|| Error::invalid(image, "input file not provided"))?;
+        let size = g
+            .get("size")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid("grow.size", "missing (example: \"+10G\")"))?;
+        let grow_last = g.get("grow_last").and_then(Value::as_bool).unwrap_or(false);
+        let opts = write_options(out, recipe)?;
+        return grow(
+            src,
+            size,
+            grow_last,
+            Format::parse(format)?,
+            &opts,
+            sink,
+            progress,
+        );
+    }
+    // LEAD: the real recipe build replaces everything below:
+    //   let text = recipe.to_string();
+    //   let r = imgforge_core::recipe::parse(&text, imgforge_core::recipe::Syntax::Json)?;
+    //   let ctx = imgforge_core::build::context(&r, None, None);
+    //   let inputs = imgforge_core::build::MapInputs(files.clone());
+    //   imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?;
+    //   return Ok(());
+    // Until then: an empty disk (table "none", no partitions) in any
+    // container the core writes.
+    let _ = files;
     let disk_spec = recipe.get("disk").unwrap_or(&Value::Null);
+    // docs/recipe.md: the table defaults to gpt.
     let table = disk_spec
         .get("table")
         .and_then(Value::as_str)
-        .unwrap_or("none");
-    let has_partitions = disk_spec
-        .get("partitions")
-        .and_then(Value::as_array)
-        .is_some_and(|p| !p.is_empty());
-    if !disk_spec.is_object() || table != "none" || has_partitions {
-        // LEAD: the real recipe build goes here:
-        //   let recipe = imgforge_core::recipe::Recipe::from_value(recipe)?;
-        //   imgforge_core::build::build(&recipe, files, sink, progress)
-        // (partition tables, filesystems from `files`, iso, initramfs).
+        .unwrap_or("gpt");
+    if !disk_spec.is_object() || table != "none" || recipe.get("partition").is_some() {
         return Err(Error::unsupported(
             "recipe",
             "only an empty disk (table = \"none\", no partitions) can be built until the recipe builder is merged",
@@ -106,6 +152,46 @@ pub fn build(
     progress.step("preparing", 0, size)?;
     let disk = Disk::new(size);
     container::write(format, &disk, &opts, sink, progress)
+}
+
+/// What `imgforge resize [--grow-last] IMAGE SIZE` does, streamed into a
+/// new image of `format`: the virtual disk grows (`+10G`, or a new size).
+pub fn grow(
+    src: Source,
+    size: &str,
+    grow_last: bool,
+    format: Format,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    use imgforge_core::size::{parse_resize, Resize};
+    let mut disk = container::open(src, None)?.disk;
+    let old = disk.size();
+    let new = match parse_resize(size, "grow.size")? {
+        Resize::To(n) => n,
+        Resize::Grow(n) => old
+            .checked_add(n)
+            .ok_or_else(|| Error::invalid("grow.size", "too large"))?,
+        Resize::Shrink(_) => {
+            return Err(Error::invalid(
+                "grow.size",
+                "growing only (+SIZE or a larger size)",
+            ))
+        }
+    };
+    if new < old {
+        return Err(Error::invalid(
+            "grow.size",
+            format!("{size} is smaller than the image ({old} bytes)"),
+        ));
+    }
+    disk.set_size(new);
+    // LEAD: move the backup GPT to the new end and, with grow_last, grow the
+    // last partition, as `imgforge resize` does (imgforge_core::gpt::edit::resize
+    // on `disk`). Until then only the virtual disk grows.
+    let _ = grow_last;
+    container::write(format, &disk, opts, sink, progress)
 }
 
 /// Rewrites the image `src` as `format`.
@@ -165,17 +251,27 @@ pub fn write_options(out: &Value, top: &Value) -> Result<WriteOptions> {
             o.vm.cpus =
                 u32::try_from(n).map_err(|_| Error::invalid("output.vm.cpus", "too large"))?;
         }
-        if let Some(n) = vm.get("memory").and_then(Value::as_u64) {
-            o.vm.memory_mib = n;
+        match vm.get("memory") {
+            Some(Value::String(m)) => {
+                o.vm.memory_mib = imgforge_core::size::parse_size(m, "output.vm.memory")? >> 20
+            }
+            Some(m) => {
+                o.vm.memory_mib = m
+                    .as_u64()
+                    .ok_or_else(|| Error::invalid("output.vm.memory", "a size such as \"1G\""))?
+            }
+            None => {}
         }
     }
     o.ctx = context(top)?;
     Ok(o)
 }
 
-/// The build's epoch and seed from the recipe's top level.
+/// The build's epoch and seed from the recipe's `[build]` table (or, for
+/// convert options, the top level).
 pub fn context(top: &Value) -> Result<BuildContext> {
     let mut ctx = BuildContext::default();
+    let top = top.get("build").unwrap_or(top);
     if let Some(e) = top.get("epoch") {
         ctx.epoch = e
             .as_i64()
@@ -207,7 +303,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_build_yet() {
-        let r = json!({"disk": {"size": "1M", "table": "gpt"}, "output": {"format": "raw"}});
+        let r = json!({"disk": {"size": "1M"}, "output": {"format": "raw"}});
         let e = build(&r, &FileMap::new(), &mut Vec::new(), &NoProgress).unwrap_err();
         assert!(e.to_string().contains("recipe"), "{e}");
         let r = json!({"disk": {"size": "nope"}, "output": {"format": "raw"}});
@@ -219,7 +315,23 @@ mod tests {
     fn inspects_a_raw_image() {
         let v = inspect(Arc::new(vec![0u8; 4096])).unwrap();
         assert_eq!(v["format"], "raw");
-        assert_eq!(v["virtual-size"], 4096);
-        assert!(v["partitions"].is_null());
+        assert_eq!(v["virtual_size"], 4096);
+        assert!(v["partition_table"].is_null());
+        assert_eq!(v["warnings"], json!([]));
+    }
+
+    #[test]
+    fn grows_a_raw_image() {
+        let mut img = vec![0u8; 4096];
+        img[10] = 7;
+        let mut files = FileMap::new();
+        files.insert("cloud.img".into(), Arc::new(img) as Source);
+        let r = json!({"grow": {"image": "cloud.img", "size": "+4K"}, "output": {"format": "raw"}});
+        let mut out = Vec::new();
+        build(&r, &files, &mut out, &NoProgress).unwrap();
+        assert_eq!(out.len(), 8192);
+        assert_eq!(out[10], 7);
+        let r = json!({"grow": {"image": "cloud.img", "size": "-1K"}, "output": {"format": "raw"}});
+        assert!(build(&r, &files, &mut Vec::new(), &NoProgress).is_err());
     }
 }

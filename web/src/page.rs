@@ -216,10 +216,10 @@ pub fn start_page() -> Result<(), JsError> {
         }
         f.partitions.push(PartRow {
             name: format!("part{}", f.partitions.len() + 1),
-            kind: "linux".into(),
-            size: "-0".into(),
+            kind: "8300".into(),
+            size: "rest".into(),
             fs: "ext4".into(),
-            from: String::new(),
+            label: String::new(),
         });
         write_parts(&f.partitions);
         form_changed();
@@ -389,7 +389,7 @@ fn read_form() -> Form {
                 kind: field("type"),
                 size: field("size"),
                 fs: field("fs"),
-                from: field("from"),
+                label: field("label"),
             });
         }
     }
@@ -425,10 +425,10 @@ fn write_parts(parts: &[PartRow]) {
         };
         for (field, value, hint) in [
             ("name", &p.name, "name"),
-            ("type", &p.kind, "esp, linux, swap"),
-            ("size", &p.size, "+512M, -0"),
-            ("fs", &p.fs, "fat, ext4, none"),
-            ("from", &p.from, "rootfs.tar, efi/"),
+            ("type", &p.kind, "ef00, 8300"),
+            ("size", &p.size, "100M, rest"),
+            ("fs", &p.fs, "fat, ext4"),
+            ("label", &p.label, "label"),
         ] {
             let (Ok(td), Ok(input)) = (d.create_element("td"), d.create_element("input")) else {
                 return;
@@ -507,7 +507,7 @@ fn recipe_updated() {
         .and_then(Value::as_str)
         .unwrap_or("raw")
         .to_string();
-    set_text("cli-cmd", &recipe::cli_command(&format));
+    set_text("cli-cmd", &recipe::cli_command(&r));
     set_text("cli-toml", &recipe::render(&r, Syntax::Toml));
     let size = recipe::disk_size(&r);
     let note = match size {
@@ -1116,7 +1116,7 @@ fn render_inspect(name: &str, result: &JsValue) {
     set_text("inspect-name", name);
     let dl = el::<web_sys::Element>("facts");
     dl.set_text_content(None);
-    let bytes = |k: &str| {
+    let bytes = |v: &Value, k: &str| {
         v.get(k)
             .and_then(Value::as_u64)
             .map(|n| format!("{} ({n} bytes)", human(n)))
@@ -1125,22 +1125,25 @@ fn render_inspect(name: &str, result: &JsValue) {
         fact(&dl, "Format", f);
     }
     for (k, label) in [
-        ("virtual-size", "Virtual size"),
-        ("actual-size", "File size"),
-        ("allocated-bytes", "Allocated"),
-        ("cluster-size", "Cluster size"),
+        ("virtual_size", "Virtual size"),
+        ("actual_size", "File size"),
+        ("allocated_size", "Allocated"),
     ] {
-        if let Some(s) = bytes(k) {
+        if let Some(s) = bytes(&v, k) {
             fact(&dl, label, &s);
         }
     }
-    if let Some(b) = v.get("backing-filename").and_then(Value::as_str) {
+    let c = v.get("container").cloned().unwrap_or(Value::Null);
+    if let Some(s) = bytes(&c, "cluster-size") {
+        fact(&dl, "Cluster size", &s);
+    }
+    if let Some(b) = c.get("backing-filename").and_then(Value::as_str) {
         fact(&dl, "Backing file", b);
     }
-    if v.get("dirty-flag").and_then(Value::as_bool) == Some(true) {
+    if c.get("dirty-flag").and_then(Value::as_bool) == Some(true) {
         fact(&dl, "Dirty", "yes (not cleanly closed)");
     }
-    if let Some(Value::Object(m)) = v.get("format-specific") {
+    if let Some(Value::Object(m)) = c.get("format-specific") {
         for (k, x) in m {
             let s = match x {
                 Value::String(s) => s.clone(),
@@ -1149,67 +1152,87 @@ fn render_inspect(name: &str, result: &JsValue) {
             fact(&dl, k, &s);
         }
     }
-    render_partitions(v.get("partitions").unwrap_or(&Value::Null));
+    let warnings: Vec<String> = v
+        .get("warnings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    set_text("inspect-warnings", &warnings.join("\n"));
+    render_partitions(v.get("partition_table").unwrap_or(&Value::Null));
     set_text(
         "tree",
-        "The file tree appears here once the filesystem readers are merged.",
+        "The file tree appears here once the page lists filesystems (engine::list_dir).",
     );
     show("inspect-out", true);
     // LEAD: once engine::list_dir works, call it per partition here (a
     // `{cmd: "list_dir", file, part, path}` request) and render the tree.
 }
 
-fn render_partitions(parts: &Value) {
+/// The partition table of an inspect report (core inspect::PartitionTable).
+fn render_partitions(table: &Value) {
     let d = doc();
     let host = el::<HtmlElement>("parts");
     host.set_text_content(None);
-    let Some(list) = parts.as_array() else {
-        host.set_text_content(Some(
-            "Partition tables are listed once the core's inspect is merged.",
-        ));
-        return;
-    };
-    if list.is_empty() {
-        host.set_text_content(Some("No partition table."));
+    if table.is_null() {
+        host.set_text_content(Some("No partition table found."));
         return;
     }
-    let mut cols: Vec<String> = Vec::new();
-    for p in list {
-        if let Value::Object(m) = p {
-            for k in m.keys() {
-                if !cols.contains(k) {
-                    cols.push(k.clone());
-                }
-            }
-        }
+    let kind = table.get("type").and_then(Value::as_str).unwrap_or("?");
+    let guid = table
+        .get("disk_guid")
+        .or_else(|| table.get("disk_signature"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Ok(p) = d.create_element("p") {
+        p.set_text_content(Some(&format!("{} {guid}", kind.to_uppercase())));
+        let _ = host.append_child(&p);
     }
-    let Ok(table) = d.create_element("table") else {
+    let list = table
+        .get("partitions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let cols = [
+        ("number", "#"),
+        ("name", "Name"),
+        ("type_code", "Code"),
+        ("type_name", "Type"),
+        ("start", "Start"),
+        ("end", "End"),
+        ("size", "Size"),
+    ];
+    let Ok(t) = d.create_element("table") else {
         return;
     };
     if let Ok(tr) = d.create_element("tr") {
-        for c in &cols {
+        for (_, label) in cols {
             if let Ok(th) = d.create_element("th") {
-                th.set_text_content(Some(c));
+                th.set_text_content(Some(label));
                 let _ = tr.append_child(&th);
             }
         }
-        let _ = table.append_child(&tr);
+        let _ = t.append_child(&tr);
     }
-    for p in list {
+    for p in &list {
         if let Ok(tr) = d.create_element("tr") {
-            for c in &cols {
+            for (k, _) in cols {
                 if let Ok(td) = d.create_element("td") {
-                    let s = match p.get(c) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Null) | None => String::new(),
-                        Some(x) => x.to_string(),
+                    let s = match (k, p.get(k)) {
+                        ("size", Some(Value::Number(n))) => human(n.as_u64().unwrap_or(0)),
+                        (_, Some(Value::String(s))) => s.clone(),
+                        (_, Some(Value::Null)) | (_, None) => String::new(),
+                        (_, Some(x)) => x.to_string(),
                     };
                     td.set_text_content(Some(&s));
                     let _ = tr.append_child(&td);
                 }
             }
-            let _ = table.append_child(&tr);
+            let _ = t.append_child(&tr);
         }
     }
-    let _ = host.append_child(&table);
+    let _ = host.append_child(&t);
 }

@@ -89,65 +89,89 @@ pub struct Preset {
     pub recipe: fn() -> Value,
 }
 
-// LEAD: these recipes follow the schema the page assumes (disk.size,
-// disk.table, disk.partitions[{name,type,size,fs,from}], output.format);
-// align them with the real recipe schema when it lands.
+// The recipe schema is docs/recipe.md (core recipe.rs): input paths are the
+// names of the files the user drops.
 pub const PRESETS: &[Preset] = &[
     Preset {
         id: "raw",
         title: "Sparse raw disk",
-        inputs: "No input files.",
+        inputs: "No input files: an empty disk of the size you choose.",
         recipe: || {
             json!({
-                "disk": {"size": "2G", "table": "none"},
-                "output": {"format": "raw"}
+                "output": {"format": "raw"},
+                "disk": {"size": "2G", "table": "none"}
             })
         },
     },
     Preset {
         id: "gpt-boot",
         title: "Bootable GPT disk (ESP + ext4)",
-        inputs: "rootfs.tar (the root filesystem) and the EFI files under efi/ (e.g. efi/EFI/BOOT/BOOTX64.EFI).",
+        inputs: "BOOTX64.EFI (systemd-boot), vmlinuz, initrd.img and rootfs.tar (examples/get-inputs.sh fetches them).",
         recipe: || {
             json!({
-                "disk": {"size": "4G", "table": "gpt", "partitions": [
-                    {"name": "esp", "type": "esp", "size": "+256M", "fs": "fat", "from": "efi/"},
-                    {"name": "root", "type": "linux", "size": "-0", "fs": "ext4", "from": "rootfs.tar"}
-                ]},
-                "output": {"format": "qcow2"}
+                "build": {"epoch": 1700000000, "seed": "workshop"},
+                "output": {"format": "qcow2"},
+                "disk": {"size": "1G", "table": "gpt"},
+                "partition": [
+                    {"number": 1, "type": "ef00", "name": "EFI System", "size": "100M",
+                     "filesystem": {"type": "fat", "label": "ESP", "contents": [
+                        {"file": "BOOTX64.EFI", "at": "/EFI/BOOT/BOOTX64.EFI"},
+                        {"file": "vmlinuz", "at": "/EFI/BOOT/vmlinuz"},
+                        {"file": "initrd.img", "at": "/EFI/BOOT/initrd"},
+                        {"text": "default imgforge.conf\ntimeout 0\n", "at": "/loader/loader.conf"},
+                        {"text": "title imgforge Linux\nlinux /EFI/BOOT/vmlinuz\ninitrd /EFI/BOOT/initrd\noptions console=ttyS0 panic=-1\n",
+                         "at": "/loader/entries/imgforge.conf"}
+                     ]}},
+                    {"number": 2, "type": "8300", "name": "rootfs", "size": "rest",
+                     "filesystem": {"type": "ext4", "label": "rootfs", "contents": [{"tar": "rootfs.tar"}]}}
+                ]
             })
         },
     },
     Preset {
         id: "initramfs",
         title: "Initramfs from files",
-        inputs: "The files of the initramfs, at least an executable init.",
+        inputs: "init (the first program) and busybox (a static build).",
         recipe: || {
             json!({
-                "initramfs": {"from": "./", "compress": "gzip"},
-                "output": {"format": "initramfs"}
+                "output": {"format": "initramfs", "level": 9},
+                "filesystem": {"contents": [
+                    {"file": "init", "at": "/init", "mode": "0755"},
+                    {"file": "busybox", "at": "/bin/busybox", "mode": "0755"},
+                    {"symlink": "busybox", "at": "/bin/sh"},
+                    {"mkdir": true, "at": "/dev"},
+                    {"device": "c 5 1", "at": "/dev/console", "mode": "0600"}
+                ]}
             })
         },
     },
     Preset {
         id: "iso",
         title: "Bootable ISO (isolinux)",
-        inputs: "isolinux/isolinux.bin, isolinux/ldlinux.c32, isolinux/isolinux.cfg, the kernel and initrd.",
+        inputs: "isolinux.bin, ldlinux.c32, vmlinuz and initrd.img.",
         recipe: || {
             json!({
-                "iso": {"volume_id": "IMGFORGE", "from": "./",
-                        "boot": {"isolinux": "isolinux/isolinux.bin", "catalog": "isolinux/boot.cat"}},
-                "output": {"format": "iso"}
+                "output": {"format": "iso"},
+                "iso": {"volume_id": "IMGFORGE", "bios_boot": "/isolinux/isolinux.bin",
+                        "boot_catalog": "/isolinux/boot.cat", "boot_load_size": 4, "boot_info_table": true},
+                "boot": {"title": "imgforge live", "kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img",
+                         "cmdline": "panic=-1", "serial": true, "loaders": ["isolinux"]},
+                "filesystem": {"contents": [
+                    {"file": "isolinux.bin", "at": "/isolinux/isolinux.bin"},
+                    {"file": "ldlinux.c32", "at": "/isolinux/ldlinux.c32"},
+                    {"file": "vmlinuz", "at": "/boot/vmlinuz"},
+                    {"file": "initrd.img", "at": "/boot/initrd.img"}
+                ]}
             })
         },
     },
     Preset {
         id: "grow",
         title: "Grow a cloud image",
-        inputs: "The cloud image (qcow2 or raw), named cloud.qcow2 in the recipe.",
+        inputs: "The cloud image (qcow2 or raw), named cloud.qcow2 below. Not a recipe: the page runs what `imgforge resize --grow-last` does.",
         recipe: || {
             json!({
-                "disk": {"from": "cloud.qcow2", "size": "+10G", "grow_partition": "last"},
+                "grow": {"image": "cloud.qcow2", "size": "+10G", "grow_last": true},
                 "output": {"format": "qcow2"}
             })
         },
@@ -162,10 +186,13 @@ pub fn preset(id: &str) -> Option<&'static Preset> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartRow {
     pub name: String,
+    /// sgdisk type code (`ef00`, `8300`) or GUID; MBR: a type byte.
     pub kind: String,
     pub size: String,
+    /// `filesystem.type`: fat, ext4, none.
     pub fs: String,
-    pub from: String,
+    /// `filesystem.label`.
+    pub label: String,
 }
 
 /// The form beside the recipe text: the few settings most recipes change.
@@ -188,27 +215,31 @@ fn s(v: &Value, k: &str) -> String {
 impl Form {
     pub fn from_recipe(r: &Value) -> Form {
         let disk = r.get("disk").cloned().unwrap_or(Value::Null);
-        let partitions = disk
-            .get("partitions")
+        let partitions = r
+            .get("partition")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .map(|p| PartRow {
-                        name: s(p, "name"),
-                        kind: s(p, "type"),
-                        size: s(p, "size"),
-                        fs: s(p, "fs"),
-                        from: s(p, "from"),
+                    .map(|p| {
+                        let fs = p.get("filesystem").cloned().unwrap_or(Value::Null);
+                        PartRow {
+                            name: s(p, "name"),
+                            kind: s(p, "type"),
+                            size: s(p, "size"),
+                            fs: s(&fs, "type"),
+                            label: s(&fs, "label"),
+                        }
                     })
                     .collect()
             })
             .unwrap_or_default();
         Form {
             size: s(&disk, "size"),
+            // docs/recipe.md: the table defaults to gpt.
             table: if disk.is_object() {
                 let t = s(&disk, "table");
                 if t.is_empty() {
-                    "none".into()
+                    "gpt".into()
                 } else {
                     t
                 }
@@ -235,42 +266,52 @@ impl Form {
         }
         // An initramfs or ISO recipe has no disk: the form leaves it alone
         // until a size is given.
-        if self.size.is_empty() && self.table.is_empty() && !top.contains_key("disk") {
+        if self.size.is_empty() && self.partitions.is_empty() && !top.contains_key("disk") {
             return;
         }
         let disk = top
             .entry("disk")
             .or_insert_with(|| Value::Object(Map::new()));
-        let Value::Object(d) = disk else { return };
-        set_or_remove(d, "size", &self.size);
-        set_or_remove(d, "table", &self.table);
-        if self.partitions.is_empty() {
-            d.remove("partitions");
-        } else {
-            let old = d
-                .get("partitions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let rows = self
-                .partitions
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let mut m = match old.get(i) {
-                        Some(Value::Object(m)) => m.clone(),
-                        _ => Map::new(),
-                    };
-                    set_or_remove(&mut m, "name", &p.name);
-                    set_or_remove(&mut m, "type", &p.kind);
-                    set_or_remove(&mut m, "size", &p.size);
-                    set_or_remove(&mut m, "fs", &p.fs);
-                    set_or_remove(&mut m, "from", &p.from);
-                    Value::Object(m)
-                })
-                .collect();
-            d.insert("partitions".into(), Value::Array(rows));
+        if let Value::Object(d) = disk {
+            set_or_remove(d, "size", &self.size);
+            set_or_remove(d, "table", &self.table);
         }
+        if self.partitions.is_empty() {
+            top.remove("partition");
+            return;
+        }
+        let old = top
+            .get("partition")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let rows = self
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut m = match old.get(i) {
+                    Some(Value::Object(m)) => m.clone(),
+                    _ => Map::new(),
+                };
+                set_or_remove(&mut m, "name", &p.name);
+                set_or_remove(&mut m, "type", &p.kind);
+                set_or_remove(&mut m, "size", &p.size);
+                let mut fs = match m.get("filesystem") {
+                    Some(Value::Object(f)) => f.clone(),
+                    _ => Map::new(),
+                };
+                set_or_remove(&mut fs, "type", &p.fs);
+                set_or_remove(&mut fs, "label", &p.label);
+                if fs.is_empty() {
+                    m.remove("filesystem");
+                } else {
+                    m.insert("filesystem".into(), Value::Object(fs));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        top.insert("partition".into(), Value::Array(rows));
     }
 }
 
@@ -294,8 +335,29 @@ pub fn output_name(format: &str) -> String {
 }
 
 /// The command that builds the same bytes on the command line.
-pub fn cli_command(format: &str) -> String {
-    format!("imgforge build recipe.toml -o {}", output_name(format))
+pub fn cli_command(r: &Value) -> String {
+    let format = r
+        .get("output")
+        .and_then(|o| o.get("format"))
+        .and_then(Value::as_str)
+        .unwrap_or("raw");
+    let out = output_name(format);
+    if let Some(g) = r.get("grow") {
+        let image = g
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("cloud.qcow2");
+        let size = g.get("size").and_then(Value::as_str).unwrap_or("+10G");
+        let last = if g.get("grow_last").and_then(Value::as_bool) == Some(true) {
+            " --grow-last"
+        } else {
+            ""
+        };
+        return format!(
+            "imgforge convert -O {format} {image} {out}\nimgforge resize{last} {out} {size}"
+        );
+    }
+    format!("imgforge build recipe.toml -o {out}")
 }
 
 /// The disk size a recipe names, in bytes, if it names a plain one.
@@ -346,19 +408,26 @@ mod tests {
     #[test]
     fn form_edits_keep_other_keys() {
         let mut v = (preset("gpt-boot").unwrap().recipe)();
-        v["seed"] = json!("abc");
         let mut f = Form::from_recipe(&v);
         assert_eq!(f.partitions.len(), 2);
         assert_eq!(f.partitions[1].fs, "ext4");
+        assert_eq!(f.table, "gpt");
         f.size = "8G".into();
+        f.partitions[0].label = "EFI".into();
         f.partitions.pop();
         f.format = "vhdx".into();
         f.apply(&mut v);
         assert_eq!(v["disk"]["size"], "8G");
-        assert_eq!(v["seed"], "abc");
-        assert_eq!(v["disk"]["partitions"].as_array().unwrap().len(), 1);
+        assert_eq!(v["build"]["seed"], "workshop");
+        assert_eq!(v["partition"].as_array().unwrap().len(), 1);
+        assert_eq!(v["partition"][0]["filesystem"]["label"], "EFI");
+        assert_eq!(
+            v["partition"][0]["filesystem"]["contents"][0]["file"],
+            "BOOTX64.EFI"
+        );
         assert_eq!(v["output"]["format"], "vhdx");
         assert_eq!(Form::from_recipe(&v), f);
+        assert_eq!(cli_command(&v), "imgforge build recipe.toml -o disk.vhdx");
     }
 
     #[test]
