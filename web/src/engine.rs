@@ -79,13 +79,14 @@ pub const OUTPUT_FORMATS: &[&str] = &[
 ];
 
 /// Builds what `recipe` (docs/recipe.md, as JSON) describes from `files`
-/// into `sink`. A `grow` table instead grows an image (see [`grow`]).
+/// into `sink`; returns the build's warnings. A `grow` table instead grows
+/// an image (see [`grow`]).
 pub fn build(
     recipe: &Value,
     files: &FileMap,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let out = recipe.get("output").unwrap_or(&Value::Null);
     let format = out.get("format").and_then(Value::as_str).unwrap_or("raw");
     if let Some(g) = recipe.get("grow") {
@@ -103,23 +104,16 @@ pub fn build(
             .ok_or_else(|| Error::invalid("grow.size", "missing (example: \"+10G\")"))?;
         let grow_last = g.get("grow_last").and_then(Value::as_bool).unwrap_or(false);
         let opts = write_options(out, recipe)?;
-        return grow(
-            src,
-            size,
-            grow_last,
-            Format::parse(format)?,
-            &opts,
-            sink,
-            progress,
-        );
+        let format = Format::parse(format)?;
+        grow(src, size, grow_last, format, &opts, sink, progress)?;
+        return Ok(Vec::new());
     }
     // LEAD: the real recipe build replaces everything below:
     //   let text = recipe.to_string();
     //   let r = imgforge_core::recipe::parse(&text, imgforge_core::recipe::Syntax::Json)?;
     //   let ctx = imgforge_core::build::context(&r, None, None);
     //   let inputs = imgforge_core::build::MapInputs(files.clone());
-    //   imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?;
-    //   return Ok(());
+    //   return Ok(imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?.warnings);
     // Until then: an empty disk (table "none", no partitions) in any
     // container the core writes.
     let _ = files;
@@ -151,7 +145,8 @@ pub fn build(
     let opts = write_options(out, recipe)?;
     progress.step("preparing", 0, size)?;
     let disk = Disk::new(size);
-    container::write(format, &disk, &opts, sink, progress)
+    container::write(format, &disk, &opts, sink, progress)?;
+    Ok(Vec::new())
 }
 
 /// What `imgforge resize [--grow-last] IMAGE SIZE` does, streamed into a

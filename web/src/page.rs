@@ -725,6 +725,7 @@ async fn start_build() {
     let file_name = recipe::output_name(&format);
     release_last_output().await;
     show("download", false);
+    set_text("build-warnings", "");
     set_busy(true);
     set_progress(0.0, 1.0);
 
@@ -982,6 +983,11 @@ async fn complete(job: Job, data: JsValue) {
         return;
     }
     let size = get(&data, "size").as_f64().unwrap_or(0.0);
+    let warnings: Vec<String> = Array::from(&get(&data, "warnings"))
+        .iter()
+        .filter_map(|w| w.as_string())
+        .collect();
+    set_text("build-warnings", &warnings.join("\n"));
     let result: Result<String, JsValue> = async {
         match job.out {
             Out::Writable { stream, writes, .. } => {

@@ -116,10 +116,15 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
                     files.insert(path.clone(), blob_source(&pair.get(1), &path)?);
                 }
             }
-            with_output(msg, id, |sink, progress| {
-                engine::build(&recipe, &files, sink, progress)
+            let mut warnings = Vec::new();
+            let done = with_output(msg, id, |sink, progress| {
+                warnings = engine::build(&recipe, &files, sink, progress)?;
+                Ok(())
             })
-            .await
+            .await?;
+            let list: Array = warnings.iter().map(|w| JsValue::from_str(w)).collect();
+            let _ = Reflect::set(&done, &"warnings".into(), &list);
+            Ok(done)
         }
         "convert" => {
             let src = blob_source(&get(msg, "file"), "image")?;
