@@ -131,6 +131,20 @@ function runCase(c) {
         sh(ref.sh, vars);
         assertEqual(sha(fs.readFileSync(vars.out)), sha(out), `sha256 of "${ref.sh}" vs wasm output`);
         results.push(ref.sh.split(' ')[0]);
+      } else if (ref.check) {
+        needTools(ref.tools);
+        const text = sh(ref.check, { ...vars, wasm: wasmOut }).toString();
+        if (!text.includes(ref.expect)) throw new Error(`${fill(ref.check, { ...vars, wasm: wasmOut })}: no "${ref.expect}" in:\n${text}`);
+        results.push(ref.check.split(' ').slice(0, 2).join(' '));
+      } else if (ref.cli_sh) {
+        if (!fs.existsSync(cli)) throw new Pending(`no CLI at ${cli} (./build.sh build)`);
+        const r = spawnSync('sh', ['-c', fill(ref.cli_sh, { ...vars, imgforge: cli })], { encoding: 'utf8' });
+        if (r.status !== 0) {
+          if (/unrecognized subcommand|unexpected argument/.test(r.stderr)) throw new Pending(`CLI: ${r.stderr.trim().split('\n')[0]}`);
+          throw new Error(`${ref.cli_sh} failed: ${r.stderr}`);
+        }
+        assertEqual(sha(fs.readFileSync(vars.out)), sha(out), `sha256 of "${ref.cli_sh}" vs wasm output`);
+        results.push('cli');
       } else if (ref.same_content) {
         needTools(ref.tools);
         sh(ref.same_content, vars);

@@ -126,7 +126,7 @@ pub fn build(
     if !disk_spec.is_object() || table != "none" || recipe.get("partition").is_some() {
         return Err(Error::unsupported(
             "recipe",
-            "only an empty disk (table = \"none\", no partitions) can be built until the recipe builder is merged",
+            "this recipe needs the recipe builder (not merged yet); only empty disks with table = \"none\" build now",
         ));
     }
     let size = match disk_spec.get("size") {

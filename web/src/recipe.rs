@@ -95,11 +95,12 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         id: "raw",
         title: "Sparse raw disk",
-        inputs: "No input files: an empty disk of the size you choose.",
+        inputs: "No input files: an empty GPT disk of the size you choose, one unformatted partition filling it.",
         recipe: || {
             json!({
                 "output": {"format": "raw"},
-                "disk": {"size": "2G", "table": "none"}
+                "disk": {"size": "2G", "table": "gpt"},
+                "partition": [{"type": "8300", "name": "data", "size": "rest"}]
             })
         },
     },
