@@ -1,13 +1,18 @@
 // The embedding example's script (docs/embedding.md).
 import * as imgforge from './imgforge.js';
 
-const recipe = `# A 64 MiB sparse disk, as the workshop's first step
-[disk]
-size = "64M"
-table = "none"
-
+const recipe = `# A 64 MiB sparse disk with an empty partition: the workshop's first step
 [output]
 format = "raw"
+
+[disk]
+size = "64M"
+table = "gpt"
+
+[[partition]]
+type = "8300"
+name = "data"
+size = "rest"
 `;
 
 // 1. The iframe: preset and recipe in the query string.
