@@ -204,6 +204,11 @@ await test('sparse GPT disk preset → download = imgforge build', async () => {
   execFileSync(cli, ['build', recipe, '-o', out]);
   const want = sha(fs.readFileSync(out));
   if (got !== want) throw new Error(`page ${got} != imgforge build ${want}`);
+  // And the Inspect view lists its partition.
+  await page.click('#tab-inspect');
+  await page.setInputFiles('#inspect-file', out);
+  await waitFor(page, () => document.getElementById('parts').textContent.includes('data'), 'the partition table');
+  await page.screenshot({ path: path.join(shots, 'inspect-gpt.png'), fullPage: true });
   await page.close();
 });
 

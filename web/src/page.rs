@@ -1149,7 +1149,9 @@ fn render_inspect(name: &str, result: &JsValue) {
     if c.get("dirty-flag").and_then(Value::as_bool) == Some(true) {
         fact(&dl, "Dirty", "yes (not cleanly closed)");
     }
-    if let Some(Value::Object(m)) = c.get("format-specific") {
+    // qemu-img's format-specific block: {"type": ..., "data": {...}}.
+    let specific = c.get("format-specific");
+    if let Some(Value::Object(m)) = specific.and_then(|f| f.get("data")).or(specific) {
         for (k, x) in m {
             let s = match x {
                 Value::String(s) => s.clone(),
