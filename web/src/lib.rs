@@ -18,8 +18,40 @@ pub mod sink;
 pub mod worker;
 
 use imgforge_core::container::Format;
-use imgforge_core::io::NoProgress;
+use imgforge_core::io::{NoProgress, Sink};
 use std::sync::Arc;
+
+/// Outputs of the `*_bytes` calls are held in wasm memory: bounded well
+/// below wasm32's 2 GiB allocation limit, with an error instead of a panic.
+const MEM_OUTPUT_CAP: u64 = 1 << 30;
+
+/// A `Vec` sink that refuses to grow past [`MEM_OUTPUT_CAP`].
+struct MemSink(Vec<u8>);
+
+impl MemSink {
+    fn reserve(&self, more: u64) -> imgforge_core::Result<usize> {
+        match (self.0.len() as u64).checked_add(more) {
+            Some(n) if n <= MEM_OUTPUT_CAP => Ok(n as usize),
+            _ => Err(imgforge_core::Error::no_space(
+                "output",
+                "more than 1 GiB does not fit in memory here; use the page (which writes to a file) or the CLI",
+            )),
+        }
+    }
+}
+
+impl Sink for MemSink {
+    fn write(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
+        self.reserve(data.len() as u64)?;
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+    fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
+        let n = self.reserve(len)?;
+        self.0.resize(n, 0);
+        Ok(())
+    }
+}
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -61,9 +93,9 @@ pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, Js
     if let Some(b) = bad {
         return Err(JsError::new(&b));
     }
-    let mut out = Vec::new();
+    let mut out = MemSink(Vec::new());
     engine::build(&r, &map, &mut out, &NoProgress).map_err(js_err)?;
-    Ok(out)
+    Ok(out.0)
 }
 
 /// Converts an image in memory to `format`; `opts_json` is `{}` or
@@ -78,7 +110,7 @@ pub fn convert_bytes(bytes: &[u8], format: &str, opts_json: &str) -> Result<Vec<
         serde_json::from_str(opts_json).map_err(js_err)?
     };
     let opts = engine::write_options(&opts, &opts).map_err(js_err)?;
-    let mut out = Vec::new();
+    let mut out = MemSink(Vec::new());
     engine::convert(
         Arc::new(bytes.to_vec()),
         format,
@@ -87,7 +119,7 @@ pub fn convert_bytes(bytes: &[u8], format: &str, opts_json: &str) -> Result<Vec<
         &NoProgress,
     )
     .map_err(js_err)?;
-    Ok(out)
+    Ok(out.0)
 }
 
 /// The presets as `[{id, title, inputs, recipe}]` (for embedders).
