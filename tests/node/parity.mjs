@@ -108,6 +108,11 @@ function runCase(c) {
   }
 
   let out;
+  if (c.preset) {
+    const p = wasm.presets().find((x) => x.id === c.preset);
+    if (!p) throw new Error(`no preset '${c.preset}'`);
+    c.build = JSON.stringify(p.recipe, null, 2);
+  }
   if (c.build) {
     fs.writeFileSync(vars.recipe, c.build);
     out = wasmCall(() => wasm.build_bytes(c.build, files));
