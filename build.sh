@@ -107,6 +107,13 @@ cmd_test() {
   export IMGFORGE_BIN="$ROOT/target/release/imgforge"
   log "cargo test --workspace"
   cargo test --workspace --release
+  log "wasm parity under node (tests/node/parity.mjs)"
+  node tests/node/parity.mjs
+  log "browser tests in chromium (tests/node/browser.mjs)"
+  node tests/node/browser.mjs
+  log "BlobSource in a browser worker (web/tests, wasm-bindgen-test-runner + chromedriver)"
+  (cd web && CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --release -p imgforge-web --target wasm32-unknown-unknown --test blob_source)
   log "fmt and clippy"
   cargo fmt --all -- --check
 }

@@ -1,0 +1,232 @@
+//! Browser outputs as core [`Sink`]s, and progress reported to the page.
+//!
+//! - [`OpfsSink`]: a file in the origin private file system, written through
+//!   a `FileSystemSyncAccessHandle` (workers only; synchronous, so the core's
+//!   synchronous writers can use it). Holes are skipped with the write
+//!   position; `finish` sets the final length.
+//! - [`ChunkSink`]: posts the output to the page in 1 MiB `Uint8Array`s (the
+//!   buffers are transferred, not copied) and holes as lengths; the page
+//!   writes them to a `FileSystemWritableFileStream` from
+//!   `showSaveFilePicker` (holes become seeks) or collects them into a Blob.
+
+use crate::blob::js_io;
+use imgforge_core::io::{Progress, Sink};
+use imgforge_core::Result;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::cell::{Cell, RefCell};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{DedicatedWorkerGlobalScope, FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
+
+/// Builds a plain JS object from key/value pairs.
+pub fn obj(pairs: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
+}
+
+/// Posts a message from the worker to the page (no-op outside a worker).
+pub fn post(msg: &Object, transfer: Option<&JsValue>) {
+    let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() else {
+        return;
+    };
+    let _ = match transfer {
+        Some(t) => scope.post_message_with_transfer(msg, &Array::of1(t)),
+        None => scope.post_message(msg),
+    };
+}
+
+pub struct OpfsSink {
+    handle: Option<FileSystemSyncAccessHandle>,
+    pos: u64,
+    name: String,
+}
+
+impl OpfsSink {
+    pub fn new(handle: FileSystemSyncAccessHandle, name: impl Into<String>) -> Self {
+        // Start from an empty file: a retried build reuses the name.
+        let _ = handle.truncate_with_f64(0.0);
+        OpfsSink {
+            handle: Some(handle),
+            pos: 0,
+            name: name.into(),
+        }
+    }
+
+    pub fn written(&self) -> u64 {
+        self.pos
+    }
+
+    fn handle(&self) -> Result<&FileSystemSyncAccessHandle> {
+        self.handle.as_ref().ok_or_else(|| {
+            imgforge_core::Error::io(
+                format!("writing {}", self.name),
+                std::io::Error::other("already finished"),
+            )
+        })
+    }
+}
+
+impl Sink for OpfsSink {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        let h = self.handle()?;
+        let opts = FileSystemReadWriteOptions::new();
+        opts.set_at(self.pos as f64);
+        let n = h
+            .write_with_u8_array_and_options(data, &opts)
+            .map_err(|e| js_io(&format!("writing {}", self.name), e))?;
+        if n as usize != data.len() {
+            return Err(imgforge_core::Error::no_space(
+                self.name.clone(),
+                "the browser's storage is full (short write)",
+            ));
+        }
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    fn hole(&mut self, len: u64) -> Result<()> {
+        self.pos += len;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let h = self.handle()?;
+        let ctx = format!("finishing {}", self.name);
+        h.truncate_with_f64(self.pos as f64)
+            .map_err(|e| js_io(&ctx, e))?;
+        h.flush().map_err(|e| js_io(&ctx, e))?;
+        h.close();
+        self.handle = None;
+        Ok(())
+    }
+}
+
+impl Drop for OpfsSink {
+    fn drop(&mut self) {
+        // An access handle locks the file until closed.
+        if let Some(h) = self.handle.take() {
+            h.close();
+        }
+    }
+}
+
+const CHUNK: usize = 1 << 20;
+
+pub struct ChunkSink {
+    id: JsValue,
+    buf: Vec<u8>,
+    pos: u64,
+}
+
+impl ChunkSink {
+    pub fn new(id: JsValue) -> Self {
+        ChunkSink {
+            id,
+            buf: Vec::with_capacity(CHUNK),
+            pos: 0,
+        }
+    }
+
+    pub fn written(&self) -> u64 {
+        self.pos
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let arr = Uint8Array::from(&self.buf[..]);
+        self.buf.clear();
+        let buffer = arr.buffer();
+        post(
+            &obj(&[
+                ("id", self.id.clone()),
+                ("type", "chunk".into()),
+                ("data", arr.into()),
+            ]),
+            Some(&buffer.into()),
+        );
+    }
+}
+
+impl Sink for ChunkSink {
+    fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        self.pos += data.len() as u64;
+        while !data.is_empty() {
+            let n = (CHUNK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == CHUNK {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+
+    fn hole(&mut self, len: u64) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.flush();
+        self.pos += len;
+        post(
+            &obj(&[
+                ("id", self.id.clone()),
+                ("type", "hole".into()),
+                ("len", (len as f64).into()),
+            ]),
+            None,
+        );
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.flush();
+        Ok(())
+    }
+}
+
+/// Posts `{id, type: "progress", phase, done, total}` at most ~10 times a
+/// second (and on every phase change). Cancelling is done by the page
+/// terminating the worker, so `cancelled()` stays false.
+pub struct WorkerProgress {
+    id: JsValue,
+    last: Cell<f64>,
+    phase: RefCell<String>,
+}
+
+impl WorkerProgress {
+    pub fn new(id: JsValue) -> Self {
+        WorkerProgress {
+            id,
+            last: Cell::new(f64::NEG_INFINITY),
+            phase: RefCell::new(String::new()),
+        }
+    }
+}
+
+impl Progress for WorkerProgress {
+    fn report(&self, phase: &str, done: u64, total: u64) {
+        let now = js_sys::Date::now();
+        let same_phase = *self.phase.borrow() == phase;
+        if same_phase && now - self.last.get() < 100.0 && done < total {
+            return;
+        }
+        self.last.set(now);
+        if !same_phase {
+            *self.phase.borrow_mut() = phase.to_string();
+        }
+        post(
+            &obj(&[
+                ("id", self.id.clone()),
+                ("type", "progress".into()),
+                ("phase", phase.into()),
+                ("done", (done as f64).into()),
+                ("total", (total as f64).into()),
+            ]),
+            None,
+        );
+    }
+}

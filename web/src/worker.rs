@@ -1,0 +1,207 @@
+//! The worker side: `www/worker.js` passes every message to
+//! [`handle_message`], which runs one job on the engine and posts
+//! `progress`, `chunk`/`hole` (output streamed to the page), then `done` or
+//! `error` back, all tagged with the request's `id`.
+//!
+//! Requests:
+//! - `{id, cmd: "inspect", file: Blob}` → `done.result` = the info object
+//! - `{id, cmd: "build", recipe: string, syntax?: "json"|"toml",
+//!    files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?}`
+//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`
+//! - `{id, cmd: "list_dir", file: Blob, part?: number, path: string}`
+//!
+//! With `out: "opfs"` (or `"auto"` where OPFS works) the output is written to
+//! the OPFS file `name` and `done` carries `{output: "opfs", name, size}`;
+//! otherwise it comes as `chunk`/`hole` messages and `done` carries
+//! `{output: "chunks", size}`.
+//!
+//! Cancelling: the page terminates the worker and starts a new one (a
+//! shared cancel flag would need a SharedArrayBuffer, hence COOP/COEP
+//! headers the page cannot count on). An OPFS file left half-written is
+//! removed by the page the next time it starts.
+
+use crate::blob::{js_message, BlobSource};
+use crate::engine::{self, FileMap};
+use crate::recipe::{self, Syntax};
+use crate::sink::{obj, post, ChunkSink, OpfsSink, WorkerProgress};
+use imgforge_core::container::Format;
+use imgforge_core::io::{Sink, Source};
+use js_sys::{Array, Reflect};
+use serde_json::Value;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetFileOptions,
+    FileSystemSyncAccessHandle, WorkerGlobalScope,
+};
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn get_str(v: &JsValue, k: &str) -> Option<String> {
+    get(v, k).as_string()
+}
+
+/// Runs one request and posts its answer. Never throws.
+#[wasm_bindgen]
+pub async fn handle_message(msg: JsValue) {
+    let id = get(&msg, "id");
+    match run(&msg, &id).await {
+        Ok(done) => {
+            let _ = Reflect::set(&done, &"id".into(), &id);
+            let _ = Reflect::set(&done, &"type".into(), &"done".into());
+            post(&done, None);
+        }
+        Err(message) => post(
+            &obj(&[
+                ("id", id),
+                ("type", "error".into()),
+                ("message", message.into()),
+            ]),
+            None,
+        ),
+    }
+}
+
+// The core shares inputs as `Arc<dyn ReadAt>`; a Blob is not Send, and
+// does not need to be: the worker is single-threaded.
+#[allow(clippy::arc_with_non_send_sync)]
+fn blob_source(v: &JsValue, what: &str) -> Result<Source, String> {
+    let blob: Blob = v
+        .clone()
+        .dyn_into()
+        .map_err(|_| format!("{what}: not a File or Blob"))?;
+    let name = get_str(v, "name").unwrap_or_else(|| what.to_string());
+    Ok(Arc::new(
+        BlobSource::new(blob, name).map_err(|e| e.to_string())?,
+    ))
+}
+
+fn json_to_js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
+}
+
+async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
+    let cmd = get_str(msg, "cmd").unwrap_or_default();
+    match cmd.as_str() {
+        "inspect" => {
+            let src = blob_source(&get(msg, "file"), "image")?;
+            let v = engine::inspect(src).map_err(|e| e.to_string())?;
+            Ok(obj(&[("result", json_to_js(&v))]))
+        }
+        "list_dir" => {
+            let src = blob_source(&get(msg, "file"), "image")?;
+            let part = get(msg, "part").as_f64().map(|p| p as u32);
+            let path = get_str(msg, "path").unwrap_or_else(|| "/".into());
+            let v = engine::list_dir(src, part, &path).map_err(|e| e.to_string())?;
+            Ok(obj(&[("result", json_to_js(&v))]))
+        }
+        "build" => {
+            let text = get_str(msg, "recipe").ok_or("build: no recipe")?;
+            let syntax = get_str(msg, "syntax")
+                .map(|s| Syntax::parse(&s))
+                .unwrap_or_else(|| recipe::sniff(&text));
+            let recipe = recipe::parse(&text, syntax)?;
+            let mut files = FileMap::new();
+            let list = get(msg, "files");
+            if !list.is_undefined() && !list.is_null() {
+                for pair in Array::from(&list).iter() {
+                    let pair = Array::from(&pair);
+                    let path = pair
+                        .get(0)
+                        .as_string()
+                        .ok_or("build: file without a path")?;
+                    files.insert(path.clone(), blob_source(&pair.get(1), &path)?);
+                }
+            }
+            let mut warnings = Vec::new();
+            let done = with_output(msg, id, |sink, progress| {
+                warnings = engine::build(&recipe, &files, sink, progress)?;
+                Ok(())
+            })
+            .await?;
+            let list: Array = warnings.iter().map(|w| JsValue::from_str(w)).collect();
+            let _ = Reflect::set(&done, &"warnings".into(), &list);
+            Ok(done)
+        }
+        "convert" => {
+            let src = blob_source(&get(msg, "file"), "image")?;
+            let format = Format::parse(&get_str(msg, "format").unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            let opts: Value = match get_str(msg, "opts") {
+                Some(s) if !s.is_empty() => {
+                    serde_json::from_str(&s).map_err(|e| format!("convert options: {e}"))?
+                }
+                _ => Value::Object(Default::default()),
+            };
+            let opts = engine::write_options(&opts, &opts).map_err(|e| e.to_string())?;
+            with_output(msg, id, |sink, progress| {
+                engine::convert(src.clone(), format, &opts, sink, progress)
+            })
+            .await
+        }
+        other => Err(format!("unknown command '{other}'")),
+    }
+}
+
+/// Opens the output the request asks for and runs `job` into it.
+async fn with_output(
+    msg: &JsValue,
+    id: &JsValue,
+    job: impl FnOnce(&mut dyn Sink, &WorkerProgress) -> imgforge_core::Result<()>,
+) -> Result<js_sys::Object, String> {
+    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
+    let name = get_str(msg, "name").unwrap_or_else(|| "imgforge-out.bin".into());
+    let progress = WorkerProgress::new(id.clone());
+    let handle = if out == "chunks" {
+        None
+    } else {
+        match open_opfs(&name).await {
+            Ok(h) => Some(h),
+            Err(e) if out == "opfs" => return Err(format!("OPFS: {e}")),
+            Err(_) => None,
+        }
+    };
+    match handle {
+        Some(h) => {
+            let mut sink = OpfsSink::new(h, name.clone());
+            job(&mut sink, &progress).map_err(|e| e.to_string())?;
+            Ok(obj(&[
+                ("output", "opfs".into()),
+                ("name", name.into()),
+                ("size", (sink.written() as f64).into()),
+            ]))
+        }
+        None => {
+            let mut sink = ChunkSink::new(id.clone());
+            job(&mut sink, &progress).map_err(|e| e.to_string())?;
+            Ok(obj(&[
+                ("output", "chunks".into()),
+                ("size", (sink.written() as f64).into()),
+            ]))
+        }
+    }
+}
+
+async fn open_opfs(name: &str) -> Result<FileSystemSyncAccessHandle, String> {
+    let scope: WorkerGlobalScope = js_sys::global()
+        .dyn_into()
+        .map_err(|_| "not in a worker".to_string())?;
+    let storage = scope.navigator().storage();
+    let dir: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory())
+        .await
+        .map_err(|e| js_message(&e))?
+        .unchecked_into();
+    let opts = FileSystemGetFileOptions::new();
+    opts.set_create(true);
+    let file: FileSystemFileHandle = JsFuture::from(dir.get_file_handle_with_options(name, &opts))
+        .await
+        .map_err(|e| js_message(&e))?
+        .unchecked_into();
+    let handle = JsFuture::from(file.create_sync_access_handle())
+        .await
+        .map_err(|e| js_message(&e))?;
+    Ok(handle.unchecked_into())
+}

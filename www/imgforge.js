@@ -1,0 +1,101 @@
+// imgforge as a JS module for workshop pages: the same worker and wasm as
+// the builder page (worker.js, pkg/). See docs/embedding.md.
+//
+//   import * as imgforge from './imgforge.js';
+//   await imgforge.init();
+//   const blob = await imgforge.build(recipeText, { 'rootfs.tar': file });
+//   const info = await imgforge.inspect(file);
+
+let worker = null;
+let nextId = 1;
+const jobs = new Map();
+
+function startWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = (e) => {
+    const m = e.data, job = jobs.get(m.id);
+    if (!job) return;
+    if (m.type === 'progress') job.onProgress?.(m.phase, m.done, m.total);
+    else if (m.type === 'chunk') job.parts.push(m.data);
+    else if (m.type === 'hole') {
+      for (let left = m.len; left > 0; left -= 1 << 26) job.parts.push(new Uint8Array(Math.min(left, 1 << 26)));
+    } else if (m.type === 'done') { jobs.delete(m.id); job.resolve(m); }
+    else if (m.type === 'error') { jobs.delete(m.id); job.reject(new Error(m.message)); }
+  };
+  worker.onerror = (e) => {
+    for (const job of jobs.values()) job.reject(new Error(`imgforge worker failed: ${e.message}`));
+    jobs.clear();
+  };
+}
+
+/** Starts the worker (optional: the first call does it too). */
+export async function init() {
+  if (!worker) startWorker();
+}
+
+/** Stops the running job: the worker is terminated and a new one starts. */
+export function cancel() {
+  if (!worker) return;
+  worker.terminate();
+  for (const job of jobs.values()) job.reject(new Error('cancelled'));
+  jobs.clear();
+  startWorker();
+}
+
+async function toBlob(v) {
+  if (v instanceof Blob) return v;
+  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return new Blob([v]);
+  if (typeof v === 'string') {
+    const r = await fetch(v);
+    if (!r.ok) throw new Error(`${v}: HTTP ${r.status}`);
+    return r.blob();
+  }
+  throw new Error('a file is a Blob, File, Uint8Array, ArrayBuffer or URL string');
+}
+
+async function collect(msg, onProgress) {
+  const parts = [];
+  if (!worker) startWorker();
+  const id = nextId++;
+  const m = await new Promise((resolve, reject) => {
+    jobs.set(id, { resolve, reject, onProgress, parts });
+    worker.postMessage({ ...msg, id, name: `imgforge-out-api-${Date.now()}-${id}` });
+  });
+  if (m.output === 'opfs') {
+    const dir = await navigator.storage.getDirectory();
+    return (await dir.getFileHandle(m.name)).getFile();
+  }
+  return new Blob(parts);
+}
+
+/**
+ * Builds a recipe (TOML or JSON text, or an object) from `files`
+ * ({path: Blob|File|Uint8Array|URL} or a Map). Resolves to a Blob (a File
+ * in the origin private file system where the browser has one).
+ * options.onProgress(phase, done, total) is called ~10 times a second.
+ */
+export async function build(recipe, files = {}, options = {}) {
+  const text = typeof recipe === 'string' ? recipe : JSON.stringify(recipe);
+  const entries = files instanceof Map ? [...files] : Object.entries(files);
+  const list = [];
+  for (const [path, v] of entries) list.push([path, await toBlob(v)]);
+  return collect({ cmd: 'build', recipe: text, files: list, out: 'auto' }, options.onProgress);
+}
+
+/** Converts an image to `format` (raw, qcow2, vhd, vhdx, vmdk, ova, box). */
+export async function convert(image, format, opts = {}, options = {}) {
+  return collect({ cmd: 'convert', file: await toBlob(image), format, opts: JSON.stringify(opts), out: 'auto' },
+    options.onProgress);
+}
+
+/** What `imgforge inspect --json` says about an image (File, Blob, bytes or URL). */
+export async function inspect(image) {
+  if (!worker) startWorker();
+  const id = nextId++;
+  const file = await toBlob(image);
+  const m = await new Promise((resolve, reject) => {
+    jobs.set(id, { resolve, reject, parts: [] });
+    worker.postMessage({ id, cmd: 'inspect', file });
+  });
+  return m.result;
+}
