@@ -4,8 +4,8 @@
 
 use imgforge_core::container::{self, Format, WriteOptions};
 use imgforge_core::io::{Progress, Sink, Source};
-use imgforge_core::{BuildContext, Disk, Error, Result};
-use serde_json::{json, Value};
+use imgforge_core::{BuildContext, Error, Result};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Input files of a build, by the path the recipe names them with.
@@ -17,38 +17,10 @@ pub type FileMap = BTreeMap<String, Source>;
 /// `allocated_size`, `actual_size`, `container` (qemu-img info fields),
 /// `partition_table`, `warnings`.
 pub fn inspect(src: Source) -> Result<Value> {
-    // LEAD: switch to the core's inspect (same JSON as `imgforge inspect --json`):
-    //   let mut report = imgforge_core::inspect::inspect(src.clone())?;
-    //   report.actual_size = Some(src.size());
-    //   return serde_json::to_value(&report).map_err(|e| Error::invalid("inspect", e));
-    let format = container::detect(&*src)?;
-    let file_size = src.size();
-    let mut v = json!({
-        "format": format.qemu_name(),
-        "virtual_size": null,
-        "allocated_size": null,
-        "actual_size": file_size,
-        "container": null,
-        "partition_table": null,
-        "warnings": [],
-    });
-    match container::open(src, Some(format)) {
-        Ok(opened) => {
-            v["virtual_size"] = json!(opened.disk.size());
-            v["allocated_size"] = json!(opened.disk.allocated_bytes());
-            if format != Format::Raw {
-                v["container"] =
-                    serde_json::to_value(&opened.info).map_err(|e| Error::invalid("inspect", e))?;
-            }
-        }
-        Err(e) => {
-            v["warnings"] = json!([format!(
-                "cannot open the {} container: {e}",
-                format.qemu_name()
-            )]);
-        }
-    }
-    Ok(v)
+    let mut report = imgforge_core::inspect::inspect(src.clone())?;
+    // The browser cannot see the file's allocation: its length stands in.
+    report.actual_size = Some(src.size());
+    serde_json::to_value(&report).map_err(|e| Error::invalid("inspect", e))
 }
 
 /// Lists a directory of the filesystem in partition `part` (None: the whole
@@ -108,45 +80,10 @@ pub fn build(
         grow(src, size, grow_last, format, &opts, sink, progress)?;
         return Ok(Vec::new());
     }
-    // LEAD: the real recipe build replaces everything below:
-    //   let text = recipe.to_string();
-    //   let r = imgforge_core::recipe::parse(&text, imgforge_core::recipe::Syntax::Json)?;
-    //   let ctx = imgforge_core::build::context(&r, None, None);
-    //   let inputs = imgforge_core::build::MapInputs(files.clone());
-    //   return Ok(imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?.warnings);
-    // Until then: an empty disk (table "none", no partitions) in any
-    // container the core writes.
-    let _ = files;
-    let disk_spec = recipe.get("disk").unwrap_or(&Value::Null);
-    // docs/recipe.md: the table defaults to gpt.
-    let table = disk_spec
-        .get("table")
-        .and_then(Value::as_str)
-        .unwrap_or("gpt");
-    if !disk_spec.is_object() || table != "none" || recipe.get("partition").is_some() {
-        return Err(Error::unsupported(
-            "recipe",
-            "this recipe needs the recipe builder (not merged yet); only empty disks with table = \"none\" build now",
-        ));
-    }
-    let size = match disk_spec.get("size") {
-        Some(Value::String(s)) => imgforge_core::size::parse_size(s, "disk.size")?,
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| Error::invalid("disk.size", "must be a positive number of bytes"))?,
-        _ => return Err(Error::invalid("disk.size", "missing (example: \"10G\")")),
-    };
-    let format = Format::parse(format).map_err(|_| {
-        Error::unsupported(
-            "recipe",
-            format!("output format '{format}' is built by the recipe builder (not merged yet)"),
-        )
-    })?;
-    let opts = write_options(out, recipe)?;
-    progress.step("preparing", 0, size)?;
-    let disk = Disk::new(size);
-    container::write(format, &disk, &opts, sink, progress)?;
-    Ok(Vec::new())
+    let r = imgforge_core::recipe::parse(&recipe.to_string(), imgforge_core::recipe::Syntax::Json)?;
+    let ctx = imgforge_core::build::context(&r, None, None);
+    let inputs = imgforge_core::build::MapInputs(files.clone());
+    Ok(imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?.warnings)
 }
 
 /// What `imgforge resize [--grow-last] IMAGE SIZE` does, streamed into a
@@ -285,26 +222,17 @@ pub fn context(top: &Value) -> Result<BuildContext> {
 mod tests {
     use super::*;
     use imgforge_core::io::NoProgress;
+    use serde_json::json;
     use std::sync::Arc;
 
     #[test]
-    fn builds_an_empty_raw_disk_as_holes() {
-        let r = json!({"disk": {"size": "1M", "table": "none"}, "output": {"format": "raw"}});
+    fn builds_a_sparse_gpt_disk() {
+        let r = json!({"output": {"format": "raw"}, "disk": {"size": "1M", "table": "gpt"},
+                       "partition": [{"type": "8300", "name": "data", "size": "rest"}]});
         let mut out = Vec::new();
         build(&r, &FileMap::new(), &mut out, &NoProgress).unwrap();
         assert_eq!(out.len(), 1 << 20);
-        assert!(out.iter().all(|&b| b == 0));
-    }
-
-    // LEAD: delete this test with the fallback when build() calls the core.
-    #[test]
-    fn refuses_what_it_cannot_build_yet() {
-        let r = json!({"disk": {"size": "1M"}, "output": {"format": "raw"}});
-        let e = build(&r, &FileMap::new(), &mut Vec::new(), &NoProgress).unwrap_err();
-        assert!(e.to_string().contains("recipe"), "{e}");
-        let r = json!({"disk": {"size": "nope", "table": "none"}, "output": {"format": "raw"}});
-        let e = build(&r, &FileMap::new(), &mut Vec::new(), &NoProgress).unwrap_err();
-        assert!(e.to_string().contains("disk.size"), "{e}");
+        assert_eq!(&out[512..520], b"EFI PART");
     }
 
     #[test]
@@ -312,7 +240,6 @@ mod tests {
         let v = inspect(Arc::new(vec![0u8; 4096])).unwrap();
         assert_eq!(v["format"], "raw");
         assert_eq!(v["virtual_size"], 4096);
-        assert!(v["partition_table"].is_null());
         assert_eq!(v["warnings"], json!([]));
     }
 
