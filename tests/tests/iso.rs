@@ -584,24 +584,10 @@ fn long_joliet_names_are_truncated_with_a_warning() {
     );
 }
 
-/// Debian's kernel fetched by `./build.sh setup` into target/boot-inputs.
+/// Debian's kernel, fetched by `./build.sh setup` (the shared boot harness
+/// finds it).
 fn boot_kernel() -> Option<PathBuf> {
-    let dir = root().join("target/boot-inputs/boot");
-    let k = std::fs::read_dir(&dir).ok().and_then(|rd| {
-        rd.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("vmlinuz-")
-        })
-    });
-    if k.is_none() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("no kernel in {} (run ./build.sh setup)", dir.display());
-        }
-        eprintln!("skipping: no kernel in {}", dir.display());
-    }
-    k
+    imgforge_tests::qemu::kernel()
 }
 
 /// Runs qemu until `want` appears on the serial console (true) or 120 s pass.
