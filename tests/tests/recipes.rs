@@ -318,4 +318,11 @@ fn bad_recipes_fail_clearly() {
         "bad-type-code",
         &["zz99"],
     );
+    // Content larger than the filesystem: the error names the partition and the size needed.
+    let big = "x".repeat(3 << 20);
+    fails_with(
+        &format!("[disk]\nsize = \"8M\"\n[[partition]]\ntype = \"8300\"\nsize = \"2M\"\n[partition.filesystem]\ntype = \"ext4\"\ncontents = [{{ text = \"{big}\", at = \"/big\" }}]\n"),
+        "bad-content-too-large",
+        &["partition[1].filesystem", "needs"],
+    );
 }
