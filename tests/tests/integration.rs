@@ -5,6 +5,7 @@
 mod boot; // direct kernel + initramfs boots (QEMU), the boot harness itself
 mod boot_images; // ISO (BIOS, UEFI, isohybrid) and GPT disk (UEFI, raw and qcow2) boots
 mod cli_basics;
+mod cli_errors; // exit 1 + one error line, no panic, no leftovers, --help everywhere, create sizes
 mod convert_matrix; // convert between every pair of formats, info fields, inspect/ls through containers, recipe output formats
 mod cpio; // GNU cpio vs our initramfs, tar sources
 mod ext4; // e2fsck, debugfs, dumpe2fs, mke2fs -d images
