@@ -274,6 +274,24 @@ fn check_info(img: &Path, f: &Fmt) {
                 f.name
             );
         }
+        // qemu-img's format-specific data fields, with its values.
+        if let Some(qd) = qv["format-specific"]["data"].as_object() {
+            let od = &v["format-specific"]["data"];
+            for (k, qx) in qd {
+                if k == "extents" {
+                    let (qe, oe) = (qx.as_array().unwrap(), od[k].as_array());
+                    let oe = oe.unwrap_or_else(|| panic!("{}: no extents: {out}", f.name));
+                    assert_eq!(qe.len(), oe.len(), "{}: {out}", f.name);
+                    for (q, o) in qe.iter().zip(oe) {
+                        for ek in ["virtual-size", "cluster-size", "compressed"] {
+                            assert_eq!(q[ek], o[ek], "{}: extent {ek}: {out}", f.name);
+                        }
+                    }
+                } else {
+                    assert_eq!(&od[k], qx, "{}: format-specific {k}: {out}", f.name);
+                }
+            }
+        }
     }
 }
 
