@@ -248,3 +248,36 @@ fn create_sizes_agree_with_qemu_img() {
         fails(&d, &["create", "--", "g.img", garbage], "", &["g.img"]);
     }
 }
+
+/// Regression: `imgforge info X | head` panicked ("failed printing to
+/// stdout: Broken pipe"); a closed stdout is one error line now.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let d = scratch("cli-errors-pipe");
+    images(&d);
+    for args in [
+        &["info", "disk.qcow2"][..],
+        &["info", "--output=json", "disk.qcow2"],
+        &["inspect", "disk.qcow2"],
+        &["inspect", "--json", "disk.img"],
+        &["ls", "-l", "disk.img:1:/"],
+    ] {
+        let mut child = Command::new(imgforge())
+            .current_dir(&d)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the child prints.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        if !o.status.success() {
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.starts_with("error: "), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
