@@ -116,6 +116,7 @@ cmd_test() {
     cargo test --release -p imgforge-web --target wasm32-unknown-unknown --test blob_source)
   log "fmt and clippy"
   cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets -- -D warnings
 }
 
 cmd_serve() {

@@ -5,9 +5,12 @@
 mod boot; // direct kernel + initramfs boots (QEMU), the boot harness itself
 mod boot_images; // ISO (BIOS, UEFI, isohybrid) and GPT disk (UEFI, raw and qcow2) boots
 mod cli_basics;
+mod cli_errors; // exit 1 + one error line, no panic, no leftovers, --help everywhere, create sizes
+mod convert_matrix; // convert between every pair of formats, info fields, inspect/ls through containers, recipe output formats
 mod cpio; // GNU cpio vs our initramfs, tar sources
 mod ext4; // e2fsck, debugfs, dumpe2fs, mke2fs -d images
 mod fat; // fsck.vfat, mtools, mkfs.fat images
+mod files; // ls/cat/extract on images made by mkfs.fat, mke2fs -d, xorriso, cpio, qcow2 partitions; hostile extracts
 mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --sparse
 mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
 mod ova; // tar, sha256sum, XML, qemu-img on OVA

@@ -47,6 +47,9 @@ pub fn run(a: MkfsArgs) -> Result<()> {
         .as_deref()
         .map(|s| parse_size(s, "--size"))
         .transpose()?;
+    if !matches!(a.fs_type.as_str(), "fat" | "vfat" | "msdos" | "ext4") {
+        bail!("mkfs: '{}' is not fat or ext4", a.fs_type);
+    }
     let tree = crate::tree_dir::load_source(&a.src)?;
     let bar = Bar::new();
     let disk = match a.fs_type.as_str() {

@@ -102,11 +102,6 @@ impl AtomicOutput {
         self.file.as_mut().expect("output used after commit")
     }
 
-    /// Bytes written so far (the output's length).
-    pub fn position(&self) -> u64 {
-        self.pos
-    }
-
     /// Sets the final length, flushes and renames into place.
     pub fn commit(mut self) -> Result<()> {
         let pos = self.pos;
@@ -143,7 +138,7 @@ impl Sink for AtomicOutput {
     fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
         if !self.sparse {
             // Default behaviour: write zeros.
-            const Z: [u8; 65536] = [0; 65536];
+            static Z: [u8; 65536] = [0; 65536];
             let mut left = len;
             while left > 0 {
                 let n = left.min(Z.len() as u64) as usize;

@@ -77,26 +77,30 @@ enum Command {
 }
 
 fn main() {
-    // `imgforge ls big.img | head`: a closed stdout ends the program quietly,
-    // as SIGPIPE ends the C tools, instead of a panic message.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default_hook(info);
-    }));
+    quiet_stdout_panics();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `println!` panics when stdout is closed (`imgforge info X | head -0`);
+/// report that as the one error line every other failure gets.
+fn quiet_stdout_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            eprintln!("error: {msg}");
+            std::process::exit(1);
+        }
+        default(info)
+    }));
 }
 
 fn run(cli: Cli) -> Result<()> {

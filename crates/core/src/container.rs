@@ -154,11 +154,31 @@ pub fn detect(src: &dyn ReadAt) -> Result<Format> {
             return Ok(Format::Ova);
         }
     }
-    // Vagrant boxes are gzip'd tars.
-    if head.starts_with(&[0x1f, 0x8b]) {
+    // Vagrant boxes are gzip'd tars; a gzip'd cpio (an initramfs) is not one.
+    if head.starts_with(&[0x1f, 0x8b]) && gzip_holds_tar(src)? {
         return Ok(Format::Box);
     }
     Ok(Format::Raw)
+}
+
+/// True if the gzip stream at the start of `src` begins with a tar header
+/// (ustar magic at 257, POSIX.1-1988). 4 KiB of deflate input is far more
+/// than one 512-byte header needs.
+fn gzip_holds_tar(src: &dyn ReadAt) -> Result<bool> {
+    use std::io::Read;
+    let n = src.size().min(4096) as usize;
+    let mut comp = vec![0u8; n];
+    src.read_at(0, &mut comp)?;
+    let mut hdr = [0u8; 512];
+    let mut got = 0;
+    let mut gz = flate2::read::GzDecoder::new(&comp[..]);
+    while got < hdr.len() {
+        match gz.read(&mut hdr[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
+        }
+    }
+    Ok(got >= 262 && &hdr[257..262] == b"ustar")
 }
 
 /// Opens `src` as `format` (or the detected format).
@@ -246,4 +266,32 @@ pub fn write_raw(disk: &Disk, sink: &mut dyn Sink, progress: &dyn Progress) -> R
         sink.hole(pending_hole)?;
     }
     sink.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Regression: every gzip file was taken for a Vagrant box, so
+    /// `imgforge ls initrd.gz` of a `find | cpio | gzip` initramfs failed
+    /// with a tar checksum error.
+    #[test]
+    fn gzip_cpio_is_not_a_box() {
+        let mut cpio = b"070701".to_vec();
+        cpio.resize(4096, b'0');
+        assert_eq!(detect(&gzip(&cpio)).unwrap(), Format::Raw);
+        let mut tar = vec![0u8; 1024];
+        tar[..13].copy_from_slice(b"metadata.json");
+        tar[257..263].copy_from_slice(b"ustar\0");
+        assert_eq!(detect(&gzip(&tar)).unwrap(), Format::Box);
+        // Truncated gzip: not a box, no error.
+        assert_eq!(detect(&gzip(&tar)[..12].to_vec()).unwrap(), Format::Raw);
+    }
 }

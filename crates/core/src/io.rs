@@ -170,7 +170,7 @@ pub trait Sink {
 
     /// `len` zero bytes. The default writes zeros in bounded chunks.
     fn hole(&mut self, len: u64) -> Result<()> {
-        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let mut left = len;
         while left > 0 {
             let n = left.min(ZEROS.len() as u64) as usize;

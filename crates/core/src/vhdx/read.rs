@@ -398,15 +398,18 @@ pub fn open(src: Source) -> Result<Opened> {
         backing_filename: None,
         backing_format: None,
         dirty: false,
+        // qemu-img's shape for format-specific blocks: {"type", "data"}.
         format_specific: Some(serde_json::json!({
             "type": "vhdx",
-            "block-size": bs,
-            "logical-sector-size": m.logical_sector_size,
-            "physical-sector-size": m.physical_sector_size,
-            "virtual-disk-id": crate::seed::format_uuid(&m.virtual_disk_id),
-            "leave-blocks-allocated": m.leave_blocks_allocated,
-            "header-sequence-number": header.sequence_number,
-            "log-replayed": replayed,
+            "data": {
+                "block-size": bs,
+                "logical-sector-size": m.logical_sector_size,
+                "physical-sector-size": m.physical_sector_size,
+                "virtual-disk-id": crate::seed::format_uuid(&m.virtual_disk_id),
+                "leave-blocks-allocated": m.leave_blocks_allocated,
+                "header-sequence-number": header.sequence_number,
+                "log-replayed": replayed,
+            },
         })),
     };
     Ok(Opened { disk, info })
@@ -463,11 +466,17 @@ mod tests {
         let mut m = Mutated::new(base.clone());
         m.set(HEADER2_OFFSET + 100, &[1]);
         let o = open_m(m).unwrap();
-        assert_eq!(o.info.format_specific.unwrap()["header-sequence-number"], 1);
+        assert_eq!(
+            o.info.format_specific.unwrap()["data"]["header-sequence-number"],
+            1
+        );
         let mut m = Mutated::new(base.clone());
         m.set(HEADER1_OFFSET + 100, &[1]);
         let o = open_m(m).unwrap();
-        assert_eq!(o.info.format_specific.unwrap()["header-sequence-number"], 2);
+        assert_eq!(
+            o.info.format_specific.unwrap()["data"]["header-sequence-number"],
+            2
+        );
         let mut m = Mutated::new(base);
         m.set(HEADER1_OFFSET + 100, &[1]);
         m.set(HEADER2_OFFSET + 100, &[1]);
@@ -545,7 +554,10 @@ mod tests {
         let mut b = [0u8; 11];
         o.disk.read_at(8 << 20, &mut b).unwrap();
         assert_eq!(&b, b"first block");
-        assert_eq!(o.info.format_specific.unwrap()["log-replayed"], true);
+        assert_eq!(
+            o.info.format_specific.unwrap()["data"]["log-replayed"],
+            true
+        );
 
         // A later entry in the same sequence zeroes the BAT sector: every
         // block reads as zeros.
@@ -558,7 +570,10 @@ mod tests {
         let mut bad = e1.clone();
         bad[5000] ^= 1;
         let o = open_m(with_log(&base, &[(0, bad)])).unwrap();
-        assert_eq!(o.info.format_specific.unwrap()["log-replayed"], false);
+        assert_eq!(
+            o.info.format_specific.unwrap()["data"]["log-replayed"],
+            false
+        );
         o.disk.read_at(0, &mut b).unwrap();
         assert_eq!(&b, b"first block");
     }

@@ -481,16 +481,39 @@ fn info(h: &SparseExtentHeader, d: &Descriptor, size: u64) -> Info {
         backing_filename: None,
         backing_format: None,
         dirty: h.unclean_shutdown,
+        // qemu-img's shape: {"type": "vmdk", "data": {...}}, CIDs as numbers.
         format_specific: Some(serde_json::json!({
             "type": "vmdk",
-            "create-type": d.create_type,
-            "cid": d.cid,
-            "parent-cid": d.parent_cid,
-            "adapter-type": d.ddb("ddb.adapterType"),
-            "virtual-hw-version": d.ddb("ddb.virtualHWVersion"),
-            "compressed": h.flags & FLAG_COMPRESSED != 0,
+            "data": {
+                "create-type": d.create_type,
+                "cid": cid_json(&d.cid),
+                "parent-cid": cid_json(&d.parent_cid),
+                "adapter-type": d.ddb("ddb.adapterType"),
+                "virtual-hw-version": d.ddb("ddb.virtualHWVersion"),
+                "extents": [extent_json(h, size)],
+            },
         })),
     }
+}
+
+/// A CID as qemu-img prints it: the descriptor's hex as a number.
+fn cid_json(cid: &str) -> serde_json::Value {
+    match u32::from_str_radix(cid, 16) {
+        Ok(n) => n.into(),
+        Err(_) => cid.into(),
+    }
+}
+
+fn extent_json(h: &SparseExtentHeader, size: u64) -> serde_json::Value {
+    let mut e = serde_json::json!({
+        "virtual-size": size,
+        "cluster-size": h.grain_size * SECTOR,
+    });
+    // qemu-img lists "compressed" only for compressed extents.
+    if h.flags & FLAG_COMPRESSED != 0 {
+        e["compressed"] = true.into();
+    }
+    e
 }
 
 fn refuse_child(d: &Descriptor) -> Result<()> {
