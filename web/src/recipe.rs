@@ -54,6 +54,23 @@ pub fn parse(text: &str, syntax: Syntax) -> Result<Value, String> {
     })
 }
 
+/// Parses recipe text and checks it against the recipe schema (the core's
+/// parser, as the CLI does), so that a mistake shows next to the editor
+/// with its line and key before anything is built. A `grow` recipe is the
+/// page's own and only parsed.
+pub fn check(text: &str) -> Result<Value, String> {
+    let syntax = sniff(text);
+    let v = parse(text, syntax)?;
+    if v.get("grow").is_none() {
+        let core_syntax = match syntax {
+            Syntax::Json => imgforge_core::recipe::Syntax::Json,
+            Syntax::Toml => imgforge_core::recipe::Syntax::Toml,
+        };
+        imgforge_core::recipe::parse(text, core_syntax).map_err(|e| e.to_string())?;
+    }
+    Ok(v)
+}
+
 /// Renders a recipe in `syntax` (TOML has no null: null entries are left out).
 pub fn render(v: &Value, syntax: Syntax) -> String {
     match syntax {
@@ -438,5 +455,17 @@ mod tests {
         assert_eq!(urls(&v), vec!["https://example.org/a.qcow2".to_string()]);
         assert!(parse("[1]", Syntax::Json).is_err());
         assert!(parse("disk = ", Syntax::Toml).is_err());
+    }
+
+    #[test]
+    fn check_names_line_and_key() {
+        let e = check("[disk]\nsize = \"1G\"\nsizes = 3\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("sizes"), "{e}");
+        let e = check("[disk\nsize = 1").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+        for p in PRESETS {
+            let text = render(&(p.recipe)(), Syntax::Toml);
+            check(&text).unwrap_or_else(|e| panic!("preset {}: {e}", p.id));
+        }
     }
 }
