@@ -371,8 +371,16 @@ pub fn cli_command(r: &Value) -> String {
         } else {
             ""
         };
+        // `imgforge resize` moves a GPT and grows the last partition on a
+        // raw image, so the grow happens on a raw copy (the bytes are the
+        // page's: tests/node/parity-cases.json checks both ways).
+        if format == "raw" {
+            return format!(
+                "imgforge convert -O raw {image} {out}\nimgforge resize{last} {out} {size}"
+            );
+        }
         return format!(
-            "imgforge convert -O {format} {image} {out}\nimgforge resize{last} {out} {size}"
+            "imgforge convert -O raw {image} grown.img\nimgforge resize{last} grown.img {size}\nimgforge convert -O {format} grown.img {out}"
         );
     }
     format!("imgforge build recipe.toml -o {out}")
