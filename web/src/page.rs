@@ -1070,6 +1070,8 @@ async fn complete(job: Job, data: JsValue) {
         let msg = get(&data, "message").as_string().unwrap_or_default();
         let msg = if msg.is_empty() {
             "the worker gave no reason".to_string()
+        } else if msg.contains("input file not provided") {
+            format!("{msg} (add it under Input files, named as the recipe names it)")
         } else {
             msg
         };
@@ -1266,7 +1268,7 @@ fn render_inspect(name: &str, result: &JsValue) {
             fact(&dl, k, &s);
         }
     }
-    let warnings: Vec<String> = v
+    let mut warnings: Vec<String> = v
         .get("warnings")
         .and_then(Value::as_array)
         .map(|a| {
@@ -1275,6 +1277,15 @@ fn render_inspect(name: &str, result: &JsValue) {
                 .collect()
         })
         .unwrap_or_default();
+    // Any file opens as "raw": say when nothing in it was recognised.
+    if v.get("format").and_then(Value::as_str) == Some("raw")
+        && v.get("partition_table").is_none_or(Value::is_null)
+        && v.get("filesystem").is_none_or(Value::is_null)
+    {
+        warnings.push(
+            "No partition table and no filesystem found: this is an empty disk, or not a disk image imgforge knows (it reads raw, qcow2, VHD, VHDX, VMDK, OVA and Vagrant box images holding GPT or MBR disks, FAT, ext2/3/4, ISO 9660 and cpio).".into(),
+        );
+    }
     set_text("inspect-warnings", &warnings.join("\n"));
     render_partitions(v.get("partition_table").unwrap_or(&Value::Null));
     render_filesystems(&v);
