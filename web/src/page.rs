@@ -62,6 +62,8 @@ struct Page {
     last_opfs: Option<String>,
     /// The user picked the output format: sizes no longer change it.
     format_chosen: bool,
+    /// The preset the recipe still is (highlighted, its hint shown).
+    preset: Option<&'static str>,
     /// The image in the Inspect view and the key its filesystems' trees
     /// are cached under in the worker.
     inspected: Option<(File, String)>,
@@ -163,6 +165,7 @@ pub fn start_page() -> Result<(), JsError> {
         last_url: None,
         last_opfs: None,
         format_chosen: false,
+        preset: None,
         inspected: None,
         requests: Vec::new(),
     };
@@ -205,6 +208,9 @@ pub fn start_page() -> Result<(), JsError> {
         form_changed();
     });
     on_id("f-parts", "input", |_| form_changed());
+    for id in ["g-image", "g-size", "g-last"] {
+        on_id(id, "input", |_| grow_changed());
+    }
     on_id("f-parts", "click", |e| {
         let t = e
             .target()
@@ -353,17 +359,8 @@ fn load_preset(id: &str) {
         let mut p = p.borrow_mut();
         p.recipe = (pr.recipe)();
         p.format_chosen = false;
+        p.preset = Some(pr.id);
     }
-    let d = doc();
-    if let Ok(list) = d.query_selector_all("button[data-preset]") {
-        for i in 0..list.length() {
-            if let Some(b) = list.get(i).and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
-                let on = b.get_attribute("data-preset").as_deref() == Some(id);
-                let _ = b.class_list().toggle_with_force("active", on);
-            }
-        }
-    }
-    set_text("preset-inputs", pr.inputs);
     let (r, s) = {
         let p = p.borrow();
         (p.recipe.clone(), p.syntax)
@@ -422,6 +419,40 @@ fn write_form(f: &Form) {
     });
     el::<HtmlSelectElement>("f-format").set_value(&f.format);
     write_parts(&f.partitions);
+    let grow = page().borrow().recipe.get("grow").cloned();
+    if let Some(g) = grow {
+        let text = |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        el::<HtmlInputElement>("g-image").set_value(&text("image"));
+        el::<HtmlInputElement>("g-size").set_value(&text("size"));
+        el::<HtmlInputElement>("g-last")
+            .set_checked(g.get("grow_last").and_then(Value::as_bool) == Some(true));
+    }
+}
+
+/// The grow fields changed: written into the recipe's `grow` table.
+fn grow_changed() {
+    let image = el::<HtmlInputElement>("g-image").value().trim().to_string();
+    let size = el::<HtmlInputElement>("g-size").value().trim().to_string();
+    let last = el::<HtmlInputElement>("g-last").checked();
+    set_grow(|g| {
+        g.insert("image".into(), image.into());
+        g.insert("size".into(), size.into());
+        g.insert("grow_last".into(), last.into());
+    });
+}
+
+fn set_grow(f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let p = page();
+    let (r, s) = {
+        let mut p = p.borrow_mut();
+        if let Some(Value::Object(g)) = p.recipe.get_mut("grow") {
+            f(g);
+        }
+        (p.recipe.clone(), p.syntax)
+    };
+    el::<HtmlTextAreaElement>("recipe").set_value(&recipe::render(&r, s));
+    set_text("recipe-error", "");
+    recipe_updated();
 }
 
 fn write_parts(parts: &[PartRow]) {
@@ -500,6 +531,11 @@ fn text_changed() {
                 let mut p = p.borrow_mut();
                 p.recipe = v.clone();
                 p.syntax = syn;
+                if let Some(pr) = p.preset.and_then(recipe::preset) {
+                    if (pr.recipe)() != v {
+                        p.preset = None;
+                    }
+                }
             }
             sync_syntax_radio();
             write_form(&Form::from_recipe(&v));
@@ -534,7 +570,51 @@ fn recipe_updated() {
         _ => String::new(),
     };
     set_text("format-note", &note);
+    let grow = r.get("grow").is_some();
     show("f-disk", r.get("disk").is_some());
+    show("f-grow", grow);
+    show("f-add-part", !grow);
+    // The preset stays highlighted (and its hint shown) while the recipe is
+    // still the preset.
+    let preset = page().borrow().preset;
+    if let Ok(list) = doc().query_selector_all("button[data-preset]") {
+        for i in 0..list.length() {
+            if let Some(b) = list.get(i).and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
+                let on = b.get_attribute("data-preset").as_deref() == preset;
+                let _ = b.class_list().toggle_with_force("active", on);
+            }
+        }
+    }
+    set_text(
+        "preset-inputs",
+        preset
+            .and_then(recipe::preset)
+            .map(|p| p.inputs)
+            .unwrap_or(""),
+    );
+    render_needs();
+}
+
+/// The files the recipe reads, each marked as given or missing.
+fn render_needs() {
+    let d = doc();
+    let ul = el::<HtmlElement>("needs");
+    ul.set_text_content(None);
+    let p = page();
+    let p = p.borrow();
+    let needs = recipe::input_paths(&p.recipe);
+    for path in &needs {
+        let have = p.files.iter().any(|(q, _)| q == path);
+        if let Ok(li) = d.create_element("li") {
+            let _ = li.set_attribute("class", if have { "have" } else { "missing" });
+            li.set_text_content(Some(&format!(
+                "{} {path}{}",
+                if have { "✓" } else { "✗" },
+                if have { "" } else { " — missing" }
+            )));
+            let _ = ul.append_child(&li);
+        }
+    }
 }
 
 /// A picked file's path: its path under the picked folder, else its name.
@@ -556,6 +636,30 @@ fn add_files(list: Vec<(String, File)>) {
             p.files.push((path, f));
         }
         p.files.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    // Growing one image: the file given is the image to grow.
+    let (grow_image, files) = {
+        let p = page();
+        let p = p.borrow();
+        let image = p
+            .recipe
+            .get("grow")
+            .and_then(|g| g.get("image"))
+            .and_then(Value::as_str)
+            .map(String::from);
+        (
+            image,
+            p.files.iter().map(|(q, _)| q.clone()).collect::<Vec<_>>(),
+        )
+    };
+    if let (Some(image), [only]) = (grow_image, files.as_slice()) {
+        if image != *only {
+            let only = only.clone();
+            el::<HtmlInputElement>("g-image").set_value(&only);
+            set_grow(|g| {
+                g.insert("image".into(), only.into());
+            });
+        }
     }
     render_files();
 }
@@ -584,10 +688,17 @@ fn render_files() {
         &if p.files.is_empty() {
             "No files yet.".to_string()
         } else {
-            format!("{} files, {}", p.files.len(), human(total as u64))
+            format!(
+                "{} file{}, {}",
+                p.files.len(),
+                if p.files.len() == 1 { "" } else { "s" },
+                human(total as u64)
+            )
         },
     );
     show("clear-files", !p.files.is_empty());
+    drop(p);
+    render_needs();
 }
 
 /// A drop target taking files and whole folders (walked through
@@ -812,7 +923,7 @@ async fn start_build() {
         mode = "auto";
         set_text(
             "save-note",
-            "This browser has no save dialog API: the image is offered as a download when done. Without OPFS, downloads are held in memory (about 2 GiB at most).",
+            "This browser cannot stream into a file you pick (no showSaveFilePicker): the image is built in the browser's private storage (OPFS) and then offered as a download.",
         );
     }
     let p = page();
@@ -1094,6 +1205,12 @@ async fn complete(job: Job, data: JsValue) {
                 Ok(format!("Saved {} ({}).", job.file_name, human(size as u64)))
             }
             Out::Parts(_) => {
+                if get(&data, "output").as_string().as_deref() != Some("opfs") {
+                    set_text(
+                        "save-note",
+                        "Without OPFS or a save dialog the image was held in memory: builds of more than about 2 GiB fail in this browser; use qcow2 or the command line for those.",
+                    );
+                }
                 let blob = job_blob(&job, &data).await?;
                 offer_download("download", &blob, &job.file_name)?;
                 Ok(format!("Built {} ({}).", job.file_name, human(size as u64)))
@@ -1480,10 +1597,11 @@ fn fill_dir(ul: &web_sys::Element, part: Option<u32>, dir: &str, rows: &JsValue)
             "file" => cells.push(("size", human(size))),
             "dir" => cells.push((
                 "size",
-                format!(
-                    "{} entries",
-                    get(&row, "entries").as_f64().unwrap_or(0.0) as u64
-                ),
+                match get(&row, "entries").as_f64().unwrap_or(0.0) as u64 {
+                    0 => "empty".to_string(),
+                    1 => "1 entry".to_string(),
+                    n => format!("{n} entries"),
+                },
             )),
             _ => cells.push(("size", get(&row, "device").as_string().unwrap_or_default())),
         }

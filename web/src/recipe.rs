@@ -186,7 +186,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         id: "grow",
         title: "Grow a cloud image",
-        inputs: "The cloud image (qcow2 or raw), named cloud.qcow2 below. Not a recipe: the page runs what `imgforge resize --grow-last` does.",
+        inputs: "The cloud image (qcow2 or raw). Not a recipe of the CLI: the page does what `imgforge resize --grow-last` does to a copy, so the guest sees the new space (no more \"No space left on device\").",
         recipe: || {
             json!({
                 "grow": {"image": "cloud.qcow2", "size": "+10G", "grow_last": true},
@@ -397,6 +397,35 @@ pub fn disk_size(r: &Value) -> Option<u64> {
     }
 }
 
+/// The input files a recipe reads, by the paths it names them with (URLs
+/// left out: the page fetches those), in the order they appear.
+pub fn input_paths(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("file" | "tar" | "dir" | "isohybrid_mbr", Value::String(s))
+                            if !s.starts_with("https://") && !out.contains(s) =>
+                        {
+                            out.push(s.clone())
+                        }
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(Value::String(s)) = v.get("grow").and_then(|g| g.get("image")) {
+        out.push(s.clone());
+    }
+    walk(v, &mut out);
+    out
+}
+
 /// Every `https://` URL a recipe names (inputs the page fetches before a
 /// build; the page makes no other request).
 pub fn urls(v: &Value) -> Vec<String> {
@@ -463,6 +492,17 @@ mod tests {
         assert_eq!(urls(&v), vec!["https://example.org/a.qcow2".to_string()]);
         assert!(parse("[1]", Syntax::Json).is_err());
         assert!(parse("disk = ", Syntax::Toml).is_err());
+    }
+
+    #[test]
+    fn input_paths_of_presets() {
+        let v = (preset("gpt-boot").unwrap().recipe)();
+        assert_eq!(
+            input_paths(&v),
+            ["BOOTX64.EFI", "vmlinuz", "initrd.img", "rootfs.tar"]
+        );
+        let v = (preset("grow").unwrap().recipe)();
+        assert_eq!(input_paths(&v), ["cloud.qcow2"]);
     }
 
     #[test]
