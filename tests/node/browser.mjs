@@ -539,6 +539,19 @@ await test('Cancel stops a long build (qcow2 -c of 64 MiB of noise); the next bu
   await page.close();
 });
 
+await test('?recipe=URL: the page fetches the recipe (same origin) into the editor', async () => {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.route(/\/workshop\/disk\.toml$/, (route) => route.fulfill({
+    contentType: 'text/plain',
+    body: '[output]\nformat = "vhdx"\n\n[disk]\nsize = "96M"\ntable = "gpt"\n\n[[partition]]\ntype = "8300"\nname = "from-url"\nsize = "rest"\n',
+  }));
+  await page.goto(`${origin}/index.html?embed=1&recipe=${encodeURIComponent('workshop/disk.toml')}`);
+  await waitFor(page, () => document.getElementById('recipe').value.includes('from-url'), 'the fetched recipe');
+  if ((await page.inputValue('#f-format')) !== 'vhdx' || (await page.inputValue('#f-size')) !== '96M') throw new Error('the form did not follow the fetched recipe');
+  await page.close();
+});
+
 await ctx.close();
 server.kill();
 fs.rmSync(profile, { recursive: true, force: true });

@@ -125,7 +125,10 @@ impl imgforge_core::io::ReadAt for JsReader {
             offset: offset.saturating_add(buf.len() as u64),
             size: self.size,
         };
-        if offset.checked_add(buf.len() as u64).is_none_or(|e| e > self.size) {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
             return Err(truncated());
         }
         let v = self
@@ -136,9 +139,12 @@ impl imgforge_core::io::ReadAt for JsReader {
                 &(buf.len() as f64).into(),
             )
             .map_err(|e| blob::js_io("reading the input", e))?;
-        let arr: js_sys::Uint8Array = v
-            .dyn_into()
-            .map_err(|_| blob::js_io("reading the input", "read() did not return a Uint8Array".into()))?;
+        let arr: js_sys::Uint8Array = v.dyn_into().map_err(|_| {
+            blob::js_io(
+                "reading the input",
+                "read() did not return a Uint8Array".into(),
+            )
+        })?;
         if arr.length() as usize != buf.len() {
             return Err(truncated());
         }

@@ -313,13 +313,21 @@ pub fn start_page() -> Result<(), JsError> {
     }
     load_preset(&params.get("preset").unwrap_or_else(|| "raw".into()));
     if let Some(text) = params.get("recipe") {
-        let syn = params
-            .get("syntax")
-            .map(|s| Syntax::parse(&s))
-            .unwrap_or_else(|| recipe::sniff(&text));
-        page().borrow_mut().syntax = syn;
-        el::<HtmlTextAreaElement>("recipe").set_value(&text);
-        text_changed();
+        let syntax = params.get("syntax");
+        if recipe::is_url(&text) {
+            // ?recipe=URL: the recipe file is fetched (same origin or https).
+            spawn_local(async move {
+                match fetch_text(&text).await {
+                    Ok(body) => set_recipe_text(&body, syntax.as_deref()),
+                    Err(e) => set_text(
+                        "recipe-error",
+                        &format!("Cannot fetch the recipe {text}: {}", js_message(&e)),
+                    ),
+                }
+            });
+        } else {
+            set_recipe_text(&text, syntax.as_deref());
+        }
     }
     sync_syntax_radio();
     if params.get("view").as_deref() == Some("inspect") {
@@ -328,6 +336,25 @@ pub fn start_page() -> Result<(), JsError> {
     spawn_local(clean_opfs());
     set_text("status", "Ready.");
     Ok(())
+}
+
+/// Puts recipe text (from the URL) into the editor.
+fn set_recipe_text(text: &str, syntax: Option<&str>) {
+    let syn = syntax
+        .map(Syntax::parse)
+        .unwrap_or_else(|| recipe::sniff(text));
+    page().borrow_mut().syntax = syn;
+    el::<HtmlTextAreaElement>("recipe").set_value(text);
+    text_changed();
+    sync_syntax_radio();
+}
+
+async fn fetch_text(url: &str) -> Result<String, JsValue> {
+    let blob = fetch_blob(url).await?;
+    call_async(&blob, "text", &[])
+        .await?
+        .as_string()
+        .ok_or_else(|| "not text".into())
 }
 
 fn switch_tab(which: &str) {

@@ -397,6 +397,15 @@ pub fn disk_size(r: &Value) -> Option<u64> {
     }
 }
 
+/// Whether a `?recipe=` value is the address of a recipe rather than its
+/// text: one line, an https URL or a path ending in .toml or .json.
+pub fn is_url(s: &str) -> bool {
+    let s = s.trim();
+    !s.contains('\n')
+        && !s.contains(' ')
+        && (s.starts_with("https://") || s.ends_with(".toml") || s.ends_with(".json"))
+}
+
 /// The input files a recipe reads, by the paths it names them with (URLs
 /// left out: the page fetches those), in the order they appear.
 pub fn input_paths(v: &Value) -> Vec<String> {
@@ -492,6 +501,14 @@ mod tests {
         assert_eq!(urls(&v), vec!["https://example.org/a.qcow2".to_string()]);
         assert!(parse("[1]", Syntax::Json).is_err());
         assert!(parse("disk = ", Syntax::Toml).is_err());
+    }
+
+    #[test]
+    fn recipe_urls_and_texts() {
+        assert!(is_url("https://example.org/r.toml"));
+        assert!(is_url("recipes/disk.toml"));
+        assert!(!is_url("[disk]\nsize = \"1G\"\n"));
+        assert!(!is_url("{\"disk\": {\"size\": \"1G\"}}"));
     }
 
     #[test]
