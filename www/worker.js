@@ -11,7 +11,9 @@ self.onmessage = (e) => {
     .then(() => ready)
     .then(() => handle_message(e.data))
     .catch((err) => {
-      // A panic (a bug): report it; the page starts a fresh worker on Cancel.
-      self.postMessage({ id, type: 'error', message: `internal error: ${err?.message ?? err}` });
+      // A Rust panic (a bug; console_error_panic_hook has logged it): the
+      // wasm instance cannot be trusted after it, so the page replaces
+      // this worker ("fatal").
+      self.postMessage({ id, type: 'error', fatal: true, message: `internal error: ${err?.message ?? err}` });
     });
 };

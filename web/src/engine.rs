@@ -3,9 +3,11 @@
 //! the bodies can be swapped for the real core calls as the formats land.
 
 use imgforge_core::container::{self, Format, WriteOptions};
+use imgforge_core::gpt::edit::{resize, ResizeOptions};
 use imgforge_core::io::{Progress, Sink, Source};
+use imgforge_core::tree::{FileData, NodeKind, Tree};
 use imgforge_core::{BuildContext, Error, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Input files of a build, by the path the recipe names them with.
@@ -23,17 +25,105 @@ pub fn inspect(src: Source) -> Result<Value> {
     serde_json::to_value(&report).map_err(|e| Error::invalid("inspect", e))
 }
 
-/// Lists a directory of the filesystem in partition `part` (None: the whole
-/// disk is one filesystem) of an image, for the page's file tree.
-pub fn list_dir(src: Source, part: Option<u32>, path: &str) -> Result<Value> {
-    // LEAD: open the container, find the partition with the core's
-    // partition readers, read_tree() the filesystem and list `path`:
-    // [{"name", "kind": "dir"|"file"|"symlink"|..., "size", "mode"}].
-    let _ = (src, part, path);
-    Err(Error::unsupported(
-        "inspect",
-        "listing files needs the filesystem readers (not merged yet)",
-    ))
+/// Opens the filesystem in partition `part` (None: the whole disk is one
+/// filesystem) of an image (any container) as a tree. File data stays in
+/// the image: listing and reading go through lazy ranges of `src`.
+pub fn open_tree(src: Source, part: Option<u32>) -> Result<Tree> {
+    imgforge_core::fs::open_tree(src, part)
+}
+
+/// Lists the directory `path` of `tree` for the page's file tree:
+/// `[{"name", "kind": "dir"|"file"|"symlink"|"chardev"|"blockdev"|"fifo"|
+/// "socket", "size", "mode": "drwxr-xr-x", "uid", "gid", "mtime",
+/// "target"?: link target, "entries"?: a directory's entry count,
+/// "device"?: "major,minor"}]`, directories first, then by name.
+pub fn list_dir(tree: &Tree, path: &str) -> Result<Value> {
+    let id = tree
+        .lookup(path)
+        .ok_or_else(|| Error::invalid(path.to_string(), "no such file or directory"))?;
+    if !matches!(tree.node(id).kind, NodeKind::Dir(_)) {
+        return Err(Error::invalid(path.to_string(), "not a directory"));
+    }
+    let mut rows: Vec<(bool, Value)> = tree
+        .children(id)
+        .map(|(name, child)| {
+            let n = tree.node(child);
+            let (kind, size) = match &n.kind {
+                NodeKind::Dir(_) => ("dir", 0),
+                NodeKind::File(d) => ("file", d.len()),
+                NodeKind::Symlink(t) => ("symlink", t.len() as u64),
+                NodeKind::CharDev { .. } => ("chardev", 0),
+                NodeKind::BlockDev { .. } => ("blockdev", 0),
+                NodeKind::Fifo => ("fifo", 0),
+                NodeKind::Socket => ("socket", 0),
+            };
+            let mut v = json!({
+                "name": name,
+                "kind": kind,
+                "size": size,
+                "mode": mode_string(n.kind.type_bits() | n.meta.mode),
+                "uid": n.meta.uid,
+                "gid": n.meta.gid,
+                "mtime": n.meta.mtime,
+            });
+            match &n.kind {
+                NodeKind::Symlink(t) => v["target"] = json!(t),
+                NodeKind::Dir(m) => v["entries"] = json!(m.len()),
+                NodeKind::CharDev { major, minor } | NodeKind::BlockDev { major, minor } => {
+                    v["device"] = json!(format!("{major},{minor}"))
+                }
+                _ => {}
+            }
+            (kind != "dir", v)
+        })
+        .collect();
+    // Directories first; children() is already in name order.
+    rows.sort_by_key(|(not_dir, _)| *not_dir);
+    Ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// The regular file at `path` in `tree` (its data is read lazily).
+pub fn file_data(tree: &Tree, path: &str) -> Result<FileData> {
+    let id = tree
+        .lookup(path)
+        .ok_or_else(|| Error::invalid(path.to_string(), "no such file"))?;
+    match &tree.node(id).kind {
+        NodeKind::File(d) => Ok(d.clone()),
+        _ => Err(Error::invalid(path.to_string(), "not a regular file")),
+    }
+}
+
+/// `ls -l`'s mode column: `-rwxr-xr-x`, `drwxrwxrwt`, `lrwxrwxrwx`.
+pub fn mode_string(mode: u32) -> String {
+    use imgforge_core::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
+    let t = match mode & S_IFMT {
+        S_IFDIR => 'd',
+        S_IFLNK => 'l',
+        S_IFCHR => 'c',
+        S_IFBLK => 'b',
+        S_IFIFO => 'p',
+        S_IFSOCK => 's',
+        _ => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(t);
+    for (i, special, set_x, set_nox) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
+        let bits = (mode >> i) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        let x = bits & 1 != 0;
+        s.push(match (mode & special != 0, x) {
+            (true, true) => set_x,
+            (true, false) => set_nox,
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
 }
 
 /// The output formats the page offers: the containers plus the two
@@ -86,8 +176,10 @@ pub fn build(
     Ok(imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?.warnings)
 }
 
-/// What `imgforge resize [--grow-last] IMAGE SIZE` does, streamed into a
-/// new image of `format`: the virtual disk grows (`+10G`, or a new size).
+/// What `imgforge resize [--grow-last] IMAGE SIZE` does to a copy of the
+/// image, streamed into a new image of `format`: the virtual disk grows
+/// (`+10G`, or a new size), a GPT's backup moves to the new end and, with
+/// `grow_last`, the last partition fills the new space.
 pub fn grow(
     src: Source,
     size: &str,
@@ -118,11 +210,17 @@ pub fn grow(
             format!("{size} is smaller than the image ({old} bytes)"),
         ));
     }
-    disk.set_size(new);
-    // LEAD: move the backup GPT to the new end and, with grow_last, grow the
-    // last partition, as `imgforge resize` does (imgforge_core::gpt::edit::resize
-    // on `disk`). Until then only the virtual disk grows.
-    let _ = grow_last;
+    // As `imgforge resize`: the disk grows and, on a GPT disk, the backup
+    // table moves to the new end (sgdisk -e) so the guest sees the space;
+    // with grow_last the last partition grows into it (growpart).
+    resize(
+        &mut disk,
+        new,
+        ResizeOptions {
+            shrink: false,
+            grow_last,
+        },
+    )?;
     container::write(format, &disk, opts, sink, progress)
 }
 

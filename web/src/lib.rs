@@ -6,9 +6,12 @@
 //! - [`page`]: `start_page`, the main thread's UI (www/index.html).
 //! - [`blob`], [`sink`]: `Blob` inputs, OPFS and streamed outputs.
 //! - The `*_bytes` exports below: the same engine on plain bytes, for node
-//!   (parity tests against the CLI) and for small jobs.
+//!   (parity tests against the CLI) and for small jobs; the `*_stream`
+//!   exports read and write through JS callbacks, for images of any size
+//!   (tests/node/bench.mjs converts a 4 GiB raw with them).
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 pub mod blob;
 pub mod engine;
@@ -75,11 +78,8 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<String, JsError> {
     Ok(v.to_string())
 }
 
-/// Builds a recipe (JSON or TOML text) with input files given as a
-/// `Map` of path → `Uint8Array`; returns the output bytes.
-#[wasm_bindgen]
-pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, JsError> {
-    let r = recipe::parse(recipe_text, recipe::sniff(recipe_text)).map_err(js_err)?;
+/// Input files given as a `Map` of path → `Uint8Array`.
+fn file_map(files: &js_sys::Map) -> Result<engine::FileMap, JsError> {
     let mut map = engine::FileMap::new();
     let mut bad = None;
     files.for_each(
@@ -90,12 +90,176 @@ pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, Js
             (k, _) => bad = Some(format!("files: entry {k:?} is not path → Uint8Array")),
         },
     );
-    if let Some(b) = bad {
-        return Err(JsError::new(&b));
+    match bad {
+        Some(b) => Err(JsError::new(&b)),
+        None => Ok(map),
     }
+}
+
+/// Builds a recipe (JSON or TOML text) with input files given as a
+/// `Map` of path → `Uint8Array`; returns the output bytes.
+#[wasm_bindgen]
+pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, JsError> {
+    let r = recipe::parse(recipe_text, recipe::sniff(recipe_text)).map_err(js_err)?;
+    let map = file_map(files)?;
     let mut out = MemSink(Vec::new());
     engine::build(&r, &map, &mut out, &NoProgress).map_err(js_err)?;
     Ok(out.0)
+}
+
+/// An input read through a JS function `read(offset, length) → Uint8Array`
+/// (node: `fs.readSync` on a file), so that images larger than wasm memory
+/// can be converted.
+struct JsReader {
+    read: js_sys::Function,
+    size: u64,
+}
+
+impl imgforge_core::io::ReadAt for JsReader {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        let truncated = || imgforge_core::Error::Truncated {
+            what: "input".into(),
+            offset: offset.saturating_add(buf.len() as u64),
+            size: self.size,
+        };
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
+            return Err(truncated());
+        }
+        let v = self
+            .read
+            .call2(
+                &JsValue::NULL,
+                &(offset as f64).into(),
+                &(buf.len() as f64).into(),
+            )
+            .map_err(|e| blob::js_io("reading the input", e))?;
+        let arr: js_sys::Uint8Array = v.dyn_into().map_err(|_| {
+            blob::js_io(
+                "reading the input",
+                "read() did not return a Uint8Array".into(),
+            )
+        })?;
+        if arr.length() as usize != buf.len() {
+            return Err(truncated());
+        }
+        arr.copy_to(buf);
+        Ok(())
+    }
+}
+
+/// An output handed to a JS function `write(chunk, holeLength)`: `chunk` a
+/// `Uint8Array` of up to 1 MiB (a copy, the callee may keep it) or `null`
+/// for `holeLength` zero bytes.
+struct JsWriter {
+    write: js_sys::Function,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl JsWriter {
+    const CHUNK: usize = 1 << 20;
+    fn new(write: &js_sys::Function) -> Self {
+        JsWriter {
+            write: write.clone(),
+            buf: Vec::with_capacity(Self::CHUNK),
+            written: 0,
+        }
+    }
+    fn flush(&mut self) -> imgforge_core::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let arr = js_sys::Uint8Array::from(&self.buf[..]);
+        self.buf.clear();
+        self.write
+            .call2(&JsValue::NULL, &arr, &0.into())
+            .map_err(|e| blob::js_io("writing the output", e))?;
+        Ok(())
+    }
+}
+
+impl Sink for JsWriter {
+    fn write(&mut self, mut data: &[u8]) -> imgforge_core::Result<()> {
+        self.written += data.len() as u64;
+        while !data.is_empty() {
+            let n = (Self::CHUNK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == Self::CHUNK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+    fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.flush()?;
+        self.written += len;
+        self.write
+            .call2(&JsValue::NULL, &JsValue::NULL, &(len as f64).into())
+            .map_err(|e| blob::js_io("writing the output", e))?;
+        Ok(())
+    }
+    fn finish(&mut self) -> imgforge_core::Result<()> {
+        self.flush()
+    }
+}
+
+/// [`build_bytes`] streamed: the output goes to `write(chunk, holeLength)`
+/// (see the `*_stream` notes in docs/embedding.md); returns its size.
+#[wasm_bindgen]
+pub fn build_stream(
+    recipe_text: &str,
+    files: &js_sys::Map,
+    write: &js_sys::Function,
+) -> Result<f64, JsError> {
+    let r = recipe::parse(recipe_text, recipe::sniff(recipe_text)).map_err(js_err)?;
+    let map = file_map(files)?;
+    let mut out = JsWriter::new(write);
+    engine::build(&r, &map, &mut out, &NoProgress).map_err(js_err)?;
+    out.flush().map_err(js_err)?;
+    Ok(out.written as f64)
+}
+
+/// [`convert_bytes`] on an image of `size` bytes read through
+/// `read(offset, length) → Uint8Array`, written to `write(chunk,
+/// holeLength)`: images of any size, in bounded memory. Returns the
+/// output's size.
+#[wasm_bindgen]
+pub fn convert_stream(
+    size: f64,
+    read: &js_sys::Function,
+    format: &str,
+    opts_json: &str,
+    write: &js_sys::Function,
+) -> Result<f64, JsError> {
+    let format = Format::parse(format).map_err(js_err)?;
+    let opts = convert_options(opts_json)?;
+    let src = Arc::new(JsReader {
+        read: read.clone(),
+        size: size as u64,
+    });
+    let mut out = JsWriter::new(write);
+    engine::convert(src, format, &opts, &mut out, &NoProgress).map_err(js_err)?;
+    out.flush().map_err(js_err)?;
+    Ok(out.written as f64)
+}
+
+fn convert_options(opts_json: &str) -> Result<imgforge_core::container::WriteOptions, JsError> {
+    let opts: serde_json::Value = if opts_json.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(opts_json).map_err(js_err)?
+    };
+    engine::write_options(&opts, &opts).map_err(js_err)
 }
 
 /// Converts an image in memory to `format`; `opts_json` is `{}` or
@@ -104,12 +268,7 @@ pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, Js
 #[wasm_bindgen]
 pub fn convert_bytes(bytes: &[u8], format: &str, opts_json: &str) -> Result<Vec<u8>, JsError> {
     let format = Format::parse(format).map_err(js_err)?;
-    let opts: serde_json::Value = if opts_json.trim().is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_str(opts_json).map_err(js_err)?
-    };
-    let opts = engine::write_options(&opts, &opts).map_err(js_err)?;
+    let opts = convert_options(opts_json)?;
     let mut out = MemSink(Vec::new());
     engine::convert(
         Arc::new(bytes.to_vec()),

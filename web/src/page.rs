@@ -62,8 +62,18 @@ struct Page {
     last_opfs: Option<String>,
     /// The user picked the output format: sizes no longer change it.
     format_chosen: bool,
-    inspected: Option<File>,
+    /// The preset the recipe still is (highlighted, its hint shown).
+    preset: Option<&'static str>,
+    /// The image in the Inspect view and the key its filesystems' trees
+    /// are cached under in the worker.
+    inspected: Option<(File, String)>,
+    /// Small requests (directory listings) answered by the worker outside
+    /// the job slot, by request id.
+    requests: Vec<(u32, Reply)>,
 }
+
+/// What to do with a request's answer: `Ok(done message)` or `Err(text)`.
+type Reply = Box<dyn FnOnce(Result<JsValue, String>)>;
 
 thread_local! {
     static PAGE: RefCell<Option<Rc<RefCell<Page>>>> = const { RefCell::new(None) };
@@ -130,8 +140,11 @@ fn new_worker() -> Worker {
     w.set_onmessage(Some(c.as_ref().unchecked_ref()));
     c.forget();
     let c = Closure::<dyn FnMut(Event)>::new(|e: Event| {
-        let msg = js_message(&get(&e, "message"));
-        finish_job(&format!("The worker failed: {msg}"), true);
+        e.prevent_default();
+        let msg = get(&e, "message")
+            .as_string()
+            .unwrap_or_else(|| "it stopped (out of memory?)".into());
+        worker_crashed(&msg);
     });
     w.set_onerror(Some(c.as_ref().unchecked_ref()));
     c.forget();
@@ -152,7 +165,9 @@ pub fn start_page() -> Result<(), JsError> {
         last_url: None,
         last_opfs: None,
         format_chosen: false,
+        preset: None,
         inspected: None,
+        requests: Vec::new(),
     };
     PAGE.with(|slot| *slot.borrow_mut() = Some(Rc::new(RefCell::new(p))));
 
@@ -193,6 +208,9 @@ pub fn start_page() -> Result<(), JsError> {
         form_changed();
     });
     on_id("f-parts", "input", |_| form_changed());
+    for id in ["g-image", "g-size", "g-last"] {
+        on_id(id, "input", |_| grow_changed());
+    }
     on_id("f-parts", "click", |e| {
         let t = e
             .target()
@@ -295,13 +313,21 @@ pub fn start_page() -> Result<(), JsError> {
     }
     load_preset(&params.get("preset").unwrap_or_else(|| "raw".into()));
     if let Some(text) = params.get("recipe") {
-        let syn = params
-            .get("syntax")
-            .map(|s| Syntax::parse(&s))
-            .unwrap_or_else(|| recipe::sniff(&text));
-        page().borrow_mut().syntax = syn;
-        el::<HtmlTextAreaElement>("recipe").set_value(&text);
-        text_changed();
+        let syntax = params.get("syntax");
+        if recipe::is_url(&text) {
+            // ?recipe=URL: the recipe file is fetched (same origin or https).
+            spawn_local(async move {
+                match fetch_text(&text).await {
+                    Ok(body) => set_recipe_text(&body, syntax.as_deref()),
+                    Err(e) => set_text(
+                        "recipe-error",
+                        &format!("Cannot fetch the recipe {text}: {}", js_message(&e)),
+                    ),
+                }
+            });
+        } else {
+            set_recipe_text(&text, syntax.as_deref());
+        }
     }
     sync_syntax_radio();
     if params.get("view").as_deref() == Some("inspect") {
@@ -310,6 +336,25 @@ pub fn start_page() -> Result<(), JsError> {
     spawn_local(clean_opfs());
     set_text("status", "Ready.");
     Ok(())
+}
+
+/// Puts recipe text (from the URL) into the editor.
+fn set_recipe_text(text: &str, syntax: Option<&str>) {
+    let syn = syntax
+        .map(Syntax::parse)
+        .unwrap_or_else(|| recipe::sniff(text));
+    page().borrow_mut().syntax = syn;
+    el::<HtmlTextAreaElement>("recipe").set_value(text);
+    text_changed();
+    sync_syntax_radio();
+}
+
+async fn fetch_text(url: &str) -> Result<String, JsValue> {
+    let blob = fetch_blob(url).await?;
+    call_async(&blob, "text", &[])
+        .await?
+        .as_string()
+        .ok_or_else(|| "not text".into())
 }
 
 fn switch_tab(which: &str) {
@@ -341,17 +386,8 @@ fn load_preset(id: &str) {
         let mut p = p.borrow_mut();
         p.recipe = (pr.recipe)();
         p.format_chosen = false;
+        p.preset = Some(pr.id);
     }
-    let d = doc();
-    if let Ok(list) = d.query_selector_all("button[data-preset]") {
-        for i in 0..list.length() {
-            if let Some(b) = list.get(i).and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
-                let on = b.get_attribute("data-preset").as_deref() == Some(id);
-                let _ = b.class_list().toggle_with_force("active", on);
-            }
-        }
-    }
-    set_text("preset-inputs", pr.inputs);
     let (r, s) = {
         let p = p.borrow();
         (p.recipe.clone(), p.syntax)
@@ -410,6 +446,40 @@ fn write_form(f: &Form) {
     });
     el::<HtmlSelectElement>("f-format").set_value(&f.format);
     write_parts(&f.partitions);
+    let grow = page().borrow().recipe.get("grow").cloned();
+    if let Some(g) = grow {
+        let text = |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        el::<HtmlInputElement>("g-image").set_value(&text("image"));
+        el::<HtmlInputElement>("g-size").set_value(&text("size"));
+        el::<HtmlInputElement>("g-last")
+            .set_checked(g.get("grow_last").and_then(Value::as_bool) == Some(true));
+    }
+}
+
+/// The grow fields changed: written into the recipe's `grow` table.
+fn grow_changed() {
+    let image = el::<HtmlInputElement>("g-image").value().trim().to_string();
+    let size = el::<HtmlInputElement>("g-size").value().trim().to_string();
+    let last = el::<HtmlInputElement>("g-last").checked();
+    set_grow(|g| {
+        g.insert("image".into(), image.into());
+        g.insert("size".into(), size.into());
+        g.insert("grow_last".into(), last.into());
+    });
+}
+
+fn set_grow(f: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let p = page();
+    let (r, s) = {
+        let mut p = p.borrow_mut();
+        if let Some(Value::Object(g)) = p.recipe.get_mut("grow") {
+            f(g);
+        }
+        (p.recipe.clone(), p.syntax)
+    };
+    el::<HtmlTextAreaElement>("recipe").set_value(&recipe::render(&r, s));
+    set_text("recipe-error", "");
+    recipe_updated();
 }
 
 fn write_parts(parts: &[PartRow]) {
@@ -481,13 +551,18 @@ fn form_changed() {
 fn text_changed() {
     let text = el::<HtmlTextAreaElement>("recipe").value();
     let syn = recipe::sniff(&text);
-    match recipe::parse(&text, syn) {
+    match recipe::check(&text) {
         Ok(v) => {
             {
                 let p = page();
                 let mut p = p.borrow_mut();
                 p.recipe = v.clone();
                 p.syntax = syn;
+                if let Some(pr) = p.preset.and_then(recipe::preset) {
+                    if (pr.recipe)() != v {
+                        p.preset = None;
+                    }
+                }
             }
             sync_syntax_radio();
             write_form(&Form::from_recipe(&v));
@@ -522,7 +597,51 @@ fn recipe_updated() {
         _ => String::new(),
     };
     set_text("format-note", &note);
+    let grow = r.get("grow").is_some();
     show("f-disk", r.get("disk").is_some());
+    show("f-grow", grow);
+    show("f-add-part", !grow);
+    // The preset stays highlighted (and its hint shown) while the recipe is
+    // still the preset.
+    let preset = page().borrow().preset;
+    if let Ok(list) = doc().query_selector_all("button[data-preset]") {
+        for i in 0..list.length() {
+            if let Some(b) = list.get(i).and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
+                let on = b.get_attribute("data-preset").as_deref() == preset;
+                let _ = b.class_list().toggle_with_force("active", on);
+            }
+        }
+    }
+    set_text(
+        "preset-inputs",
+        preset
+            .and_then(recipe::preset)
+            .map(|p| p.inputs)
+            .unwrap_or(""),
+    );
+    render_needs();
+}
+
+/// The files the recipe reads, each marked as given or missing.
+fn render_needs() {
+    let d = doc();
+    let ul = el::<HtmlElement>("needs");
+    ul.set_text_content(None);
+    let p = page();
+    let p = p.borrow();
+    let needs = recipe::input_paths(&p.recipe);
+    for path in &needs {
+        let have = p.files.iter().any(|(q, _)| q == path);
+        if let Ok(li) = d.create_element("li") {
+            let _ = li.set_attribute("class", if have { "have" } else { "missing" });
+            li.set_text_content(Some(&format!(
+                "{} {path}{}",
+                if have { "✓" } else { "✗" },
+                if have { "" } else { " — missing" }
+            )));
+            let _ = ul.append_child(&li);
+        }
+    }
 }
 
 /// A picked file's path: its path under the picked folder, else its name.
@@ -544,6 +663,30 @@ fn add_files(list: Vec<(String, File)>) {
             p.files.push((path, f));
         }
         p.files.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    // Growing one image: the file given is the image to grow.
+    let (grow_image, files) = {
+        let p = page();
+        let p = p.borrow();
+        let image = p
+            .recipe
+            .get("grow")
+            .and_then(|g| g.get("image"))
+            .and_then(Value::as_str)
+            .map(String::from);
+        (
+            image,
+            p.files.iter().map(|(q, _)| q.clone()).collect::<Vec<_>>(),
+        )
+    };
+    if let (Some(image), [only]) = (grow_image, files.as_slice()) {
+        if image != *only {
+            let only = only.clone();
+            el::<HtmlInputElement>("g-image").set_value(&only);
+            set_grow(|g| {
+                g.insert("image".into(), only.into());
+            });
+        }
     }
     render_files();
 }
@@ -572,10 +715,17 @@ fn render_files() {
         &if p.files.is_empty() {
             "No files yet.".to_string()
         } else {
-            format!("{} files, {}", p.files.len(), human(total as u64))
+            format!(
+                "{} file{}, {}",
+                p.files.len(),
+                if p.files.len() == 1 { "" } else { "s" },
+                human(total as u64)
+            )
         },
     );
     show("clear-files", !p.files.is_empty());
+    drop(p);
+    render_needs();
 }
 
 /// A drop target taking files and whole folders (walked through
@@ -712,8 +862,11 @@ async fn start_build() {
             p.recipe.clone(),
         )
     };
-    if let Err(e) = recipe::parse(&text, syntax) {
+    if let Err(e) = recipe::check(&text) {
         set_text("status", &format!("Fix the recipe first: {e}"));
+        let _ = el::<HtmlElement>("status")
+            .class_list()
+            .toggle_with_force("error", true);
         return;
     }
     let format = r
@@ -797,7 +950,7 @@ async fn start_build() {
         mode = "auto";
         set_text(
             "save-note",
-            "This browser has no save dialog API: the image is offered as a download when done. Without OPFS, downloads are held in memory (about 2 GiB at most).",
+            "This browser cannot stream into a file you pick (no showSaveFilePicker): the image is built in the browser's private storage (OPFS) and then offered as a download.",
         );
     }
     let p = page();
@@ -843,7 +996,7 @@ fn start_inspect(f: File) {
         file_name: f.name(),
         out: Out::None,
     });
-    pm.inspected = Some(f.clone());
+    pm.inspected = Some((f.clone(), format!("inspect-{id}")));
     set_text("inspect-status", &format!("Reading {}…", f.name()));
     show("inspect-out", false);
     let msg = obj(&[
@@ -854,6 +1007,33 @@ fn start_inspect(f: File) {
     let _ = pm.worker.post_message(&msg);
 }
 
+/// The worker died or panicked: whatever it was doing is lost. A fresh
+/// worker takes its place so the page keeps working.
+fn worker_crashed(msg: &str) {
+    let p = page();
+    let (job, requests) = {
+        let mut pm = p.borrow_mut();
+        pm.worker.terminate();
+        pm.worker = new_worker();
+        (pm.job.take(), std::mem::take(&mut pm.requests))
+    };
+    let text = format!("The worker crashed: {msg}. It was restarted; try again.");
+    for (_, reply) in requests {
+        reply(Err(text.clone()));
+    }
+    if let Some(job) = job {
+        if let Out::Writable { stream, .. } = &job.out {
+            let _ = call(stream, "abort", &[]);
+        }
+        if job.kind != "build" {
+            set_text("inspect-status", &text);
+        }
+    }
+    web_sys::console::error_1(&text.clone().into());
+    set_progress(0.0, 1.0);
+    finish_job(&text, true);
+}
+
 fn cancel() {
     let p = page();
     let job = {
@@ -862,8 +1042,13 @@ fn cancel() {
         // only way to interrupt it. A new worker takes its place.
         pm.worker.terminate();
         pm.worker = new_worker();
-        pm.job.take()
+        let requests = std::mem::take(&mut pm.requests);
+        (pm.job.take(), requests)
     };
+    let (job, requests) = job;
+    for (_, reply) in requests {
+        reply(Err("cancelled".into()));
+    }
     if let Some(Job {
         out: Out::Writable { stream, .. },
         ..
@@ -881,6 +1066,24 @@ fn on_worker_message(data: JsValue) {
     let id = get(&data, "id").as_f64().unwrap_or(-1.0) as u32;
     let kind = get(&data, "type").as_string().unwrap_or_default();
     let mut pm = p.borrow_mut();
+    if kind == "done" || kind == "error" {
+        if let Some(i) = pm.requests.iter().position(|(r, _)| *r == id) {
+            let (_, reply) = pm.requests.remove(i);
+            drop(pm);
+            reply(if kind == "done" {
+                Ok(data)
+            } else {
+                Err(get(&data, "message").as_string().unwrap_or_default())
+            });
+            return;
+        }
+    }
+    if kind == "error" && get(&data, "fatal").as_bool() == Some(true) {
+        drop(pm);
+        let msg = get(&data, "message").as_string().unwrap_or_default();
+        worker_crashed(&msg);
+        return;
+    }
     let Some(job) = pm.job.as_mut().filter(|j| j.id == id) else {
         return;
     };
@@ -974,11 +1177,42 @@ async fn complete(job: Job, data: JsValue) {
         finish_job("", false);
         return;
     }
+    if job.kind == "file" {
+        let r: Result<String, JsValue> = async {
+            if failed {
+                return Err(get(&data, "message"));
+            }
+            let blob = job_blob(&job, &data).await?;
+            offer_download("file-download", &blob, &job.file_name)?;
+            Ok(format!(
+                "Extracted {} ({}).",
+                job.file_name,
+                human(blob.size() as u64)
+            ))
+        }
+        .await;
+        set_text(
+            "inspect-status",
+            &match r {
+                Ok(m) => m,
+                Err(e) => format!("Cannot extract {}: {}", job.file_name, js_message(&e)),
+            },
+        );
+        finish_job("", false);
+        return;
+    }
     if failed {
         if let Out::Writable { stream, .. } = &job.out {
             let _ = call(stream, "abort", &[]);
         }
         let msg = get(&data, "message").as_string().unwrap_or_default();
+        let msg = if msg.is_empty() {
+            "the worker gave no reason".to_string()
+        } else if msg.contains("input file not provided") {
+            format!("{msg} (add it under Input files, named as the recipe names it)")
+        } else {
+            msg
+        };
         finish_job(&format!("Build failed: {msg}"), true);
         return;
     }
@@ -997,15 +1231,15 @@ async fn complete(job: Job, data: JsValue) {
                 call_async(&stream, "close", &[]).await?;
                 Ok(format!("Saved {} ({}).", job.file_name, human(size as u64)))
             }
-            Out::Parts(parts) => {
-                let blob = if get(&data, "output").as_string().as_deref() == Some("opfs") {
-                    let name = get(&data, "name").as_string().unwrap_or_default();
-                    page().borrow_mut().last_opfs = Some(name.clone());
-                    opfs_file(&name).await?
-                } else {
-                    Blob::new_with_u8_array_sequence(&parts)?
-                };
-                offer_download(&blob, &job.file_name)?;
+            Out::Parts(_) => {
+                if get(&data, "output").as_string().as_deref() != Some("opfs") {
+                    set_text(
+                        "save-note",
+                        "Without OPFS or a save dialog the image was held in memory: builds of more than about 2 GiB fail in this browser; use qcow2 or the command line for those.",
+                    );
+                }
+                let blob = job_blob(&job, &data).await?;
+                offer_download("download", &blob, &job.file_name)?;
                 Ok(format!("Built {} ({}).", job.file_name, human(size as u64)))
             }
             Out::None => Ok(String::new()),
@@ -1036,9 +1270,27 @@ fn finish_job(msg: &str, error: bool) {
         .toggle_with_force("error", error);
 }
 
-fn offer_download(blob: &Blob, name: &str) -> Result<(), JsValue> {
+/// The output of a finished job as a Blob: the OPFS file the worker wrote
+/// or the chunks it posted.
+async fn job_blob(job: &Job, data: &JsValue) -> Result<Blob, JsValue> {
+    if get(data, "output").as_string().as_deref() == Some("opfs") {
+        let name = get(data, "name").as_string().unwrap_or_default();
+        // A build's output goes on the next build; files taken out of an
+        // image stay until the page is next opened (clean_opfs).
+        if job.kind == "build" {
+            page().borrow_mut().last_opfs = Some(name.clone());
+        }
+        return opfs_file(&name).await;
+    }
+    match &job.out {
+        Out::Parts(parts) => Blob::new_with_u8_array_sequence(parts),
+        _ => Blob::new(),
+    }
+}
+
+fn offer_download(anchor: &str, blob: &Blob, name: &str) -> Result<(), JsValue> {
     let url = Url::create_object_url_with_blob(blob)?;
-    let a = el::<HtmlAnchorElement>("download");
+    let a = el::<HtmlAnchorElement>(anchor);
     a.set_href(&url);
     a.set_download(name);
     a.set_text_content(Some(&format!(
@@ -1160,7 +1412,7 @@ fn render_inspect(name: &str, result: &JsValue) {
             fact(&dl, k, &s);
         }
     }
-    let warnings: Vec<String> = v
+    let mut warnings: Vec<String> = v
         .get("warnings")
         .and_then(Value::as_array)
         .map(|a| {
@@ -1169,15 +1421,301 @@ fn render_inspect(name: &str, result: &JsValue) {
                 .collect()
         })
         .unwrap_or_default();
+    // Any file opens as "raw": say when nothing in it was recognised.
+    if v.get("format").and_then(Value::as_str) == Some("raw")
+        && v.get("partition_table").is_none_or(Value::is_null)
+        && v.get("filesystem").is_none_or(Value::is_null)
+    {
+        warnings.push(
+            "No partition table and no filesystem found: this is an empty disk, or not a disk image imgforge knows (it reads raw, qcow2, VHD, VHDX, VMDK, OVA and Vagrant box images holding GPT or MBR disks, FAT, ext2/3/4, ISO 9660 and cpio).".into(),
+        );
+    }
     set_text("inspect-warnings", &warnings.join("\n"));
     render_partitions(v.get("partition_table").unwrap_or(&Value::Null));
-    set_text(
-        "tree",
-        "The file tree appears here once the page lists filesystems (engine::list_dir).",
-    );
+    render_filesystems(&v);
     show("inspect-out", true);
-    // LEAD: once engine::list_dir works, call it per partition here (a
-    // `{cmd: "list_dir", file, part, path}` request) and render the tree.
+}
+
+/// One expandable file tree per filesystem the report found: each
+/// partition's, or the whole disk's (an ISO, a bare FAT or ext4 image).
+fn render_filesystems(v: &Value) {
+    let d = doc();
+    let host = el::<HtmlElement>("tree");
+    host.set_text_content(None);
+    let mut found: Vec<(Option<u32>, String, Value)> = Vec::new();
+    if let Some(parts) = v
+        .get("partition_table")
+        .and_then(|t| t.get("partitions"))
+        .and_then(Value::as_array)
+    {
+        for p in parts {
+            let Some(fs) = p.get("filesystem").filter(|f| f.is_object()) else {
+                continue;
+            };
+            let n = p.get("number").and_then(Value::as_u64).unwrap_or(0) as u32;
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let title = if name.is_empty() {
+                format!("Partition {n}")
+            } else {
+                format!("Partition {n} · {name}")
+            };
+            found.push((Some(n), title, fs.clone()));
+        }
+    }
+    if let Some(fs) = v.get("filesystem").filter(|f| f.is_object()) {
+        found.insert(0, (None, "Whole disk".to_string(), fs.clone()));
+    }
+    if found.is_empty() {
+        host.set_text_content(Some(
+            "No filesystem found (imgforge reads FAT, ext2/3/4, ISO 9660 and cpio).",
+        ));
+        return;
+    }
+    for (part, title, fs) in found {
+        let (Ok(sec), Ok(h), Ok(ul)) = (
+            d.create_element("section"),
+            d.create_element("h3"),
+            d.create_element("ul"),
+        ) else {
+            return;
+        };
+        let _ = sec.set_attribute("class", "fs");
+        let kind = fs.get("type").and_then(Value::as_str).unwrap_or("?");
+        let mut text = format!("{title} — {kind}");
+        if let Some(l) = fs
+            .get("label")
+            .and_then(Value::as_str)
+            .filter(|l| !l.is_empty())
+        {
+            text += &format!(" “{}”", l.trim());
+        }
+        if let (Some(size), Some(used)) = (
+            fs.get("size").and_then(Value::as_u64),
+            fs.get("used").and_then(Value::as_u64),
+        ) {
+            text += &format!(", {} of {} used", human(used), human(size));
+        }
+        h.set_text_content(Some(&text));
+        let _ = sec.append_child(&h);
+        if let Some(e) = fs.get("error").and_then(Value::as_str) {
+            if let Ok(p) = d.create_element("p") {
+                let _ = p.set_attribute("class", "error");
+                p.set_text_content(Some(e));
+                let _ = sec.append_child(&p);
+            }
+        }
+        let _ = ul.set_attribute("class", "tree");
+        let _ = ul.set_attribute("role", "tree");
+        let part_attr = part.map(|n| n.to_string()).unwrap_or_default();
+        let _ = ul.set_attribute("data-part", &part_attr);
+        let _ = sec.append_child(&ul);
+        let _ = host.append_child(&sec);
+        list_into(part, "/".into(), ul);
+    }
+}
+
+/// Asks the worker for the entries of `path` and fills `ul` with them.
+fn list_into(part: Option<u32>, path: String, ul: web_sys::Element) {
+    let p = page();
+    let mut pm = p.borrow_mut();
+    let Some((file, key)) = pm.inspected.clone() else {
+        return;
+    };
+    let id = pm.next_id;
+    pm.next_id += 1;
+    ul.set_text_content(None);
+    if let Ok(li) = doc().create_element("li") {
+        let _ = li.set_attribute("class", "loading");
+        li.set_text_content(Some("Reading…"));
+        let _ = ul.append_child(&li);
+    }
+    let msg = obj(&[
+        ("id", id.into()),
+        ("cmd", "list_dir".into()),
+        ("file", file.into()),
+        ("key", key.into()),
+        (
+            "part",
+            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+        ),
+        ("path", path.clone().into()),
+    ]);
+    let target = ul.clone();
+    pm.requests.push((
+        id,
+        Box::new(move |r| match r {
+            Ok(data) => fill_dir(&target, part, &path, &get(&data, "result")),
+            Err(e) => {
+                target.set_text_content(None);
+                if let Ok(li) = doc().create_element("li") {
+                    let _ = li.set_attribute("class", "error");
+                    li.set_text_content(Some(&e));
+                    let _ = target.append_child(&li);
+                }
+            }
+        }),
+    ));
+    let _ = pm.worker.post_message(&msg);
+}
+
+fn child_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Renders the entries of a directory (engine::list_dir's rows).
+fn fill_dir(ul: &web_sys::Element, part: Option<u32>, dir: &str, rows: &JsValue) {
+    let d = doc();
+    ul.set_text_content(None);
+    let rows = Array::from(rows);
+    if rows.length() == 0 {
+        if let Ok(li) = d.create_element("li") {
+            let _ = li.set_attribute("class", "empty");
+            li.set_text_content(Some("(empty)"));
+            let _ = ul.append_child(&li);
+        }
+        return;
+    }
+    for row in rows.iter() {
+        let name = get(&row, "name").as_string().unwrap_or_default();
+        let kind = get(&row, "kind").as_string().unwrap_or_default();
+        let size = get(&row, "size").as_f64().unwrap_or(0.0) as u64;
+        let mode = get(&row, "mode").as_string().unwrap_or_default();
+        let path = child_path(dir, &name);
+        let (Ok(li), Ok(line)) = (d.create_element("li"), d.create_element("div")) else {
+            return;
+        };
+        let _ = li.set_attribute("class", &format!("node {kind}"));
+        let _ = li.set_attribute("data-path", &path);
+        let _ = li.set_attribute("data-kind", &kind);
+        let _ = li.set_attribute("data-size", &size.to_string());
+        let _ = li.set_attribute("role", "treeitem");
+        let _ = line.set_attribute("class", "line");
+        let label = if kind == "dir" {
+            let Ok(b) = d.create_element("button") else {
+                return;
+            };
+            let _ = b.set_attribute("type", "button");
+            let _ = b.set_attribute("class", "toggle");
+            let _ = b.set_attribute("aria-expanded", "false");
+            b.set_text_content(Some(&format!("{name}/")));
+            let (li2, b2) = (li.clone(), b.clone());
+            let path2 = path.clone();
+            on(&b, "click", move |_| toggle_dir(&li2, &b2, part, &path2));
+            b
+        } else {
+            let Ok(span) = d.create_element("span") else {
+                return;
+            };
+            let _ = span.set_attribute("class", "name");
+            let text = match get(&row, "target").as_string() {
+                Some(t) => format!("{name} → {t}"),
+                None => name.clone(),
+            };
+            span.set_text_content(Some(&text));
+            span
+        };
+        let _ = line.append_child(&label);
+        let mut cells = vec![("mode", mode.clone())];
+        match kind.as_str() {
+            "file" => cells.push(("size", human(size))),
+            "dir" => cells.push((
+                "size",
+                match get(&row, "entries").as_f64().unwrap_or(0.0) as u64 {
+                    0 => "empty".to_string(),
+                    1 => "1 entry".to_string(),
+                    n => format!("{n} entries"),
+                },
+            )),
+            _ => cells.push(("size", get(&row, "device").as_string().unwrap_or_default())),
+        }
+        for (class, text) in cells {
+            if let Ok(span) = d.create_element("span") {
+                let _ = span.set_attribute("class", class);
+                span.set_text_content(Some(&text));
+                if class == "size" && kind == "file" {
+                    let _ = span.set_attribute("title", &format!("{size} bytes"));
+                }
+                let _ = line.append_child(&span);
+            }
+        }
+        if kind == "file" {
+            if let Ok(b) = d.create_element("button") {
+                let _ = b.set_attribute("type", "button");
+                let _ = b.set_attribute("class", "get secondary");
+                let _ = b.set_attribute("aria-label", &format!("download {path}"));
+                b.set_text_content(Some("Download"));
+                let path2 = path.clone();
+                on(&b, "click", move |_| start_read_file(part, &path2));
+                let _ = line.append_child(&b);
+            }
+        }
+        let _ = li.append_child(&line);
+        let _ = ul.append_child(&li);
+    }
+}
+
+fn toggle_dir(li: &web_sys::Element, button: &web_sys::Element, part: Option<u32>, path: &str) {
+    let open = button.get_attribute("aria-expanded").as_deref() == Some("true");
+    let _ = button.set_attribute("aria-expanded", if open { "false" } else { "true" });
+    let existing = li.query_selector(":scope > ul").ok().flatten();
+    match (open, existing) {
+        (true, Some(ul)) => {
+            let _ = ul.set_attribute("hidden", "");
+        }
+        (false, Some(ul)) => {
+            let _ = ul.remove_attribute("hidden");
+        }
+        (_, None) => {
+            let Ok(ul) = doc().create_element("ul") else {
+                return;
+            };
+            let _ = ul.set_attribute("role", "group");
+            let _ = li.append_child(&ul);
+            list_into(part, path.to_string(), ul);
+        }
+    }
+}
+
+/// Takes one file out of the inspected image: the worker reads it in
+/// chunks (to OPFS where it can) and the page offers it as a download.
+fn start_read_file(part: Option<u32>, path: &str) {
+    let p = page();
+    if p.borrow().job.is_some() {
+        set_text("inspect-status", "Wait for the running job (or cancel it).");
+        return;
+    }
+    let mut pm = p.borrow_mut();
+    let Some((file, key)) = pm.inspected.clone() else {
+        return;
+    };
+    let id = pm.next_id;
+    pm.next_id += 1;
+    let name = path.rsplit('/').next().unwrap_or("file").to_string();
+    pm.job = Some(Job {
+        id,
+        kind: "file",
+        file_name: name.clone(),
+        out: Out::Parts(Array::new()),
+    });
+    set_text("inspect-status", &format!("Reading {path}…"));
+    let msg = obj(&[
+        ("id", id.into()),
+        ("cmd", "read_file".into()),
+        ("file", file.into()),
+        ("key", key.into()),
+        (
+            "part",
+            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+        ),
+        ("path", path.into()),
+        ("out", "auto".into()),
+        ("name", format!("imgforge-out-{id}-{name}").into()),
+    ]);
+    let _ = pm.worker.post_message(&msg);
 }
 
 /// The partition table of an inspect report (core inspect::PartitionTable).

@@ -54,6 +54,23 @@ pub fn parse(text: &str, syntax: Syntax) -> Result<Value, String> {
     })
 }
 
+/// Parses recipe text and checks it against the recipe schema (the core's
+/// parser, as the CLI does), so that a mistake shows next to the editor
+/// with its line and key before anything is built. A `grow` recipe is the
+/// page's own and only parsed.
+pub fn check(text: &str) -> Result<Value, String> {
+    let syntax = sniff(text);
+    let v = parse(text, syntax)?;
+    if v.get("grow").is_none() {
+        let core_syntax = match syntax {
+            Syntax::Json => imgforge_core::recipe::Syntax::Json,
+            Syntax::Toml => imgforge_core::recipe::Syntax::Toml,
+        };
+        imgforge_core::recipe::parse(text, core_syntax).map_err(|e| e.to_string())?;
+    }
+    Ok(v)
+}
+
 /// Renders a recipe in `syntax` (TOML has no null: null entries are left out).
 pub fn render(v: &Value, syntax: Syntax) -> String {
     match syntax {
@@ -169,7 +186,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         id: "grow",
         title: "Grow a cloud image",
-        inputs: "The cloud image (qcow2 or raw), named cloud.qcow2 below. Not a recipe: the page runs what `imgforge resize --grow-last` does.",
+        inputs: "The cloud image (qcow2 or raw). Not a recipe of the CLI: the page does what `imgforge resize --grow-last` does to a copy, so the guest sees the new space (no more \"No space left on device\").",
         recipe: || {
             json!({
                 "grow": {"image": "cloud.qcow2", "size": "+10G", "grow_last": true},
@@ -354,8 +371,16 @@ pub fn cli_command(r: &Value) -> String {
         } else {
             ""
         };
+        // `imgforge resize` moves a GPT and grows the last partition on a
+        // raw image, so the grow happens on a raw copy (the bytes are the
+        // page's: tests/node/parity-cases.json checks both ways).
+        if format == "raw" {
+            return format!(
+                "imgforge convert -O raw {image} {out}\nimgforge resize{last} {out} {size}"
+            );
+        }
         return format!(
-            "imgforge convert -O {format} {image} {out}\nimgforge resize{last} {out} {size}"
+            "imgforge convert -O raw {image} grown.img\nimgforge resize{last} grown.img {size}\nimgforge convert -O {format} grown.img {out}"
         );
     }
     format!("imgforge build recipe.toml -o {out}")
@@ -370,6 +395,44 @@ pub fn disk_size(r: &Value) -> Option<u64> {
         Value::Number(n) => n.as_u64(),
         _ => None,
     }
+}
+
+/// Whether a `?recipe=` value is the address of a recipe rather than its
+/// text: one line, an https URL or a path ending in .toml or .json.
+pub fn is_url(s: &str) -> bool {
+    let s = s.trim();
+    !s.contains('\n')
+        && !s.contains(' ')
+        && (s.starts_with("https://") || s.ends_with(".toml") || s.ends_with(".json"))
+}
+
+/// The input files a recipe reads, by the paths it names them with (URLs
+/// left out: the page fetches those), in the order they appear.
+pub fn input_paths(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("file" | "tar" | "dir" | "isohybrid_mbr", Value::String(s))
+                            if !s.starts_with("https://") && !out.contains(s) =>
+                        {
+                            out.push(s.clone())
+                        }
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(Value::String(s)) = v.get("grow").and_then(|g| g.get("image")) {
+        out.push(s.clone());
+    }
+    walk(v, &mut out);
+    out
 }
 
 /// Every `https://` URL a recipe names (inputs the page fetches before a
@@ -438,5 +501,36 @@ mod tests {
         assert_eq!(urls(&v), vec!["https://example.org/a.qcow2".to_string()]);
         assert!(parse("[1]", Syntax::Json).is_err());
         assert!(parse("disk = ", Syntax::Toml).is_err());
+    }
+
+    #[test]
+    fn recipe_urls_and_texts() {
+        assert!(is_url("https://example.org/r.toml"));
+        assert!(is_url("recipes/disk.toml"));
+        assert!(!is_url("[disk]\nsize = \"1G\"\n"));
+        assert!(!is_url("{\"disk\": {\"size\": \"1G\"}}"));
+    }
+
+    #[test]
+    fn input_paths_of_presets() {
+        let v = (preset("gpt-boot").unwrap().recipe)();
+        assert_eq!(
+            input_paths(&v),
+            ["BOOTX64.EFI", "vmlinuz", "initrd.img", "rootfs.tar"]
+        );
+        let v = (preset("grow").unwrap().recipe)();
+        assert_eq!(input_paths(&v), ["cloud.qcow2"]);
+    }
+
+    #[test]
+    fn check_names_line_and_key() {
+        let e = check("[disk]\nsize = \"1G\"\nsizes = 3\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("sizes"), "{e}");
+        let e = check("[disk\nsize = 1").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+        for p in PRESETS {
+            let text = render(&(p.recipe)(), Syntax::Toml);
+            check(&text).unwrap_or_else(|e| panic!("preset {}: {e}", p.id));
+        }
     }
 }

@@ -8,7 +8,11 @@
 //! - `{id, cmd: "build", recipe: string, syntax?: "json"|"toml",
 //!    files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?}`
 //! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`
-//! - `{id, cmd: "list_dir", file: Blob, part?: number, path: string}`
+//! - `{id, cmd: "list_dir", file: Blob, key: string, part?: number, path}`
+//!   → `done.result` = the entries (engine::list_dir); the filesystem's tree
+//!   is kept per (`key`, `part`) for the next requests
+//! - `{id, cmd: "read_file", file, key, part?, path, out, name?}`: the
+//!   file's bytes, as a build's output
 //!
 //! With `out: "opfs"` (or `"auto"` where OPFS works) the output is written to
 //! the OPFS file `name` and `done` carries `{output: "opfs", name, size}`;
@@ -25,9 +29,12 @@ use crate::engine::{self, FileMap};
 use crate::recipe::{self, Syntax};
 use crate::sink::{obj, post, ChunkSink, OpfsSink, WorkerProgress};
 use imgforge_core::container::Format;
-use imgforge_core::io::{Sink, Source};
+use imgforge_core::io::{Progress, Sink, Source};
+use imgforge_core::tree::{FileData, Tree};
 use js_sys::{Array, Reflect};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -92,11 +99,19 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
             Ok(obj(&[("result", json_to_js(&v))]))
         }
         "list_dir" => {
-            let src = blob_source(&get(msg, "file"), "image")?;
-            let part = get(msg, "part").as_f64().map(|p| p as u32);
+            let tree = cached_tree(msg)?;
             let path = get_str(msg, "path").unwrap_or_else(|| "/".into());
-            let v = engine::list_dir(src, part, &path).map_err(|e| e.to_string())?;
+            let v = engine::list_dir(&tree, &path).map_err(|e| e.to_string())?;
             Ok(obj(&[("result", json_to_js(&v))]))
+        }
+        "read_file" => {
+            let tree = cached_tree(msg)?;
+            let path = get_str(msg, "path").unwrap_or_default();
+            let data = engine::file_data(&tree, &path).map_err(|e| e.to_string())?;
+            with_output(msg, id, |sink, progress| {
+                copy_file(&data, &path, sink, progress)
+            })
+            .await
         }
         "build" => {
             let text = get_str(msg, "recipe").ok_or("build: no recipe")?;
@@ -142,8 +157,76 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
             })
             .await
         }
+        // The page's crash recovery is tested with a real panic.
+        "panic" => panic!("a panic the browser test asked for"),
         other => Err(format!("unknown command '{other}'")),
     }
+}
+
+/// Trees of the filesystems the page is browsing, by (`key`, partition):
+/// opened once per dropped image and partition, so expanding a directory
+/// or downloading a file does not read the filesystem's metadata again.
+/// The few most recent are kept (most recent first).
+type TreeCache = Vec<(String, Option<u32>, Rc<Tree>)>;
+const TREES_KEPT: usize = 4;
+
+thread_local! {
+    static TREES: RefCell<TreeCache> = const { RefCell::new(Vec::new()) };
+}
+
+/// The tree for `{file, key, part}`: from the cache, or opened now.
+fn cached_tree(msg: &JsValue) -> Result<Rc<Tree>, String> {
+    let key = get_str(msg, "key").unwrap_or_default();
+    let part = get(msg, "part").as_f64().map(|p| p as u32);
+    let hit = TREES.with(|c| {
+        let mut c = c.borrow_mut();
+        let pos = c
+            .iter()
+            .position(|(k, p, _)| !key.is_empty() && *k == key && *p == part)?;
+        let e = c.remove(pos);
+        let tree = e.2.clone();
+        c.insert(0, e);
+        Some(tree)
+    });
+    if let Some(t) = hit {
+        return Ok(t);
+    }
+    let src = blob_source(&get(msg, "file"), "image")?;
+    let tree = Rc::new(engine::open_tree(src, part).map_err(|e| match part {
+        Some(n) => format!("partition {n}: {e}"),
+        None => e.to_string(),
+    })?);
+    if !key.is_empty() {
+        TREES.with(|c| {
+            let mut c = c.borrow_mut();
+            c.insert(0, (key, part, tree.clone()));
+            c.truncate(TREES_KEPT);
+        });
+    }
+    Ok(tree)
+}
+
+/// Streams a file from inside an image to `sink`, 1 MiB at a time.
+fn copy_file(
+    data: &FileData,
+    path: &str,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> imgforge_core::Result<()> {
+    const STEP: u64 = 1 << 20;
+    let len = data.len();
+    let mut buf = vec![0u8; STEP.min(len) as usize];
+    let mut pos = 0;
+    while pos < len {
+        let n = STEP.min(len - pos) as usize;
+        data.read_at(pos, &mut buf[..n]).map_err(|e| {
+            imgforge_core::Error::io(path.to_string(), std::io::Error::other(e.to_string()))
+        })?;
+        sink.write(&buf[..n])?;
+        pos += n as u64;
+        progress.step("reading", pos, len)?;
+    }
+    sink.finish()
 }
 
 /// Opens the output the request asks for and runs `job` into it.

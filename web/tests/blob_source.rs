@@ -53,3 +53,16 @@ fn inspect_reads_through_a_blob() {
     let v = imgforge_web::engine::inspect(src).unwrap();
     assert_eq!(v["virtual_size"], LEN as u64);
 }
+
+/// A `Vec` output of 2 GiB or more cannot exist on wasm32: the core's
+/// `Sink for Vec<u8>` says so instead of panicking (usize overflow).
+#[wasm_bindgen_test]
+fn vec_sink_past_2gib_is_an_error() {
+    use imgforge_core::io::Sink;
+    let mut v: Vec<u8> = Vec::new();
+    let e = v.hole(3 << 30).unwrap_err();
+    assert!(matches!(e, imgforge_core::Error::NoSpace { .. }), "{e}");
+    let e = v.hole(5 << 30).unwrap_err();
+    assert!(matches!(e, imgforge_core::Error::NoSpace { .. }), "{e}");
+    assert!(v.is_empty());
+}

@@ -186,18 +186,38 @@ pub trait Sink {
     }
 }
 
+/// An output held in memory. Growing it past what the address space allows
+/// (2 GiB on wasm32: a `Vec` holds at most `isize::MAX` bytes) or past what
+/// the allocator gives is an error, never a panic or a wrapped length.
 impl Sink for Vec<u8> {
     fn write(&mut self, data: &[u8]) -> Result<()> {
+        vec_reserve(self, data.len() as u64)?;
         self.extend_from_slice(data);
         Ok(())
     }
     fn hole(&mut self, len: u64) -> Result<()> {
-        let new_len = (self.len() as u64)
-            .checked_add(len)
-            .ok_or_else(|| Error::no_space("output", "too large for memory"))?;
-        self.resize(new_len as usize, 0);
+        let new_len = vec_reserve(self, len)?;
+        self.resize(new_len, 0);
         Ok(())
     }
+}
+
+/// Reserves room for `more` bytes in `v`; returns the new length.
+fn vec_reserve(v: &mut Vec<u8>, more: u64) -> Result<usize> {
+    let want = (v.len() as u64).saturating_add(more);
+    let too_large = || {
+        Error::no_space(
+            "output",
+            format!("{want} bytes do not fit in memory here; write to a file instead"),
+        )
+    };
+    let new_len = (v.len() as u64)
+        .checked_add(more)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(too_large)?;
+    v.try_reserve(new_len - v.len()).map_err(|_| too_large())?;
+    Ok(new_len)
 }
 
 /// A [`Sink`] over any `std::io::Write`, counting what passes through.
@@ -314,6 +334,17 @@ impl Progress for NoProgress {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vec_sink_refuses_impossible_sizes() {
+        let mut v = vec![1u8];
+        assert!(matches!(v.hole(u64::MAX), Err(Error::NoSpace { .. })));
+        assert!(matches!(v.hole(1 << 62), Err(Error::NoSpace { .. })));
+        assert_eq!(v, [1]);
+        v.hole(3).unwrap();
+        v.write(&[2]).unwrap();
+        assert_eq!(v, [1, 0, 0, 0, 2]);
+    }
 
     #[test]
     fn slice_reads_are_bounds_checked() {

@@ -1,0 +1,220 @@
+// Benchmark of the browser side (issue 6), called by bench/bench.py's
+// `wasm` group: `node tests/node/bench.mjs [RAW]`. Not a test: it prints.
+//
+// Two jobs, each natively (the CLI), as wasm under node, and as wasm in
+// headless Chromium (Debian's, through playwright-core):
+//   1. examples/bootable-disk.toml (the seed's bootable disk, 512 MiB raw)
+//      with examples/inputs; in Chromium through the page (folder input,
+//      worker, OPFS output);
+//   2. RAW → qcow2 (bench.py passes target/bench/src.raw, a 4 GiB raw
+//      holding ext4; without it a 1 GiB one is made here); under node with
+//      convert_stream (fs reads and writes), in Chromium with imgforge.js
+//      convert() on a File (the worker reads it lazily, writes to OPFS).
+// Prints the wasm/native ratios (goal ≤ 1.5×), the longest main-thread
+// task during the Chromium jobs (PerformanceObserver 'longtask', goal
+// < 100 ms) and the gzipped .wasm size (goal ≤ 2 MiB).
+import { chromium } from 'playwright-core';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const require = createRequire(import.meta.url);
+const cli = process.env.IMGFORGE_BIN || path.join(root, 'target/release/imgforge');
+const work = path.join(root, 'target/bench');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+fs.mkdirSync(work, { recursive: true });
+
+const line = (name, v) => console.log(`${name.padEnd(48)} ${v}`);
+const secs = (ms) => `${(ms / 1000).toFixed(2)}s`;
+function ratio(name, wasmMs, nativeMs, goal = 1.5) {
+  const r = wasmMs / nativeMs;
+  line(name, `${secs(wasmMs)} vs native ${secs(nativeMs)}: ratio ${r.toFixed(2)}x (goal <= ${goal}x: ${r <= goal ? 'ok' : 'MISSED'})`);
+}
+function timeCli(args) {
+  const t = performance.now();
+  const r = spawnSync(cli, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`imgforge ${args.join(' ')}: ${r.stderr}`);
+  return performance.now() - t;
+}
+
+if (!fs.existsSync(cli)) { console.log(`wasm bench: no CLI at ${cli} (./build.sh build)`); process.exit(0); }
+const wasm = require(path.join(root, 'target/wasm-node/imgforge_web.js'));
+
+// The .wasm the page loads, gzipped as a server would send it.
+const wasmFile = path.join(root, 'www/pkg/imgforge_web_bg.wasm');
+if (fs.existsSync(wasmFile)) {
+  const raw = fs.statSync(wasmFile).size;
+  const gz = zlib.gzipSync(fs.readFileSync(wasmFile), { level: 9 }).length;
+  line('www/pkg/imgforge_web_bg.wasm', `${(raw / 2 ** 20).toFixed(2)} MiB, gzipped ${(gz / 2 ** 20).toFixed(2)} MiB (goal <= 2 MiB: ${gz <= 2 * 2 ** 20 ? 'ok' : 'MISSED'})`);
+}
+
+// Job 2's input.
+let big = process.argv[2];
+if (!big || !fs.existsSync(big)) {
+  big = path.join(work, 'wasm-src.raw');
+  if (!fs.existsSync(big)) {
+    const stdlib = execFileSync('python3', ['-c', 'import sysconfig; print(sysconfig.get_paths()["stdlib"])'], { encoding: 'utf8' }).trim();
+    execFileSync('sh', ['-c', `truncate -s 1G ${big} && mke2fs -q -F -t ext4 -d ${stdlib} ${big}`]);
+  }
+}
+const bigSize = fs.statSync(big).size;
+const bigLabel = `raw (${(bigSize / 2 ** 30).toFixed(1)} GiB) -> qcow2`;
+
+// Native.
+const recipe = path.join(root, 'examples/bootable-disk.toml');
+const inputs = path.join(root, 'examples/inputs');
+const haveInputs = fs.existsSync(path.join(inputs, 'rootfs.tar'));
+const nat = {};
+if (haveInputs) nat.boot = timeCli(['build', recipe, '-o', path.join(work, 'wasm-boot.cli.img')]);
+nat.convert = timeCli(['convert', '-O', 'qcow2', big, path.join(work, 'wasm-conv.cli.qcow2')]);
+if (haveInputs) line('native: bootable disk recipe', secs(nat.boot));
+line(`native: ${bigLabel}`, secs(nat.convert));
+
+// Wasm under node, streamed to files like the CLI.
+function fileWriter(file) {
+  const fd = fs.openSync(file, 'w');
+  let pos = 0;
+  return {
+    write: (chunk, hole) => {
+      if (chunk) { fs.writeSync(fd, chunk, 0, chunk.length, pos); pos += chunk.length; } else pos += hole;
+    },
+    close: () => { fs.ftruncateSync(fd, pos); fs.closeSync(fd); },
+  };
+}
+if (haveInputs) {
+  const text = fs.readFileSync(recipe, 'utf8');
+  const files = new Map();
+  for (const f of fs.readdirSync(inputs)) files.set(`inputs/${f}`, new Uint8Array(fs.readFileSync(path.join(inputs, f))));
+  const out = fileWriter(path.join(work, 'wasm-boot.node.img'));
+  const t = performance.now();
+  wasm.build_stream(text, files, out.write);
+  out.close();
+  ratio('wasm/node: bootable disk recipe', performance.now() - t, nat.boot);
+}
+{
+  const fd = fs.openSync(big, 'r');
+  const read = (off, len) => {
+    const b = new Uint8Array(len);
+    let got = 0;
+    while (got < len) {
+      const n = fs.readSync(fd, b, got, len - got, off + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === len ? b : b.subarray(0, got);
+  };
+  const out = fileWriter(path.join(work, 'wasm-conv.node.qcow2'));
+  const t = performance.now();
+  wasm.convert_stream(bigSize, read, 'qcow2', '{}', out.write);
+  out.close();
+  fs.closeSync(fd);
+  ratio(`wasm/node: ${bigLabel}`, performance.now() - t, nat.convert);
+}
+
+// The same bytes, or the ratios compare different work.
+const sha = (f) => execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0];
+for (const [a, b] of [['wasm-boot.cli.img', 'wasm-boot.node.img'], ['wasm-conv.cli.qcow2', 'wasm-conv.node.qcow2']]) {
+  const fa = path.join(work, a), fb = path.join(work, b);
+  if (fs.existsSync(fa) && fs.existsSync(fb)) line(`  ${b} = ${a}`, sha(fa) === sha(fb) ? 'same sha256' : 'DIFFERENT BYTES');
+}
+
+// Wasm in Chromium.
+if (!fs.existsSync(chromiumPath) || !fs.existsSync(path.join(root, 'www/pkg/imgforge_web.js'))) {
+  console.log('wasm in chromium: skipped (no chromium or no www/pkg)');
+  process.exit(0);
+}
+const port = await new Promise((res) => {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+});
+const origin = `http://127.0.0.1:${port}`;
+const server = spawn('python3', [path.join(root, 'tests/serve.py'), path.join(root, 'www'), String(port)], { stdio: 'inherit' });
+for (let i = 0; i < 50; i++) {
+  if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-bench-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+async function waitFor(page, f, timeout) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await page.evaluate(f).catch(() => false);
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+try {
+  const page = await ctx.newPage();
+  await page.addInitScript(() => {
+    delete window.showSaveFilePicker;
+    window.__longtasks = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longtasks.push(e.duration); })
+      .observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(`${origin}/index.html`);
+  await waitFor(page, () => document.getElementById('status')?.textContent === 'Ready.', 20000);
+  let longest = 0;
+  const takeLongtasks = async () => {
+    const l = await page.evaluate(() => { const v = window.__longtasks; window.__longtasks = []; return v; });
+    return Math.max(0, ...l);
+  };
+  if (haveInputs) {
+    await page.fill('#recipe', fs.readFileSync(recipe, 'utf8'));
+    await page.setInputFiles('#folder', inputs);
+    await waitFor(page, () => document.getElementById('file-list').textContent.includes('inputs/rootfs.tar'), 20000);
+    await takeLongtasks();
+    const t = Date.now();
+    await page.click('#build');
+    const status = await waitFor(page, () => { const s = document.getElementById('status').textContent; return /Built|failed|Cannot/.test(s) && s; }, 300000);
+    const ms = Date.now() - t;
+    if (!status.startsWith('Built')) throw new Error(status);
+    ratio('chromium: bootable disk recipe (page, OPFS)', ms, nat.boot);
+    const l = await takeLongtasks();
+    line('  longest main-thread task during the build', `${l.toFixed(0)} ms (goal < 100 ms: ${l < 100 ? 'ok' : 'MISSED'})`);
+    longest = Math.max(longest, l);
+  }
+  // The conversion through the module API on a File (read lazily).
+  await page.evaluate(() => {
+    const i = document.createElement('input');
+    i.type = 'file';
+    i.id = 'bench-file';
+    i.hidden = true;
+    document.body.append(i);
+  });
+  await page.setInputFiles('#bench-file', big);
+  await takeLongtasks();
+  const ms = await page.evaluate(async () => {
+    const m = await import('./imgforge.js');
+    await m.init();
+    const file = document.getElementById('bench-file').files[0];
+    const t = performance.now();
+    const out = await m.convert(file, 'qcow2');
+    const ms = performance.now() - t;
+    if (!out.size) throw new Error('empty output');
+    return ms;
+  });
+  ratio(`chromium: ${bigLabel} (worker, OPFS)`, ms, nat.convert);
+  const l = await takeLongtasks();
+  line('  longest main-thread task during the conversion', `${l.toFixed(0)} ms (goal < 100 ms: ${l < 100 ? 'ok' : 'MISSED'})`);
+  longest = Math.max(longest, l);
+  line('longest main-thread task (chromium, all jobs)', `${longest.toFixed(0)} ms (goal < 100 ms: ${longest < 100 ? 'ok' : 'MISSED'})`);
+} finally {
+  await ctx.close();
+  server.kill();
+  fs.rmSync(profile, { recursive: true, force: true });
+  for (const f of ['wasm-boot.cli.img', 'wasm-boot.node.img', 'wasm-conv.cli.qcow2', 'wasm-conv.node.qcow2']) fs.rmSync(path.join(work, f), { force: true });
+}
