@@ -54,6 +54,36 @@ impl ReadAt for FileSource {
     fn name(&self) -> String {
         self.name.clone()
     }
+    fn data_ranges(&self) -> Option<Vec<(u64, u64)>> {
+        data_ranges(&self.file, self.size)
+    }
+}
+
+/// The data extents of `file` by `SEEK_DATA`/`SEEK_HOLE`, or `None` where
+/// the filesystem does not tell (or has too many to be worth listing).
+fn data_ranges(file: &File, size: u64) -> Option<Vec<(u64, u64)>> {
+    use rustix::fs::{seek, SeekFrom};
+    const MAX_RANGES: usize = 1 << 20;
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < size {
+        let start = match seek(file, SeekFrom::Data(pos)) {
+            Ok(s) => s,
+            // ENXIO: no data after `pos`.
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(_) => return None,
+        };
+        if start >= size {
+            break;
+        }
+        let end = seek(file, SeekFrom::Hole(start)).ok()?.min(size);
+        if end <= start || out.len() >= MAX_RANGES {
+            return None;
+        }
+        out.push((start, end - start));
+        pos = end;
+    }
+    Some(out)
 }
 
 /// Opens `path` as a shared [`Source`].

@@ -104,7 +104,7 @@ pub fn load_dir(path: &Path, tree: &mut Tree, prefix: &str) -> Result<()> {
     // Explicit stack: deep trees do not overflow the call stack.
     let mut stack = vec![(path.to_path_buf(), prefix)];
     while let Some((dir, tpath)) = stack.pop() {
-        let mut names: Vec<(String, PathBuf)> = Vec::new();
+        let mut names: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
         for ent in
             std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
         {
@@ -113,12 +113,15 @@ pub fn load_dir(path: &Path, tree: &mut Tree, prefix: &str) -> Result<()> {
             let Some(name) = ent.file_name().to_str().map(str::to_string) else {
                 bail!("{}: file name is not UTF-8", p.display());
             };
-            names.push((name, p));
-        }
-        names.sort();
-        for (name, p) in names {
-            let md = std::fs::symlink_metadata(&p)
+            // DirEntry::metadata stats relative to the open directory
+            // (fstatat, not following symlinks): no path walk per file.
+            let md = ent
+                .metadata()
                 .with_context(|| format!("cannot stat {}", p.display()))?;
+            names.push((name, p, md));
+        }
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, p, md) in names {
             let ft = md.file_type();
             let t = join(&tpath, &name);
             let meta = meta_of(&md);

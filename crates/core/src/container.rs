@@ -190,8 +190,14 @@ pub fn open(src: Source, format: Option<Format>) -> Result<Opened> {
     match format {
         Format::Raw => {
             let size = src.size();
+            // A sparse input's holes stay holes (qemu-img uses SEEK_DATA
+            // the same way); the bytes read are the same either way.
+            let disk = match src.data_ranges() {
+                Some(ranges) => Disk::from_source(src, &ranges)?,
+                None => Disk::from_whole(src)?,
+            };
             Ok(Opened {
-                disk: Disk::from_whole(src)?,
+                disk,
                 info: Info {
                     format: "raw".into(),
                     virtual_size: size,

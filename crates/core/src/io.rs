@@ -20,6 +20,15 @@ pub trait ReadAt {
     fn name(&self) -> String {
         "input".to_string()
     }
+
+    /// The ranges `(offset, len)` that may hold non-zero bytes, in order,
+    /// when the input knows them cheaply (a sparse file's data extents, as
+    /// `SEEK_DATA` gives them); every byte outside reads as zero. `None`:
+    /// any byte may be non-zero. Only a speed-up: readers that ignore it
+    /// produce the same output.
+    fn data_ranges(&self) -> Option<Vec<(u64, u64)>> {
+        None
+    }
 }
 
 /// A shared, cheaply clonable input.
@@ -66,6 +75,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
     fn name(&self) -> String {
         (**self).name()
     }
+    fn data_ranges(&self) -> Option<Vec<(u64, u64)>> {
+        (**self).data_ranges()
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for &T {
@@ -77,6 +89,9 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn data_ranges(&self) -> Option<Vec<(u64, u64)>> {
+        (**self).data_ranges()
     }
 }
 

@@ -136,7 +136,8 @@ pub fn build(tree: &Tree, opts: &Ext4Options, ctx: &BuildContext) -> Result<Disk
             }
         }
     };
-    let mut disk = plan.write(tree, &content, opts, &ctx_)?;
+    // The directory blocks move into the disk rather than being copied.
+    let mut disk = plan.write(tree, content, opts, &ctx_)?;
     // A given size is kept even when its tail is too small for a block or
     // group: the filesystem then ends before the disk does, as with mke2fs.
     if let Some(size) = opts.size {
@@ -895,7 +896,13 @@ impl Plan {
         })
     }
 
-    fn write(&self, tree: &Tree, content: &Content, opts: &Ext4Options, ctx: &Ctx) -> Result<Disk> {
+    fn write(
+        &self,
+        tree: &Tree,
+        mut content: Content,
+        opts: &Ext4Options,
+        ctx: &Ctx,
+    ) -> Result<Disk> {
         let bs = self.bs;
         let mut disk = Disk::new(self.blocks * bs);
         let csum_seed = crc32c_raw(!0, &ctx.uuid);
@@ -976,7 +983,7 @@ impl Plan {
             disk.write_vec(j[0].1 * bs, js)?;
         }
 
-        for (k, spec) in content.inodes.iter().enumerate() {
+        for (k, spec) in content.inodes.iter_mut().enumerate() {
             let ino = spec.ino;
             let node = spec.node.map(|id| tree.node(id));
             let (mode_bits, uid, gid, mtime, nsec) = match node {
@@ -1009,7 +1016,7 @@ impl Plan {
             let mut nblocks: u64 = ext.iter().map(|e| e.2).sum::<u64>() + leaves.len() as u64;
             let mut size: u64 = 0;
             let mut flags = 0u32;
-            match &spec.body {
+            match &mut spec.body {
                 Body::Dir { blocks, index } => {
                     size = blocks.len() as u64 * bs;
                     flags |= EXT4_EXTENTS_FL;
@@ -1020,7 +1027,7 @@ impl Plan {
                     for &(lblk, pb, len) in ext {
                         for j in 0..len {
                             let bi = (lblk + j) as usize;
-                            let mut b = blocks[bi].clone();
+                            let mut b = std::mem::take(&mut blocks[bi]);
                             if *index && bi == 0 {
                                 super::htree::dx_csum(&mut b, 32, iseed);
                             } else if *index && super::htree::is_dx_node(&b) {

@@ -998,43 +998,44 @@ impl<'a> Plan<'a> {
     }
 
     /// Everything from block 16 to the first file block.
-    fn metadata(&self) -> Result<Vec<u8>> {
-        let mut m = Vec::with_capacity(((self.files_start as u64 - 16) * SECTOR) as usize);
-        m.extend(self.vd(&self.primary, VD_PRIMARY));
+    /// Writes sectors 16 up to the first file: volume descriptors, path
+    /// tables, directories and continuation areas, in pieces of about
+    /// [`META_CHUNK`] (the whole would be tens of MiB for a big tree).
+    fn emit_metadata(&self, out: &mut dyn Out) -> Result<()> {
+        let mut m = MetaOut {
+            out,
+            buf: Vec::with_capacity(META_CHUNK),
+            written: 0,
+        };
+        m.put(&self.vd(&self.primary, VD_PRIMARY))?;
         if let Some((_, lba)) = self.catalog {
             let mut br = vec![0u8; SECTOR as usize];
             br[1..6].copy_from_slice(STANDARD_ID);
             br[6] = 1;
             br[7..7 + EL_TORITO_ID.len()].copy_from_slice(EL_TORITO_ID);
             br[71..75].copy_from_slice(&lba.to_le_bytes());
-            m.extend(br);
+            m.put(&br)?;
         }
         if let Some(j) = &self.joliet {
-            m.extend(self.vd(j, VD_SUPPLEMENTARY));
+            m.put(&self.vd(j, VD_SUPPLEMENTARY))?;
         }
         let mut t = vec![0u8; SECTOR as usize];
         t[0] = VD_TERMINATOR;
         t[1..6].copy_from_slice(STANDARD_ID);
         t[6] = 1;
-        m.extend(t);
-        let pad = |m: &mut Vec<u8>| {
-            let r = m.len() % SECTOR as usize;
-            if r != 0 {
-                m.resize(m.len() + SECTOR as usize - r, 0);
-            }
-        };
+        m.put(&t)?;
         for h in std::iter::once(&self.primary).chain(self.joliet.as_ref()) {
-            m.extend(path_table(h, false));
-            pad(&mut m);
-            m.extend(path_table(h, true));
-            pad(&mut m);
+            m.put(&path_table(h, false))?;
+            m.pad()?;
+            m.put(&path_table(h, true))?;
+            m.pad()?;
         }
         if self.catalog.is_some() {
-            m.extend(self.el_torito_checks()?);
+            m.put(&self.el_torito_checks()?)?;
         }
         for h in std::iter::once(&self.primary).chain(self.joliet.as_ref()) {
             for i in 0..h.dirs.len() {
-                m.extend(self.dir_bytes(h, i));
+                m.put(&self.dir_bytes(h, i))?;
             }
         }
         let mut ce = vec![0u8; self.ce_sectors as usize * SECTOR as usize];
@@ -1051,9 +1052,11 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        m.extend(ce);
-        debug_assert_eq!(m.len() as u64, (self.files_start as u64 - 16) * SECTOR);
-        Ok(m)
+        m.put(&ce)?;
+        drop(ce);
+        m.flush()?;
+        debug_assert_eq!(m.written, (self.files_start as u64 - 16) * SECTOR);
+        Ok(())
     }
 
     /// The boot info table patch (bytes 8..64) for a file, if it needs one.
@@ -1219,7 +1222,7 @@ impl<'a> Plan<'a> {
 
     fn emit(&self, out: &mut dyn Out, progress: &dyn Progress) -> Result<()> {
         out.bytes(&self.system_area())?;
-        out.bytes(&self.metadata()?)?;
+        self.emit_metadata(out)?;
         let total_data: u64 = self
             .files
             .iter()
@@ -1639,6 +1642,46 @@ trait Out {
 }
 
 const CHUNK: u64 = 1 << 20;
+
+/// Metadata is handed to [`Out`] in pieces of about this size.
+const META_CHUNK: usize = 1 << 20;
+
+/// Collects small metadata pieces into [`META_CHUNK`]-sized writes (one
+/// Disk extent or one sink write each, not one per directory).
+struct MetaOut<'a> {
+    out: &'a mut dyn Out,
+    buf: Vec<u8>,
+    written: u64,
+}
+
+impl MetaOut<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<()> {
+        self.written += b.len() as u64;
+        if self.buf.len() + b.len() > META_CHUNK {
+            self.flush()?;
+        }
+        if b.len() >= META_CHUNK {
+            return self.out.bytes(b);
+        }
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+    /// Zeros up to the next sector boundary.
+    fn pad(&mut self) -> Result<()> {
+        let r = (self.written % SECTOR) as usize;
+        if r != 0 {
+            self.put(&vec![0u8; SECTOR as usize - r])?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.out.bytes(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
 
 fn copy_chunks(
     data: &FileData,

@@ -23,9 +23,10 @@ pub const DEFAULT_CLUSTER_SIZE: u64 = 64 * 1024;
 const BATCH_BYTES: u64 = 16 << 20;
 
 /// Compressed bytes kept between the passes (a fixed cap, not a function of
-/// the disk size): images that compress to less are compressed once.
+/// the disk size): images that compress to less are compressed once. Kept
+/// under the 128 MiB peak-RSS budget with the two 16 MiB batches in flight.
 #[cfg(not(target_arch = "wasm32"))]
-const COMPRESSED_CACHE_BYTES: u64 = 256 << 20;
+const COMPRESSED_CACHE_BYTES: u64 = 64 << 20;
 #[cfg(target_arch = "wasm32")]
 const COMPRESSED_CACHE_BYTES: u64 = 32 << 20;
 
@@ -324,8 +325,10 @@ pub(crate) fn write_with_cache(
     // COMPRESSED_CACHE_BYTES) so pass 2 need not compress them again.
     let mut clusters = Vec::new();
     let mut csizes: Option<Vec<u32>> = opts.compress.then(Vec::new);
-    let mut cache: Vec<Vec<u8>> = Vec::new();
-    let mut cache_bytes = 0u64;
+    // One buffer for all cached clusters (per-cluster Vecs would each keep
+    // a whole cluster of capacity), and each one's length.
+    let mut cache: Vec<u8> = Vec::new();
+    let mut cache_lens: Vec<u32> = Vec::new();
     let mut cache_open = true;
     let mut it = runs.iter().flat_map(|&(a, b)| a..b);
     let mut done = 0u64;
@@ -334,10 +337,19 @@ pub(crate) fn write_with_cache(
         if let Some(cz) = csizes.as_mut() {
             for ((_, data), c) in batch.iter().zip(compress_batch(batch)) {
                 cz.push(c.as_ref().map(|v| v.len() as u32).unwrap_or(0));
-                let stored = c.unwrap_or_else(|| data.clone());
-                if cache_open && cache_bytes + stored.len() as u64 <= cache_cap {
-                    cache_bytes += stored.len() as u64;
-                    cache.push(stored);
+                let stored = c.as_deref().unwrap_or(data);
+                let need = cache.len() + stored.len();
+                if cache_open && need as u64 <= cache_cap {
+                    if cache.capacity() < need {
+                        // Grow by doubling, but never past the cap.
+                        let want = (cache.capacity() * 2)
+                            .max(1 << 20)
+                            .min(cache_cap as usize)
+                            .max(need);
+                        cache.reserve_exact(want - cache.len());
+                    }
+                    cache.extend_from_slice(stored);
+                    cache_lens.push(stored.len() as u32);
                 } else {
                     cache_open = false;
                 }
@@ -381,7 +393,10 @@ pub(crate) fn write_with_cache(
         *pos = host + bytes.len() as u64;
         Ok(())
     };
-    for stored in &cache {
+    let mut at = 0usize;
+    for &len in &cache_lens {
+        let stored = &cache[at..at + len as usize];
+        at += len as usize;
         put(i, stored, &mut pos, sink)?;
         i += 1;
         if i & 255 == 0 {
@@ -389,6 +404,7 @@ pub(crate) fn write_with_cache(
         }
     }
     drop(cache);
+    drop(cache_lens);
     let mut it = layout.clusters[i..].iter().copied();
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
         let compressed = if opts.compress {
