@@ -863,7 +863,11 @@ async fn start_build() {
         )
     };
     if let Err(e) = recipe::check(&text) {
-        set_text("status", &format!("Fix the recipe first: {e}"));
+        set_text("recipe-error", &e);
+        set_text(
+            "status",
+            "Fix the recipe first: the error is shown under the editor.",
+        );
         let _ = el::<HtmlElement>("status")
             .class_list()
             .toggle_with_force("error", true);
