@@ -598,6 +598,15 @@ fn recipe_updated() {
     };
     set_text("format-note", &note);
     let grow = r.get("grow").is_some();
+    show("cli-toml", !grow);
+    if grow {
+        set_text(
+            "cli-note",
+            "The same bytes from the command line (the grow is done on a raw copy):",
+        );
+    } else if let Some(n) = doc().get_element_by_id("cli-note") {
+        n.set_inner_html("Save the recipe as <code>recipe.toml</code> beside the input files and run:");
+    }
     show("f-disk", r.get("disk").is_some());
     show("f-grow", grow);
     show("f-add-part", !grow);
