@@ -605,7 +605,9 @@ fn recipe_updated() {
             "The same bytes from the command line (the grow is done on a raw copy):",
         );
     } else if let Some(n) = doc().get_element_by_id("cli-note") {
-        n.set_inner_html("Save the recipe as <code>recipe.toml</code> beside the input files and run:");
+        n.set_inner_html(
+            "Save the recipe as <code>recipe.toml</code> beside the input files and run:",
+        );
     }
     show("f-disk", r.get("disk").is_some());
     show("f-grow", grow);
@@ -1549,7 +1551,7 @@ fn list_into(part: Option<u32>, path: String, ul: web_sys::Element) {
         ("key", key.into()),
         (
             "part",
-            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+            part.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
         ),
         ("path", path.clone().into()),
     ]);
@@ -1722,7 +1724,7 @@ fn start_read_file(part: Option<u32>, path: &str) {
         ("key", key.into()),
         (
             "part",
-            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+            part.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
         ),
         ("path", path.into()),
         ("out", "auto".into()),
