@@ -480,6 +480,25 @@ await test('inspect the bootable disk (qcow2): file trees, sizes, link targets, 
   if (!got.equals(fs.readFileSync(grub))) throw new Error(`grub.cfg from the page (${got.length} bytes) != mcopy's`);
   if (!got.toString().includes('menuentry "imgforge Linux"')) throw new Error(`grub.cfg: ${got}`);
   await waitFor(page, () => document.getElementById('inspect-status').textContent.startsWith('Extracted grub.cfg'), 'the extract status');
+  // The same through the module API (imgforge.js listDir/readFile).
+  await page.evaluate(() => {
+    const i = document.createElement('input');
+    i.type = 'file';
+    i.id = 'api-file';
+    i.hidden = true;
+    document.body.append(i);
+  });
+  await page.setInputFiles('#api-file', qcow);
+  const api = await page.evaluate(async () => {
+    const m = await import('./imgforge.js');
+    const f = document.getElementById('api-file').files[0];
+    const rows = await m.listDir(f, 1, '/EFI/BOOT');
+    const blob = await m.readFile(f, 1, '/EFI/BOOT/grub.cfg');
+    return { rows, text: await blob.text() };
+  });
+  const efiRow = api.rows.find((r) => r.name === 'BOOTX64.EFI');
+  if (!efiRow || efiRow.size !== want || efiRow.kind !== 'file') throw new Error(`listDir: ${JSON.stringify(api.rows)}`);
+  if (api.text !== fs.readFileSync(grub, 'utf8')) throw new Error(`readFile: ${api.text}`);
   await page.close();
 });
 
