@@ -88,14 +88,42 @@ export async function convert(image, format, opts = {}, options = {}) {
     options.onProgress);
 }
 
-/** What `imgforge inspect --json` says about an image (File, Blob, bytes or URL). */
-export async function inspect(image) {
+async function ask(msg) {
   if (!worker) startWorker();
   const id = nextId++;
-  const file = await toBlob(image);
   const m = await new Promise((resolve, reject) => {
     jobs.set(id, { resolve, reject, parts: [] });
-    worker.postMessage({ id, cmd: 'inspect', file });
+    worker.postMessage({ ...msg, id });
   });
   return m.result;
+}
+
+/** What `imgforge inspect --json` says about an image (File, Blob, bytes or URL). */
+export async function inspect(image) {
+  return ask({ cmd: 'inspect', file: await toBlob(image) });
+}
+
+// The worker keeps a filesystem's tree per key: one key per image object.
+const keys = new WeakMap();
+function keyOf(blob) {
+  if (!keys.has(blob)) keys.set(blob, `api-${nextId++}`);
+  return keys.get(blob);
+}
+
+/**
+ * The entries of directory `path` of the filesystem in partition `part`
+ * (a number, or null when the whole image is one filesystem):
+ * [{name, kind: "dir"|"file"|"symlink"|..., size, mode: "-rw-r--r--", uid,
+ * gid, mtime, target?, entries?}], directories first. Pass the same
+ * File/Blob again to reuse what the worker already read.
+ */
+export async function listDir(image, part, path = '/') {
+  const file = await toBlob(image);
+  return ask({ cmd: 'list_dir', file, key: keyOf(file), part: part ?? undefined, path });
+}
+
+/** One file from inside an image, as a Blob (read by the worker in pieces). */
+export async function readFile(image, part, path, options = {}) {
+  const file = await toBlob(image);
+  return collect({ cmd: 'read_file', file, key: keyOf(file), part: part ?? undefined, path, out: 'auto' }, options.onProgress);
 }

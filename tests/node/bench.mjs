@@ -71,7 +71,9 @@ const recipe = path.join(root, 'examples/bootable-disk.toml');
 const inputs = path.join(root, 'examples/inputs');
 const haveInputs = fs.existsSync(path.join(inputs, 'rootfs.tar'));
 const nat = {};
-if (haveInputs) nat.boot = timeCli(['build', recipe, '-o', path.join(work, 'wasm-boot.cli.img')]);
+// The bootable disk takes well under a second: best of three runs.
+const best = (f) => Math.min(f(), f(), f());
+if (haveInputs) nat.boot = best(() => timeCli(['build', recipe, '-o', path.join(work, 'wasm-boot.cli.img')]));
 nat.convert = timeCli(['convert', '-O', 'qcow2', big, path.join(work, 'wasm-conv.cli.qcow2')]);
 if (haveInputs) line('native: bootable disk recipe', secs(nat.boot));
 line(`native: ${bigLabel}`, secs(nat.convert));
@@ -91,11 +93,14 @@ if (haveInputs) {
   const text = fs.readFileSync(recipe, 'utf8');
   const files = new Map();
   for (const f of fs.readdirSync(inputs)) files.set(`inputs/${f}`, new Uint8Array(fs.readFileSync(path.join(inputs, f))));
-  const out = fileWriter(path.join(work, 'wasm-boot.node.img'));
-  const t = performance.now();
-  wasm.build_stream(text, files, out.write);
-  out.close();
-  ratio('wasm/node: bootable disk recipe', performance.now() - t, nat.boot);
+  const ms = best(() => {
+    const out = fileWriter(path.join(work, 'wasm-boot.node.img'));
+    const t = performance.now();
+    wasm.build_stream(text, files, out.write);
+    out.close();
+    return performance.now() - t;
+  });
+  ratio('wasm/node: bootable disk recipe', ms, nat.boot);
 }
 {
   const fd = fs.openSync(big, 'r');
@@ -211,6 +216,11 @@ try {
   const l = await takeLongtasks();
   line('  longest main-thread task during the conversion', `${l.toFixed(0)} ms (goal < 100 ms: ${l < 100 ? 'ok' : 'MISSED'})`);
   longest = Math.max(longest, l);
+  // The observer itself works: a 150 ms busy loop in a task of the page
+  // (code run by the devtools protocol itself is not counted as a task).
+  await page.evaluate(() => setTimeout(() => { const t = performance.now(); while (performance.now() - t < 150); }, 0));
+  await new Promise((r) => setTimeout(r, 400));
+  line('  (check: a 150 ms busy loop shows as)', `${(await takeLongtasks()).toFixed(0)} ms`);
   line('longest main-thread task (chromium, all jobs)', `${longest.toFixed(0)} ms (goal < 100 ms: ${longest < 100 ? 'ok' : 'MISSED'})`);
 } finally {
   await ctx.close();

@@ -41,15 +41,24 @@ impl BlobSource {
 
     /// Reads `[start, end)` of the blob in one browser call.
     fn read_raw(&self, start: u64, end: u64) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; (end - start) as usize];
+        self.read_into(start, &mut v)?;
+        Ok(v)
+    }
+
+    /// Reads `buf.len()` bytes at `start` in one browser call, copied
+    /// straight from the `ArrayBuffer` into `buf`.
+    fn read_into(&self, start: u64, buf: &mut [u8]) -> Result<()> {
+        let end = start + buf.len() as u64;
         let slice = self
             .blob
             .slice_with_f64_and_f64(start as f64, end as f64)
             .map_err(|e| js_io(&format!("slicing {}", self.name), e))?;
-        let buf = self
+        let data = self
             .reader
             .read_as_array_buffer(&slice)
             .map_err(|e| js_io(&format!("reading {}", self.name), e))?;
-        let arr = js_sys::Uint8Array::new(&buf);
+        let arr = js_sys::Uint8Array::new(&data);
         if arr.length() as u64 != end - start {
             return Err(Error::Truncated {
                 what: self.name.clone(),
@@ -57,7 +66,8 @@ impl BlobSource {
                 size: self.size,
             });
         }
-        Ok(arr.to_vec())
+        arr.copy_to(buf);
+        Ok(())
     }
 
     fn block(&self, idx: u64) -> Result<Rc<Vec<u8>>> {
@@ -99,9 +109,7 @@ impl ReadAt for BlobSource {
             return Ok(());
         }
         if buf.len() >= BYPASS {
-            let data = self.read_raw(offset, end)?;
-            buf.copy_from_slice(&data);
-            return Ok(());
+            return self.read_into(offset, buf);
         }
         let mut pos = offset;
         while pos < end {

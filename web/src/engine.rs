@@ -22,7 +22,46 @@ pub fn inspect(src: Source) -> Result<Value> {
     let mut report = imgforge_core::inspect::inspect(src.clone())?;
     // The browser cannot see the file's allocation: its length stands in.
     report.actual_size = Some(src.size());
+    if report.format == "raw" {
+        if let Some(name) = foreign_format(&*src) {
+            report.warnings.insert(
+                0,
+                format!("this looks like a {name} image, which imgforge does not read: it is shown as raw bytes; `qemu-img convert -O qcow2` turns it into one imgforge reads"),
+            );
+        }
+    }
     serde_json::to_value(&report).map_err(|e| Error::invalid("inspect", e))
+}
+
+/// Names disk image formats that imgforge does not read, from their magic
+/// (each format's header, as qemu's block drivers probe them).
+pub fn foreign_format(src: &dyn imgforge_core::io::ReadAt) -> Option<&'static str> {
+    let mut head = [0u8; 72];
+    if src.size() >= head.len() as u64 {
+        src.read_at(0, &mut head).ok()?;
+        // VirtualBox VDI: signature 0xbeda107f at byte 64 (qemu block/vdi.c).
+        if head[64..68] == 0xbeda_107fu32.to_le_bytes() {
+            return Some("VirtualBox VDI");
+        }
+        if &head[..4] == b"QED\0" {
+            return Some("QED");
+        }
+        if &head[..16] == b"WithoutFreeSpace" || &head[..16] == b"WithouFreSpacExt" {
+            return Some("Parallels");
+        }
+        if &head[..4] == b"QFI\xfb" {
+            return Some("qcow (version 1)");
+        }
+    }
+    // Apple DMG: the "koly" trailer in the last 512 bytes.
+    if src.size() >= 512 {
+        let mut koly = [0u8; 4];
+        src.read_at(src.size() - 512, &mut koly).ok()?;
+        if &koly == b"koly" {
+            return Some("Apple DMG");
+        }
+    }
+    None
 }
 
 /// Opens the filesystem in partition `part` (None: the whole disk is one
@@ -339,6 +378,46 @@ mod tests {
         assert_eq!(v["format"], "raw");
         assert_eq!(v["virtual_size"], 4096);
         assert_eq!(v["warnings"], json!([]));
+    }
+
+    #[test]
+    fn lists_a_directory_dirs_first_with_modes_and_targets() {
+        let mut t = Tree::new(0);
+        t.add_file("/etc/hostname", b"imgforge\n".to_vec()).unwrap();
+        t.add_dir("/etc/ssh").unwrap();
+        t.add_symlink("/etc/localtime", "/usr/share/zoneinfo/UTC")
+            .unwrap();
+        let v = list_dir(&t, "/etc").unwrap();
+        let names: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ssh", "hostname", "localtime"]);
+        assert_eq!(v[1]["size"], 9);
+        assert_eq!(v[1]["kind"], "file");
+        assert_eq!(v[2]["target"], "/usr/share/zoneinfo/UTC");
+        assert_eq!(v[0]["mode"], "drwxr-xr-x");
+        assert!(list_dir(&t, "/etc/hostname").is_err());
+        assert!(list_dir(&t, "/nope").is_err());
+        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
+        assert_eq!(mode_string(0o041777), "drwxrwxrwt");
+        assert_eq!(mode_string(0o020600), "crw-------");
+        let d = file_data(&t, "/etc/hostname").unwrap();
+        let mut b = [0u8; 3];
+        d.read_at(6, &mut b).unwrap();
+        assert_eq!(&b, b"ge\n");
+    }
+
+    #[test]
+    fn names_formats_it_does_not_read() {
+        let mut vdi = vec![0u8; 4096];
+        vdi[64..68].copy_from_slice(&0xbeda_107fu32.to_le_bytes());
+        assert_eq!(foreign_format(&vdi), Some("VirtualBox VDI"));
+        let v = inspect(Arc::new(vdi)).unwrap();
+        assert!(v["warnings"][0].as_str().unwrap().contains("VDI"), "{v}");
+        assert_eq!(foreign_format(&vec![0u8; 4096]), None);
     }
 
     #[test]

@@ -598,6 +598,17 @@ fn recipe_updated() {
     };
     set_text("format-note", &note);
     let grow = r.get("grow").is_some();
+    show("cli-toml", !grow);
+    if grow {
+        set_text(
+            "cli-note",
+            "The same bytes from the command line (the grow is done on a raw copy):",
+        );
+    } else if let Some(n) = doc().get_element_by_id("cli-note") {
+        n.set_inner_html(
+            "Save the recipe as <code>recipe.toml</code> beside the input files and run:",
+        );
+    }
     show("f-disk", r.get("disk").is_some());
     show("f-grow", grow);
     show("f-add-part", !grow);
@@ -863,7 +874,11 @@ async fn start_build() {
         )
     };
     if let Err(e) = recipe::check(&text) {
-        set_text("status", &format!("Fix the recipe first: {e}"));
+        set_text("recipe-error", &e);
+        set_text(
+            "status",
+            "Fix the recipe first: the error is shown under the editor.",
+        );
         let _ = el::<HtmlElement>("status")
             .class_list()
             .toggle_with_force("error", true);
@@ -1536,7 +1551,7 @@ fn list_into(part: Option<u32>, path: String, ul: web_sys::Element) {
         ("key", key.into()),
         (
             "part",
-            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+            part.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
         ),
         ("path", path.clone().into()),
     ]);
@@ -1709,7 +1724,7 @@ fn start_read_file(part: Option<u32>, path: &str) {
         ("key", key.into()),
         (
             "part",
-            part.map(|n| JsValue::from(n)).unwrap_or(JsValue::UNDEFINED),
+            part.map(JsValue::from).unwrap_or(JsValue::UNDEFINED),
         ),
         ("path", path.into()),
         ("out", "auto".into()),

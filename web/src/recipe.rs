@@ -41,7 +41,8 @@ pub fn parse(text: &str, syntax: Syntax) -> Result<Value, String> {
     match syntax {
         Syntax::Json => serde_json::from_str(text).map_err(|e| format!("JSON: {e}")),
         Syntax::Toml => {
-            let t: toml::Table = toml::from_str(text).map_err(|e| format!("TOML: {e}"))?;
+            // toml's message starts "TOML parse error at line N, column M".
+            let t: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
             serde_json::to_value(t).map_err(|e| format!("TOML: {e}"))
         }
     }

@@ -52,6 +52,7 @@ fn inspect_reads_through_a_blob() {
     let src = std::sync::Arc::new(BlobSource::new(blob(), "test.img").unwrap());
     let v = imgforge_web::engine::inspect(src).unwrap();
     assert_eq!(v["virtual_size"], LEN as u64);
+    assert_eq!(v["format"], "raw");
 }
 
 /// A `Vec` output of 2 GiB or more cannot exist on wasm32: the core's
