@@ -3,7 +3,7 @@
 //! turns holes into sparse holes, and renames it into place only on success.
 
 use anyhow::{Context, Result};
-use imgforge_core::io::{ReadAt, Sink, Source};
+use imgforge_core::io::{ReadAt, Sink, Source, Spill};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -189,10 +189,63 @@ impl Sink for AtomicOutput {
             .map_err(|e| imgforge_core::Error::io("seeking output", e))?;
         Ok(())
     }
+    fn spill(&mut self) -> Option<Box<dyn Spill>> {
+        // An unlinked file beside the output: no name left behind, whatever
+        // happens; None (slower, same bytes) if it cannot be made.
+        let path = self.tmp.with_extension("spill");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ok()?;
+        let _ = std::fs::remove_file(&path);
+        Some(Box::new(SpillFile { file, size: 0 }))
+    }
     fn finish(&mut self) -> imgforge_core::Result<()> {
         let pos = self.pos;
         self.file()
             .set_len(pos)
             .map_err(|e| imgforge_core::Error::io("setting output length", e))
+    }
+}
+
+/// Scratch bytes in an unlinked temporary file ([`Sink::spill`]).
+struct SpillFile {
+    file: File,
+    size: u64,
+}
+
+impl ReadAt for SpillFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.size => {}
+            _ => {
+                return Err(imgforge_core::Error::Truncated {
+                    what: "scratch file".into(),
+                    offset: offset.saturating_add(buf.len() as u64),
+                    size: self.size,
+                })
+            }
+        }
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| imgforge_core::Error::io("reading the scratch file", e))
+    }
+    fn name(&self) -> String {
+        "scratch file".into()
+    }
+}
+
+impl Spill for SpillFile {
+    fn append(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
+        self.file
+            .write_all_at(data, self.size)
+            .map_err(|e| imgforge_core::Error::io("writing the scratch file", e))?;
+        self.size += data.len() as u64;
+        Ok(())
     }
 }
