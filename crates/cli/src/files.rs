@@ -3,12 +3,14 @@
 //! turns holes into sparse holes, and renames it into place only on success.
 
 use anyhow::{Context, Result};
-use imgforge_core::io::{ReadAt, Sink, Source};
+use imgforge_core::io::{ReadAt, Sink, Source, Spill};
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// A file opened read-only as a random-access input.
 pub struct FileSource {
@@ -94,14 +96,27 @@ pub fn open_source(path: &Path) -> Result<Source> {
 /// An output file written under a temporary name beside `target` and renamed
 /// over it by [`AtomicOutput::commit`]. Dropped without commit, the temporary
 /// file is removed, so an error never leaves a half-written image.
+///
+/// Writes are gathered into [`WRITE_CHUNK`] pieces and written (`pwrite`) by
+/// a background thread, so producing the bytes (reading inputs, compressing)
+/// overlaps with the kernel copying them into the file. At most
+/// [`QUEUED_CHUNKS`] pieces wait, so memory stays bounded.
 pub struct AtomicOutput {
     file: Option<File>,
     tmp: PathBuf,
     target: PathBuf,
     pos: u64,
+    /// Bytes not yet handed to the writer thread, and where they go.
+    buf: Vec<u8>,
+    buf_at: u64,
+    tx: Option<SyncSender<(u64, Vec<u8>)>>,
+    worker: Option<JoinHandle<std::io::Result<()>>>,
     /// Turn runs of zeros passed as holes into sparse holes (raw images).
     pub sparse: bool,
 }
+
+const WRITE_CHUNK: usize = 1 << 20;
+const QUEUED_CHUNKS: usize = 4;
 
 impl AtomicOutput {
     pub fn create(target: &Path) -> Result<Self> {
@@ -119,11 +134,23 @@ impl AtomicOutput {
         ));
         let file =
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let wfile = file.try_clone().context("duplicating the output handle")?;
+        let (tx, rx) = sync_channel::<(u64, Vec<u8>)>(QUEUED_CHUNKS);
+        let worker = std::thread::spawn(move || -> std::io::Result<()> {
+            for (at, data) in rx {
+                wfile.write_all_at(&data, at)?;
+            }
+            Ok(())
+        });
         Ok(AtomicOutput {
             file: Some(file),
             tmp,
             target: target.to_path_buf(),
             pos: 0,
+            buf: Vec::new(),
+            buf_at: 0,
+            tx: Some(tx),
+            worker: Some(worker),
             sparse: true,
         })
     }
@@ -132,8 +159,51 @@ impl AtomicOutput {
         self.file.as_mut().expect("output used after commit")
     }
 
+    /// Hands the gathered bytes to the writer thread.
+    fn flush_buf(&mut self) -> imgforge_core::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(WRITE_CHUNK));
+        let sent = match &self.tx {
+            Some(tx) => tx.send((self.buf_at, data)).is_ok(),
+            None => {
+                // Written after finish(): no thread any more, write here.
+                let at = self.buf_at;
+                return self
+                    .file()
+                    .write_all_at(&data, at)
+                    .map_err(|e| imgforge_core::Error::io("writing output", e));
+            }
+        };
+        if !sent {
+            // The writer stopped: its error says why.
+            self.drain()?;
+            return Err(imgforge_core::Error::io(
+                "writing output",
+                std::io::Error::other("the output writer stopped"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits until everything handed over is written; returns its error.
+    fn drain(&mut self) -> imgforge_core::Result<()> {
+        drop(self.tx.take());
+        match self.worker.take().map(|w| w.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(imgforge_core::Error::io("writing output", e)),
+            Some(Err(_)) => Err(imgforge_core::Error::io(
+                "writing output",
+                std::io::Error::other("the output writer panicked"),
+            )),
+        }
+    }
+
     /// Sets the final length, flushes and renames into place.
     pub fn commit(mut self) -> Result<()> {
+        self.flush_buf()?;
+        self.drain()?;
         let pos = self.pos;
         let f = self.file();
         f.set_len(pos).context("setting output length")?;
@@ -152,6 +222,7 @@ impl AtomicOutput {
 
 impl Drop for AtomicOutput {
     fn drop(&mut self) {
+        let _ = self.drain();
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
         }
@@ -160,15 +231,20 @@ impl Drop for AtomicOutput {
 
 impl Sink for AtomicOutput {
     fn write(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
-        let r = self.file().write_all(data);
-        r.map_err(|e| imgforge_core::Error::io("writing output", e))?;
+        if self.buf.is_empty() {
+            self.buf_at = self.pos;
+        }
+        self.buf.extend_from_slice(data);
         self.pos += data.len() as u64;
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush_buf()?;
+        }
         Ok(())
     }
     fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
         if !self.sparse {
             // Default behaviour: write zeros.
-            static Z: [u8; 65536] = [0; 65536];
+            const Z: [u8; 65536] = [0; 65536];
             let mut left = len;
             while left > 0 {
                 let n = left.min(Z.len() as u64) as usize;
@@ -177,17 +253,70 @@ impl Sink for AtomicOutput {
             }
             return Ok(());
         }
+        // Positioned writes: a hole is only a gap between them.
+        self.flush_buf()?;
         self.pos += len;
-        let pos = self.pos;
-        self.file()
-            .seek(SeekFrom::Start(pos))
-            .map_err(|e| imgforge_core::Error::io("seeking output", e))?;
         Ok(())
     }
+    fn spill(&mut self) -> Option<Box<dyn Spill>> {
+        // An unlinked file beside the output: no name left behind, whatever
+        // happens; None (slower, same bytes) if it cannot be made.
+        let path = self.tmp.with_extension("spill");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ok()?;
+        let _ = std::fs::remove_file(&path);
+        Some(Box::new(SpillFile { file, size: 0 }))
+    }
     fn finish(&mut self) -> imgforge_core::Result<()> {
+        self.flush_buf()?;
+        self.drain()?;
         let pos = self.pos;
         self.file()
             .set_len(pos)
             .map_err(|e| imgforge_core::Error::io("setting output length", e))
+    }
+}
+
+/// Scratch bytes in an unlinked temporary file ([`Sink::spill`]).
+struct SpillFile {
+    file: File,
+    size: u64,
+}
+
+impl ReadAt for SpillFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.size => {}
+            _ => {
+                return Err(imgforge_core::Error::Truncated {
+                    what: "scratch file".into(),
+                    offset: offset.saturating_add(buf.len() as u64),
+                    size: self.size,
+                })
+            }
+        }
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| imgforge_core::Error::io("reading the scratch file", e))
+    }
+    fn name(&self) -> String {
+        "scratch file".into()
+    }
+}
+
+impl Spill for SpillFile {
+    fn append(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
+        self.file
+            .write_all_at(data, self.size)
+            .map_err(|e| imgforge_core::Error::io("writing the scratch file", e))?;
+        self.size += data.len() as u64;
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@ pub(crate) fn has_data(disk: &Disk, off: u64, len: u64, buf: &mut [u8]) -> Resul
             let n = (e.len - pos).min(buf.len() as u64) as usize;
             let b = &mut buf[..n];
             e.data.read(pos, b)?;
-            if b.iter().any(|&x| x != 0) {
+            if !crate::io::is_zero(b) {
                 return Ok(true);
             }
             pos += n as u64;

@@ -254,7 +254,7 @@ pub fn write_raw(disk: &Disk, sink: &mut dyn Sink, progress: &dyn Progress) -> R
             let n = (BLOCK - pos % BLOCK).min(end - pos);
             let b = &mut buf[..n as usize];
             disk.read_at(pos, b)?;
-            if b.iter().all(|&x| x == 0) {
+            if crate::io::is_zero(b) {
                 pending_hole += n;
             } else {
                 if pending_hole > 0 {

@@ -318,11 +318,15 @@ impl ReadAt for Disk {
                 })
             }
         }
-        buf.fill(0);
+        // Zero only the gaps between extents, not the whole buffer first.
+        let mut filled = 0usize;
         for e in self.extents_in(offset, len) {
             let at = (e.offset - offset) as usize;
+            buf[filled..at].fill(0);
             e.data.read(0, &mut buf[at..at + e.len as usize])?;
+            filled = at + e.len as usize;
         }
+        buf[filled..].fill(0);
         Ok(())
     }
 

@@ -103,6 +103,22 @@ fn truncated(what: &str, offset: u64, len: usize, size: u64) -> Error {
     }
 }
 
+/// True if every byte of `b` is zero. Word-wise, so the compiler
+/// vectorises it (a byte-wise `all` with an early exit is not): every
+/// container writer scans whole disks with it.
+pub fn is_zero(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(64);
+    for c in &mut chunks {
+        let acc = c.chunks_exact(8).fold(0u64, |a, w| {
+            a | u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])
+        });
+        if acc != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&x| x == 0)
+}
+
 /// Wraps bytes as a [`Source`].
 pub fn source_from_vec(v: Vec<u8>) -> Source {
     Arc::new(v)
@@ -199,6 +215,20 @@ pub trait Sink {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Scratch storage the writer may use for bytes it must produce
+    /// before it can place them (qcow2 `-c` keeps compressed clusters
+    /// between its two passes), or `None`. Only a speed-up: the output is
+    /// the same with or without it.
+    fn spill(&mut self) -> Option<Box<dyn Spill>> {
+        None
+    }
+}
+
+/// Append-only scratch storage read back at random (a temporary file in
+/// the CLI); see [`Sink::spill`].
+pub trait Spill: ReadAt {
+    fn append(&mut self, data: &[u8]) -> Result<()>;
 }
 
 /// An output held in memory. Growing it past what the address space allows

@@ -116,7 +116,7 @@ fn for_each_nonzero_batch(
             let off = idx * cs;
             let n = cs.min(size - off) as usize;
             disk.read_at(off, &mut buf[..n])?;
-            if buf.iter().any(|&b| b != 0) {
+            if !crate::io::is_zero(&buf) {
                 batch.push((idx, buf));
                 if batch.len() == per_batch {
                     break;
@@ -330,6 +330,12 @@ pub(crate) fn write_with_cache(
     let mut cache: Vec<u8> = Vec::new();
     let mut cache_lens: Vec<u32> = Vec::new();
     let mut cache_open = true;
+    // Past the in-memory cap, compressed clusters go to the sink's scratch
+    // storage when it has one (a temporary file natively), so the image is
+    // still compressed only once.
+    let mut spill = if opts.compress { sink.spill() } else { None };
+    let mut spill_lens: Vec<u32> = Vec::new();
+    let mut spill_open = true;
     let mut it = runs.iter().flat_map(|&(a, b)| a..b);
     let mut done = 0u64;
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
@@ -350,8 +356,15 @@ pub(crate) fn write_with_cache(
                     }
                     cache.extend_from_slice(stored);
                     cache_lens.push(stored.len() as u32);
-                } else {
-                    cache_open = false;
+                    continue;
+                }
+                cache_open = false;
+                match spill.as_mut() {
+                    Some(sp) if spill_open => {
+                        sp.append(stored)?;
+                        spill_lens.push(stored.len() as u32);
+                    }
+                    _ => spill_open = false,
                 }
             }
         }
@@ -405,6 +418,22 @@ pub(crate) fn write_with_cache(
     }
     drop(cache);
     drop(cache_lens);
+    if let Some(sp) = &spill {
+        let mut buf = vec![0u8; cs as usize];
+        let mut at = 0u64;
+        for &len in &spill_lens {
+            let stored = &mut buf[..len as usize];
+            sp.read_at(at, stored)?;
+            at += len as u64;
+            put(i, stored, &mut pos, sink)?;
+            i += 1;
+            if i & 255 == 0 {
+                progress.step("writing qcow2", pos, total)?;
+            }
+        }
+    }
+    drop(spill);
+    drop(spill_lens);
     let mut it = layout.clusters[i..].iter().copied();
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
         let compressed = if opts.compress {

@@ -103,7 +103,7 @@ fn emit_range(
             let n = (CHUNK - pos % CHUNK).min(e - pos);
             let b = &mut buf[..n as usize];
             disk.read_at(pos, b)?;
-            if b.iter().all(|&x| x == 0) {
+            if crate::io::is_zero(b) {
                 hole += n;
             } else {
                 if hole > 0 {
@@ -128,7 +128,7 @@ fn nonzero(disk: &Disk, start: u64, end: u64, buf: &mut [u8]) -> Result<bool> {
             let n = (CHUNK - pos % CHUNK).min(end - pos);
             let b = &mut buf[..n as usize];
             e.data.read(pos - e.offset, b)?;
-            if b.iter().any(|&x| x != 0) {
+            if !crate::io::is_zero(b) {
                 return Ok(true);
             }
             pos += n;

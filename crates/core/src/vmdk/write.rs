@@ -320,7 +320,7 @@ fn stream(
         let off = g * GRAIN_BYTES;
         blocks::read_padded(disk, off, &mut grain)?;
         progress.step("compressing vmdk", off, disk.size())?;
-        if grain.iter().all(|&b| b == 0) {
+        if crate::io::is_zero(&grain) {
             continue;
         }
         let this_gt = g / NUM_GTES_PER_GT as u64;
