@@ -244,7 +244,7 @@ impl Sink for AtomicOutput {
     fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
         if !self.sparse {
             // Default behaviour: write zeros.
-            const Z: [u8; 65536] = [0; 65536];
+            static Z: [u8; 65536] = [0; 65536];
             let mut left = len;
             while left > 0 {
                 let n = left.min(Z.len() as u64) as usize;
