@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -110,6 +110,7 @@ pub struct AtomicOutput {
     buf: Vec<u8>,
     buf_at: u64,
     tx: Option<SyncSender<(u64, Vec<u8>)>>,
+    back: Receiver<Vec<u8>>,
     worker: Option<JoinHandle<std::io::Result<()>>>,
     /// Turn runs of zeros passed as holes into sparse holes (raw images).
     pub sparse: bool,
@@ -136,9 +137,14 @@ impl AtomicOutput {
             File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let wfile = file.try_clone().context("duplicating the output handle")?;
         let (tx, rx) = sync_channel::<(u64, Vec<u8>)>(QUEUED_CHUNKS);
+        // Written buffers come back for reuse: no fresh (page-faulting)
+        // megabyte per write.
+        let (back_tx, back) = sync_channel::<Vec<u8>>(QUEUED_CHUNKS + 2);
         let worker = std::thread::spawn(move || -> std::io::Result<()> {
-            for (at, data) in rx {
+            for (at, mut data) in rx {
                 wfile.write_all_at(&data, at)?;
+                data.clear();
+                let _ = back_tx.try_send(data);
             }
             Ok(())
         });
@@ -150,6 +156,7 @@ impl AtomicOutput {
             buf: Vec::new(),
             buf_at: 0,
             tx: Some(tx),
+            back,
             worker: Some(worker),
             sparse: true,
         })
@@ -164,7 +171,11 @@ impl AtomicOutput {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(WRITE_CHUNK));
+        let next = self
+            .back
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(WRITE_CHUNK));
+        let data = std::mem::replace(&mut self.buf, next);
         let sent = match &self.tx {
             Some(tx) => tx.send((self.buf_at, data)).is_ok(),
             None => {

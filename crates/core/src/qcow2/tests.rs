@@ -111,6 +111,75 @@ fn compressing_twice_equals_compressing_once() {
     assert_eq!(all(&open_vec(outs[0].clone()).unwrap().disk), want);
 }
 
+/// A `Vec` sink that offers in-memory scratch storage, as the CLI's output
+/// offers a temporary file.
+struct SpillingVec(Vec<u8>, std::rc::Rc<std::cell::Cell<usize>>);
+
+/// Scratch bytes, and a count of appends shared with the test.
+struct MemSpill(Vec<u8>, std::rc::Rc<std::cell::Cell<usize>>);
+
+impl ReadAt for MemSpill {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::Result<()> {
+        self.0.read_at(offset, buf)
+    }
+}
+
+impl crate::io::Spill for MemSpill {
+    fn append(&mut self, data: &[u8]) -> crate::Result<()> {
+        self.0.extend_from_slice(data);
+        self.1.set(self.1.get() + 1);
+        Ok(())
+    }
+}
+
+impl crate::io::Sink for SpillingVec {
+    fn write(&mut self, data: &[u8]) -> crate::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+    fn spill(&mut self) -> Option<Box<dyn crate::io::Spill>> {
+        Some(Box::new(MemSpill(Vec::new(), self.1.clone())))
+    }
+}
+
+#[test]
+fn spilled_clusters_give_the_same_image() {
+    let d = sample_disk(2 << 20);
+    let opts = WriteOptions {
+        cluster_size: Some(4096),
+        compress: true,
+        ..Default::default()
+    };
+    let mut plain = Vec::new();
+    super::write::write_with_cache(&d, &opts, &mut plain, &NoProgress, 0).unwrap();
+    // Nothing, part and all of the clusters kept in memory; the rest spilled.
+    for (cap, spills) in [(0u64, true), (2_000, true), (1 << 30, false)] {
+        let appends = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut out = SpillingVec(Vec::new(), appends.clone());
+        super::write::write_with_cache(&d, &opts, &mut out, &NoProgress, cap).unwrap();
+        assert_eq!(out.0, plain, "cache cap {cap}");
+        assert_eq!(appends.get() > 0, spills, "cache cap {cap}");
+    }
+}
+
+#[test]
+fn is_zero_finds_any_nonzero_byte() {
+    for len in [0usize, 1, 7, 63, 64, 65, 4096, 4099] {
+        let z = vec![0u8; len];
+        assert!(crate::io::is_zero(&z));
+        for at in [0, len / 2, len.saturating_sub(1)] {
+            if len > 0 {
+                let mut b = z.clone();
+                b[at] = 0x80;
+                assert!(!crate::io::is_zero(&b), "len {len} at {at}");
+            }
+        }
+    }
+}
+
 #[cfg(feature = "parallel")]
 #[test]
 fn parallel_compression_matches_one_thread() {

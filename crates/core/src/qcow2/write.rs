@@ -111,13 +111,17 @@ fn for_each_nonzero_batch(
     let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(per_batch);
     loop {
         batch.clear();
+        // One buffer is reused while clusters read as zeros; a fresh one
+        // only when a cluster joins the batch.
+        let mut buf = vec![0u8; cs as usize];
         for idx in &mut *indices {
-            let mut buf = vec![0u8; cs as usize];
             let off = idx * cs;
             let n = cs.min(size - off) as usize;
+            // A short last cluster is padded with zeros.
+            buf[n..].fill(0);
             disk.read_at(off, &mut buf[..n])?;
             if !crate::io::is_zero(&buf) {
-                batch.push((idx, buf));
+                batch.push((idx, std::mem::replace(&mut buf, vec![0u8; cs as usize])));
                 if batch.len() == per_batch {
                     break;
                 }
