@@ -518,3 +518,27 @@ fn extract_into_dir_with_planted_symlink() {
     );
     assert_one_error(&o, "planted link", "");
 }
+
+/// Regression: `imgforge extract IMAGE:/dir out/` with a relative target
+/// directory failed with "cannot stat : No such file or directory" (the
+/// extraction root's parent is the empty path).
+#[test]
+fn extract_into_relative_dir_with_trailing_slash() {
+    let d = scratch("files-extract-relative");
+    std::fs::create_dir_all(d.join("src/sub")).unwrap();
+    std::fs::write(d.join("src/sub/f.txt"), "relative\n").unwrap();
+    run_ok(
+        std::process::Command::new(imgforge())
+            .current_dir(&d)
+            .args(["mkfs", "ext4", "src", "-o", "fs.img"]),
+    );
+    run_ok(
+        std::process::Command::new(imgforge())
+            .current_dir(&d)
+            .args(["extract", "fs.img:/sub", "out/"]),
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/f.txt")).unwrap(),
+        "relative\n"
+    );
+}

@@ -285,7 +285,9 @@ pub fn extract_tree(tree: &Tree, id: NodeId, base_path: &str, dir: &Path) -> Res
         } else {
             dir.join(&rel)
         };
-        if let Some(parent) = target.parent() {
+        // The extraction root itself has no parent to check (and `out/`'s
+        // parent is the empty path).
+        if let Some(parent) = target.parent().filter(|_| !rel.is_empty()) {
             if parent != dir {
                 let md = std::fs::symlink_metadata(parent)
                     .with_context(|| format!("cannot stat {}", parent.display()))?;
