@@ -589,3 +589,32 @@ fn mbr_logical_partition_made_by_sfdisk() {
     // The extended partition itself holds no filesystem.
     assert_one_error(&ig(&["ls", &format!("{}:2:/", s(&disk))]), "extended", "");
 }
+
+/// Joliet without Rock Ridge (`mkisofs -J`): long mixed-case names come
+/// from the Joliet tree.
+#[test]
+fn iso_made_by_xorriso_joliet_only() {
+    if !have("xorriso") {
+        return;
+    }
+    let d = scratch("files-iso-joliet");
+    let t = d.join("tree");
+    std::fs::create_dir_all(t.join("Some Folder")).unwrap();
+    std::fs::write(t.join("Some Folder/Read Me Please.txt"), "joliet\n").unwrap();
+    let iso = d.join("j.iso");
+    run_ok(
+        tool("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-J", "-o"])
+            .arg(&iso)
+            .arg(&t),
+    );
+    let ls = ig_ok(&["ls", &format!("{}:/Some Folder", s(&iso))]);
+    assert!(ls.contains("Read Me Please.txt"), "{ls}");
+    assert_eq!(
+        ig_ok(&[
+            "cat",
+            &format!("{}:/Some Folder/Read Me Please.txt", s(&iso))
+        ]),
+        "joliet\n"
+    );
+}
