@@ -410,3 +410,69 @@ fn recipe_output_format_equals_convert() {
         );
     }
 }
+
+/// Images made by `qemu-img convert` from the same disk: detected without
+/// -f, read to the same bytes, and seen through to partitions and files.
+#[test]
+fn qemu_made_images_read_back() {
+    if !have("qemu-img") {
+        return;
+    }
+    let (_, src) = source();
+    let d = scratch("convert-matrix-qemu-made");
+    let a = std::fs::read(src).unwrap();
+    for (name, qargs, ours) in [
+        ("qcow2", &["-O", "qcow2"][..], "qcow2"),
+        ("qcow2c", &["-c", "-O", "qcow2"], "qcow2"),
+        ("qcow2-v2", &["-O", "qcow2", "-o", "compat=0.10"], "qcow2"),
+        (
+            "vpc-dynamic",
+            &["-O", "vpc", "-o", "subformat=dynamic"],
+            "vpc",
+        ),
+        ("vpc-fixed", &["-O", "vpc", "-o", "subformat=fixed"], "vpc"),
+        ("vhdx", &["-O", "vhdx"], "vhdx"),
+        (
+            "vmdk-sparse",
+            &["-O", "vmdk", "-o", "subformat=monolithicSparse"],
+            "vmdk",
+        ),
+        (
+            "vmdk-stream",
+            &["-O", "vmdk", "-o", "subformat=streamOptimized"],
+            "vmdk",
+        ),
+    ] {
+        let img = d.join(format!("q.{name}"));
+        run_ok(
+            tool("qemu-img")
+                .arg("convert")
+                .args(qargs)
+                .arg(src)
+                .arg(&img),
+        );
+        let v: serde_json::Value = serde_json::from_str(&run_ok(
+            Command::new(imgforge())
+                .args(["info", "--output=json"])
+                .arg(&img),
+        ))
+        .unwrap();
+        assert_eq!(v["format"], ours, "{name}");
+        let back = d.join("back.raw");
+        convert(&img, &back, &["-O", "raw"]);
+        let b = std::fs::read(&back).unwrap();
+        assert!(
+            b.len() >= a.len() && a == b[..a.len()],
+            "{name}: bytes differ"
+        );
+        assert!(b[a.len()..].iter().all(|&x| x == 0), "{name}");
+        let f = Fmt {
+            name,
+            args: &[],
+            qemu: None,
+            info: ours,
+            recipe: "",
+        };
+        check_sees_through(&img, &f);
+    }
+}

@@ -542,3 +542,103 @@ fn extract_into_relative_dir_with_trailing_slash() {
         "relative\n"
     );
 }
+
+/// An MBR disk made by sfdisk: a primary FAT partition and an ext4 logical
+/// partition (number 5) inside an extended one.
+#[test]
+fn mbr_logical_partition_made_by_sfdisk() {
+    if !have("sfdisk") || !have("mkfs.fat") || !have("mke2fs") {
+        return;
+    }
+    let d = scratch("files-mbr");
+    make_tree(&d);
+    let disk = d.join("mbr.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
+    let mut c = tool("sfdisk");
+    c.arg("-q").arg(&disk).stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\n,8M,c\n,,E\n,16M,83\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let j: serde_json::Value =
+        serde_json::from_str(&run_ok(tool("sfdisk").arg("--json").arg(&disk))).unwrap();
+    let parts = j["partitiontable"]["partitions"].as_array().unwrap();
+    let start = |i: usize| parts[i]["start"].as_u64().unwrap();
+    assert_eq!(parts.len(), 3, "{j}");
+    let fat = d.join("p1.fat");
+    run_ok(tool("mkfs.fat").arg("-C").arg(&fat).arg("8192"));
+    std::fs::write(d.join("readme.txt"), "fat\n").unwrap();
+    run_ok(
+        tool("mcopy")
+            .arg("-i")
+            .arg(&fat)
+            .arg(d.join("readme.txt"))
+            .arg("::/"),
+    );
+    let ext = d.join("p5.ext4");
+    run_ok(
+        tool("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-d"])
+            .arg(d.join("tree"))
+            .arg(&ext)
+            .arg("16M"),
+    );
+    for (fs, sector) in [(&fat, start(0)), (&ext, start(2))] {
+        run_ok(Command::new("dd").args([
+            format!("if={}", fs.display()),
+            format!("of={}", disk.display()),
+            "bs=512".into(),
+            format!("seek={sector}"),
+            "conv=notrunc".into(),
+            "status=none".into(),
+        ]));
+    }
+    assert_eq!(
+        ig_ok(&["cat", &format!("{}:1:/readme.txt", s(&disk))]),
+        "fat\n"
+    );
+    let ls = ig_ok(&["ls", "-l", &format!("{}:5:/", s(&disk))]);
+    assert_eq!(ls_line(&ls, "suid")[0], "-rwsr-xr-x", "{ls}");
+    let x = d.join("x");
+    ig_ok(&["extract", &format!("{}:5", s(&disk)), &s(&x)]);
+    check_extracted(&x, "mbr logical 5");
+    // The extended partition itself holds no filesystem.
+    assert_one_error(&ig(&["ls", &format!("{}:2:/", s(&disk))]), "extended", "");
+}
+
+/// Joliet without Rock Ridge (`mkisofs -J`): long mixed-case names come
+/// from the Joliet tree.
+#[test]
+fn iso_made_by_xorriso_joliet_only() {
+    if !have("xorriso") {
+        return;
+    }
+    let d = scratch("files-iso-joliet");
+    let t = d.join("tree");
+    std::fs::create_dir_all(t.join("Some Folder")).unwrap();
+    std::fs::write(t.join("Some Folder/Read Me Please.txt"), "joliet\n").unwrap();
+    let iso = d.join("j.iso");
+    run_ok(
+        tool("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-J", "-o"])
+            .arg(&iso)
+            .arg(&t),
+    );
+    let ls = ig_ok(&["ls", &format!("{}:/Some Folder", s(&iso))]);
+    assert!(ls.contains("Read Me Please.txt"), "{ls}");
+    assert_eq!(
+        ig_ok(&[
+            "cat",
+            &format!("{}:/Some Folder/Read Me Please.txt", s(&iso))
+        ]),
+        "joliet\n"
+    );
+}
