@@ -181,6 +181,76 @@ pub fn write_initramfs(tree: &Tree, path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
+/// One emulated machine at a time: TCG uses a whole core, and parallel
+/// boots on a small machine would run into the time limit.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The time limit of one boot in seconds (IMGFORGE_BOOT_TIMEOUT or
+/// [`BOOT_TIMEOUT`]).
+fn limit() -> u64 {
+    std::env::var("IMGFORGE_BOOT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BOOT_TIMEOUT)
+}
+
+/// Starts qemu-system-x86_64 (TCG, 512 MiB, no display, no reboot) with
+/// `args`, the first serial port logged to `<scratch>/boot-<name>/serial.log`.
+fn spawn(name: &str, args: &[&str]) -> (std::process::Child, PathBuf) {
+    let dir = crate::scratch(&format!("boot-{name}"));
+    let log = dir.join("serial.log");
+    let qemu = which("qemu-system-x86_64").expect("qemu-system-x86_64 is not installed");
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-accel", "tcg", "-m", "512", "-nographic", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .args(["-monitor", "none", "-parallel", "none"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (child, log)
+}
+
+/// Runs qemu with `args` (as [`boot`] does) until `want` appears on the
+/// serial console, then stops it. Returns the serial log, as `Err` when
+/// `want` did not appear before qemu exited or the time limit passed.
+/// For boots that stop short of our /init (firmware, a bootloader).
+pub fn run_until(name: &str, args: &[&str], want: &str) -> Result<String, String> {
+    let _turn = one_at_a_time();
+    let (mut child, log) = spawn(name, args);
+    let read_log =
+        || String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    let start = Instant::now();
+    let found = loop {
+        if read_log().contains(want) {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(limit()) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = read_log();
+    if found {
+        eprintln!("{name}: '{want}' after {:?}", start.elapsed());
+        Ok(text)
+    } else {
+        Err(format!(
+            "{name}: no '{want}' within {} s\n--- serial log ---\n{text}",
+            limit()
+        ))
+    }
+}
+
 /// Boots `qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot`
 /// plus `args`, the first serial port logged to `<scratch>/<name>.log`.
 /// Waits for qemu to exit (the /init powers off), at most
@@ -193,29 +263,9 @@ pub fn boot(name: &str, args: &[&str]) -> String {
 /// [`boot`], returning the failure (timeout, kernel panic, no marker) with
 /// the serial log as `Err` instead of panicking.
 pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
-    // One emulated machine at a time: TCG uses a whole core, and parallel
-    // boots on a small machine would run into the time limit.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = crate::scratch(&format!("boot-{name}"));
-    let log = dir.join("serial.log");
-    let limit = std::env::var("IMGFORGE_BOOT_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(BOOT_TIMEOUT);
-    let qemu = which("qemu-system-x86_64").expect("qemu-system-x86_64 is not installed");
-    let mut cmd = Command::new(qemu);
-    cmd.args(["-accel", "tcg", "-m", "512", "-nographic", "-no-reboot"])
-        .arg("-serial")
-        .arg(format!("file:{}", log.display()))
-        .args(["-monitor", "none", "-parallel", "none"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let _turn = one_at_a_time();
+    let (mut child, log) = spawn(name, args);
+    let limit = limit();
     let start = Instant::now();
     // Firmware menus write bytes that are not UTF-8: read lossily.
     let read_log =

@@ -590,42 +590,12 @@ fn boot_kernel() -> Option<PathBuf> {
     imgforge_tests::qemu::kernel()
 }
 
-/// Runs qemu until `want` appears on the serial console (true) or 120 s pass.
-fn qemu_until(args: &[&str], log: &Path, want: &str) -> bool {
-    let f = std::fs::File::create(log).unwrap();
-    let mut child = tool("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-            "-monitor",
-            "none",
-        ])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(f.try_clone().unwrap())
-        .stderr(f)
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    let mut found = false;
-    while start.elapsed() < std::time::Duration::from_secs(120) {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let out = std::fs::read(log).unwrap_or_default();
-        if String::from_utf8_lossy(&out).contains(want) {
-            found = true;
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
+/// Runs qemu until `want` appears on the serial console; panics with the
+/// log otherwise.
+fn qemu_until(name: &str, args: &[&str], want: &str) {
+    if let Err(e) = imgforge_tests::qemu::run_until(name, args, want) {
+        panic!("{e}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    found
 }
 
 #[test]
@@ -669,22 +639,17 @@ fn isolinux_boots_debian_kernel_from_cdrom_and_isohybrid_disk() {
     ]));
     let img = d.join("alpine.iso");
     let img = img.to_str().unwrap();
-    let log = d.join("cdrom.log");
-    assert!(
-        qemu_until(&["-cdrom", img, "-boot", "d"], &log, "Linux version"),
-        "CD boot did not reach the kernel:\n{}",
-        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    // The CD boot, then the same file as a hard disk (isohybrid).
+    qemu_until(
+        "iso-isolinux-cdrom",
+        &["-cdrom", img, "-boot", "d"],
+        "Linux version",
     );
-    let log = d.join("disk.log");
     let drive = format!("file={img},format=raw");
-    assert!(
-        qemu_until(
-            &["-snapshot", "-drive", &drive, "-boot", "c"],
-            &log,
-            "Linux version"
-        ),
-        "isohybrid disk boot did not reach the kernel:\n{}",
-        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    qemu_until(
+        "iso-isolinux-disk",
+        &["-snapshot", "-drive", &drive, "-boot", "c"],
+        "Linux version",
     );
 }
 
@@ -732,26 +697,21 @@ fn ovmf_starts_the_uefi_el_torito_image() {
     let code_drive = format!("if=pflash,format=raw,readonly=on,file={}", code.display());
     let vars_drive = format!("if=pflash,format=raw,file={}", d.join("vars.fd").display());
     let iso = d.join("u.iso");
-    let log = d.join("uefi.log");
     // OVMF prints "starting" only once LoadImage succeeded on the El Torito
     // EFI image ("failed to load ... Not Found" otherwise).
-    assert!(
-        qemu_until(
-            &[
-                "-drive",
-                &code_drive,
-                "-drive",
-                &vars_drive,
-                "-cdrom",
-                iso.to_str().unwrap(),
-                "-boot",
-                "d"
-            ],
-            &log,
-            "BdsDxe: starting Boot0001 \"UEFI QEMU DVD-ROM",
-        ),
-        "OVMF did not start our EFI image:\n{}",
-        String::from_utf8_lossy(&std::fs::read(&log).unwrap())
+    qemu_until(
+        "iso-ovmf-el-torito",
+        &[
+            "-drive",
+            &code_drive,
+            "-drive",
+            &vars_drive,
+            "-cdrom",
+            iso.to_str().unwrap(),
+            "-boot",
+            "d",
+        ],
+        "BdsDxe: starting Boot0001 \"UEFI QEMU DVD-ROM",
     );
 }
 
