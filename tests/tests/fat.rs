@@ -427,3 +427,99 @@ fn sector_size_4096_passes_fsck_and_mtools() {
         assert_eq!(tree_files(&back), tree_files(&tree), "{t}");
     }
 }
+
+/// Symlinks, which FAT cannot store: `imgforge mkfs fat` follows them as
+/// `mcopy -s` does (a copy of the file, or of the directory), so both
+/// images hold the same files; `--symlinks skip` leaves them out with a
+/// warning and `--symlinks error` refuses them, naming the link.
+#[test]
+fn mkfs_fat_follows_symlinks_like_mcopy() {
+    if !have("mkfs.fat") || !have("mcopy") || !have("fsck.vfat") {
+        return;
+    }
+    let dir = scratch("fat-symlinks");
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("boot/grub")).unwrap();
+    std::fs::write(src.join("boot/vmlinuz-6.1.0-28-amd64"), vec![7u8; 70000]).unwrap();
+    std::fs::write(src.join("boot/grub/grub.cfg"), "menuentry x {}\n").unwrap();
+    let ln = |t: &str, at: &str| std::os::unix::fs::symlink(t, src.join(at)).unwrap();
+    ln("vmlinuz-6.1.0-28-amd64", "boot/vmlinuz");
+    ln("boot", "b");
+    ln("b/grub/../vmlinuz", "kernel");
+
+    let ours = dir.join("ours.img");
+    run_ok(
+        Command::new(imgforge())
+            .args(["mkfs", "fat", "-L", "ESP", "--size", "8M"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&ours),
+    );
+    fsck_clean(&ours);
+    let theirs = dir.join("theirs.img");
+    let _ = std::fs::remove_file(&theirs);
+    run_ok(tool("mkfs.fat").arg("-C").arg(&theirs).arg("8192"));
+    let mut c = mtools("mcopy");
+    c.args(["-s", "-i"]).arg(&theirs);
+    for e in std::fs::read_dir(&src).unwrap() {
+        c.arg(e.unwrap().path());
+    }
+    c.arg("::/");
+    run_ok(&mut c);
+    // Both extracted by mtools: the same files, byte for byte.
+    let mut trees = Vec::new();
+    for img in [&ours, &theirs] {
+        let out = dir.join(format!(
+            "{}.out",
+            img.file_name().unwrap().to_string_lossy()
+        ));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        run_ok(
+            mtools("mcopy")
+                .args(["-s", "-n", "-i"])
+                .arg(img)
+                .arg("::/*")
+                .arg(&out),
+        );
+        trees.push(dir_files(&out));
+    }
+    assert_eq!(trees[0], trees[1]);
+    assert_eq!(trees[0]["kernel"], Some(vec![7u8; 70000]));
+    assert_eq!(
+        trees[0]["b/grub/grub.cfg"],
+        Some(b"menuentry x {}\n".to_vec())
+    );
+
+    let o = run(Command::new(imgforge())
+        .args(["mkfs", "fat", "--symlinks", "skip"])
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("skip.img")));
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/boot/vmlinuz: skipped a symlink"), "{err}");
+    let o = run(Command::new(imgforge())
+        .args(["mkfs", "fat", "--symlinks", "error"])
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("error.img")));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/b: is a symlink"));
+    assert!(!dir.join("error.img").exists());
+
+    // A dangling link is one error naming it, and no image.
+    ln("nowhere", "boot/dangling");
+    let o = run(Command::new(imgforge())
+        .args(["mkfs", "fat"])
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("dangling.img")));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("boot/dangling") && err.contains("dangling"),
+        "{err}"
+    );
+    assert!(!dir.join("dangling.img").exists());
+}

@@ -318,6 +318,25 @@ fn bad_recipes_fail_clearly() {
         "bad-type-code",
         &["zz99"],
     );
+    // FAT and symlinks: a bad `symlinks` value, the key on ext4, and
+    // `symlinks = "error"` name the key or the link.
+    let fat = "[disk]\nsize = \"16M\"\n[[partition]]\ntype = \"ef00\"\nsize = \"rest\"\n[partition.filesystem]\n";
+    let link = "contents = [{ text = \"k\", at = \"/vmlinuz-6.1\" }, { symlink = \"vmlinuz-6.1\", at = \"/vmlinuz\" }]\n";
+    fails_with(
+        &format!("{fat}type = \"fat\"\nsymlinks = \"copy\"\n{link}"),
+        "bad-symlinks-value",
+        &["partition[1].filesystem.symlinks", "copy"],
+    );
+    fails_with(
+        &format!("{fat}type = \"ext4\"\nsymlinks = \"skip\"\n{link}"),
+        "bad-symlinks-on-ext4",
+        &["partition[1].filesystem.symlinks", "fat"],
+    );
+    fails_with(
+        &format!("{fat}type = \"fat\"\nsymlinks = \"error\"\n{link}"),
+        "bad-symlink-in-fat",
+        &["/vmlinuz", "symlink"],
+    );
     // Content larger than the filesystem: the error names the partition and the size needed.
     let big = "x".repeat(3 << 20);
     fails_with(
@@ -325,4 +344,30 @@ fn bad_recipes_fail_clearly() {
         "bad-content-too-large",
         &["partition[1].filesystem", "needs"],
     );
+}
+
+/// A FAT partition follows symlinks by default (as `mcopy -s`): the link
+/// is stored as a copy of its target, and mtools reads it.
+#[test]
+fn fat_partition_follows_symlinks() {
+    if !have("mtype") {
+        return;
+    }
+    let d = scratch("recipe-fat-symlinks");
+    let r = d.join("r.toml");
+    std::fs::write(
+        &r,
+        "[disk]\nsize = \"16M\"\n[[partition]]\ntype = \"ef00\"\nsize = \"rest\"\n[partition.filesystem]\ntype = \"fat\"\ncontents = [{ text = \"kernel\\n\", at = \"/boot/vmlinuz-6.1\" }, { symlink = \"boot/vmlinuz-6.1\", at = \"/vmlinuz\" }]\n",
+    )
+    .unwrap();
+    let img = d.join("disk.img");
+    build(&r, &img, &[]);
+    let (_, start, _) = partitions(&img)[0];
+    let spec = format!("{}@@{start}", img.display());
+    let out = run_ok(
+        tool("mtype")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(["-i", &spec, "::/vmlinuz"]),
+    );
+    assert_eq!(out, "kernel\n");
 }

@@ -29,6 +29,10 @@ pub struct MkfsArgs {
     /// ext4: no journal.
     #[arg(long)]
     pub no_journal: bool,
+    /// FAT: symlinks are followed (as mcopy -s does), skipped with a
+    /// warning, or an error.
+    #[arg(long, value_parser = ["follow", "skip", "error"], default_value = "follow")]
+    pub symlinks: String,
     /// Seed for the UUID / volume ID.
     #[arg(long)]
     pub seed: Option<String>,
@@ -64,9 +68,16 @@ pub fn run(a: MkfsArgs) -> Result<()> {
                     Some(n) => bail!("--fat-size: {n} is not 12, 16 or 32"),
                 },
                 label: a.label,
+                follow_symlinks: a.symlinks == "follow",
+                skip_special: a.symlinks == "skip",
                 ..Default::default()
             };
-            imgforge_core::fat::write::build(&tree, &opts, &ctx)?
+            let (disk, warnings) =
+                imgforge_core::fat::write::build_with_warnings(&tree, &opts, &ctx)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            disk
         }
         "ext4" => {
             let opts = imgforge_core::ext4::write::Ext4Options {

@@ -270,6 +270,7 @@ fn build_fs(
     size: Option<u64>,
     hidden_sectors: u64,
     ctx: &BuildContext,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<crate::Disk>> {
     let ty = fs.fs_type.as_deref().unwrap_or("none");
     let size = match (&fs.size, size) {
@@ -284,9 +285,28 @@ fn build_fs(
         },
         other => other,
     };
+    if fs.symlinks.is_some() && !matches!(ty, "fat" | "vfat") {
+        return Err(Error::invalid(
+            format!("{key}.symlinks"),
+            format!("applies to fat filesystems; {ty} stores symlinks as they are"),
+        ));
+    }
     match ty {
         "fat" | "vfat" => {
+            let (follow_symlinks, skip_special) = match fs.symlinks.as_deref() {
+                None | Some("follow") => (true, false),
+                Some("skip") => (false, true),
+                Some("error") => (false, false),
+                Some(other) => {
+                    return Err(Error::invalid(
+                        format!("{key}.symlinks"),
+                        format!("'{other}' is not follow, skip or error"),
+                    ))
+                }
+            };
             let opts = crate::fat::write::FatOptions {
+                follow_symlinks,
+                skip_special,
                 size,
                 fat_type: match fs.fat_bits {
                     Some(12) => Some(crate::fat::raw::FatType::Fat12),
@@ -298,9 +318,10 @@ fn build_fs(
                 hidden_sectors: u32::try_from(hidden_sectors).unwrap_or(u32::MAX),
                 ..Default::default()
             };
-            crate::fat::write::build(tree, &opts, ctx)
-                .map(Some)
-                .map_err(named)
+            let (disk, w) =
+                crate::fat::write::build_with_warnings(tree, &opts, ctx).map_err(named)?;
+            warnings.extend(w.into_iter().map(|w| format!("{key}: {w}")));
+            Ok(Some(disk))
         }
         "ext4" => {
             let mut opts = crate::ext4::write::Ext4Options {
@@ -360,7 +381,7 @@ pub fn build_disk(
         let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
         add_boot_configs(recipe, &mut tree, None)?;
         phase(progress, "building filesystem")?;
-        return match build_fs(fs, "filesystem", &tree, size, 0, ctx)? {
+        return match build_fs(fs, "filesystem", &tree, size, 0, ctx, &mut built.warnings)? {
             Some(d) => Ok((d, built)),
             None => Ok((crate::Disk::new(size.unwrap_or(0)), built)),
         };
@@ -487,6 +508,7 @@ pub fn build_disk(
             Some(len),
             part.start,
             ctx,
+            &mut built.warnings,
         )? {
             if img.size() > len {
                 return Err(Error::no_space(
@@ -538,6 +560,7 @@ pub fn build(
                 .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
             let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
             let mut iso = recipe.iso.clone().unwrap_or_default();
+            let mut esp_warnings = Vec::new();
             if let Some(esp) = &iso.efi_image {
                 // The UEFI El Torito image: a FAT filesystem built here, with
                 // the loader configs, placed in the ISO tree.
@@ -545,10 +568,16 @@ pub fn build(
                 add_boot_configs(recipe, &mut esp_tree, None)?;
                 let mut fat = esp.clone();
                 fat.fs_type = Some("fat".into());
-                let img =
-                    build_fs(&fat, "iso.efi_image", &esp_tree, None, 0, ctx)?.ok_or_else(|| {
-                        Error::invalid("iso.efi_image", "could not build the FAT image")
-                    })?;
+                let img = build_fs(
+                    &fat,
+                    "iso.efi_image",
+                    &esp_tree,
+                    None,
+                    0,
+                    ctx,
+                    &mut esp_warnings,
+                )?
+                .ok_or_else(|| Error::invalid("iso.efi_image", "could not build the FAT image"))?;
                 let path = iso
                     .efi_boot
                     .clone()
@@ -620,7 +649,10 @@ pub fn build(
                     m,
                 )?);
             }
-            let warnings = crate::iso9660::write::write(&tree, &opts, ctx, sink, progress)?;
+            let mut warnings = esp_warnings;
+            warnings.extend(crate::iso9660::write::write(
+                &tree, &opts, ctx, sink, progress,
+            )?);
             Ok(Built { warnings })
         }
         Kind::Disk | Kind::Filesystem => {

@@ -170,6 +170,11 @@ pub struct Filesystem {
     /// ext4: write a journal (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<bool>,
+    /// FAT: what to do with symlinks, which FAT cannot store: `follow`
+    /// (default; store what they point to, as `mcopy -s`), `skip` (with a
+    /// warning) or `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlinks: Option<String>,
     /// What goes in, applied in order (later entries win).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contents: Vec<Content>,

@@ -238,6 +238,45 @@ fn bad_names_and_specials_are_errors() {
 }
 
 #[test]
+fn followed_symlinks_store_what_they_point_to() {
+    let mut t = Tree::new(0);
+    t.add_file("boot/vmlinuz-6.1", b"kernel".to_vec()).unwrap();
+    t.add_symlink("boot/vmlinuz", "vmlinuz-6.1").unwrap();
+    t.add_file("efi/BOOT/grub.cfg", b"menu".to_vec()).unwrap();
+    t.add_symlink("EFI", "/efi").unwrap();
+    let opts = FatOptions {
+        follow_symlinks: true,
+        ..Default::default()
+    };
+    let d = build(&t, &opts, &BuildContext::default()).unwrap();
+    let back = read_tree(image(&d)).unwrap();
+    let read = |p: &str| match &back.node(back.lookup(p).unwrap()).kind {
+        NodeKind::File(f) => f.to_vec(1 << 20).unwrap(),
+        other => panic!("{p}: {other:?}"),
+    };
+    assert_eq!(read("boot/vmlinuz"), b"kernel");
+    assert_eq!(read("boot/vmlinuz-6.1"), b"kernel");
+    assert_eq!(read("EFI/BOOT/grub.cfg"), b"menu");
+    assert_eq!(read("efi/BOOT/grub.cfg"), b"menu");
+
+    // A link to a directory holding it, and a dangling link: errors naming it.
+    let mut t = Tree::new(0);
+    t.add_symlink("a/b/up", "../..").unwrap();
+    let e = build(&t, &opts, &BuildContext::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("/a/b/up") && e.to_string().contains("loop"),
+        "{e}"
+    );
+    let mut t = Tree::new(0);
+    t.add_symlink("x/gone", "nowhere").unwrap();
+    let e = build(&t, &opts, &BuildContext::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("/x/gone") && e.to_string().contains("dangling"),
+        "{e}"
+    );
+}
+
+#[test]
 fn too_large_content_is_no_space() {
     let mut t = Tree::new(0);
     t.add_file("big", vec![0u8; 3 << 20]).unwrap();

@@ -29,6 +29,11 @@ pub struct FatOptions {
     pub hidden_sectors: u32,
     /// Skip symlinks and device nodes (with a warning) instead of failing.
     pub skip_special: bool,
+    /// Store what each symlink points to (a copy of the file, or of the
+    /// directory's contents), as `mcopy -s` does; resolved inside the tree
+    /// ([`Tree::resolve_link`]). Takes precedence over `skip_special` for
+    /// symlinks.
+    pub follow_symlinks: bool,
 }
 
 impl Default for FatOptions {
@@ -41,6 +46,7 @@ impl Default for FatOptions {
             sector_size: 512,
             hidden_sectors: 0,
             skip_special: false,
+            follow_symlinks: false,
         }
     }
 }
@@ -505,6 +511,9 @@ struct Ent {
 struct DirPlan {
     node: NodeId,
     path: String,
+    /// The directory's path in the tree without symlinks (differs from
+    /// `path` inside a followed link); symlinks in it resolve from here.
+    real: String,
     parent: Option<usize>,
     ents: Vec<Ent>,
     first_cluster: u32,
@@ -540,15 +549,21 @@ struct Plan {
     warnings: Vec<String>,
 }
 
-fn plan(tree: &Tree, skip_special: bool) -> Result<Plan> {
+/// Most entries a plan may hold when symlinks are followed (links to
+/// directories copy them, so a hostile tree could multiply its entries).
+const MAX_FOLLOWED_ENTRIES: usize = 1 << 22;
+
+fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
     let mut dirs = vec![DirPlan {
         node: ROOT,
         path: String::new(),
+        real: String::new(),
         parent: None,
         ents: Vec::new(),
         first_cluster: 0,
     }];
     let mut warnings = Vec::new();
+    let mut entries = 0usize;
     let mut i = 0;
     while i < dirs.len() {
         let mut used = ShortNames::default();
@@ -560,11 +575,36 @@ fn plan(tree: &Tree, skip_special: bool) -> Result<Plan> {
             } else {
                 format!("{}/{name}", dirs[i].path)
             };
+            let mut real = if dirs[i].real.is_empty() {
+                name.to_string()
+            } else {
+                format!("{}/{name}", dirs[i].real)
+            };
+            // A followed symlink stands for what it points to.
+            let child = match &tree.node(child).kind {
+                NodeKind::Symlink(_) if follow => {
+                    let (target, target_path) = tree.resolve_link(&real)?;
+                    real = target_path;
+                    let mut up = Some(i);
+                    while let Some(a) = up {
+                        if dirs[a].node == target {
+                            return Err(Error::invalid(
+                                &path,
+                                "is a symlink to a directory that contains it (a loop)",
+                            ));
+                        }
+                        up = dirs[a].parent;
+                    }
+                    target
+                }
+                _ => child,
+            };
             let (dir, len) = match &tree.node(child).kind {
                 NodeKind::Dir(_) => {
                     dirs.push(DirPlan {
                         node: child,
                         path: path.clone(),
+                        real: real.clone(),
                         parent: Some(i),
                         ents: Vec::new(),
                         first_cluster: 0,
@@ -598,6 +638,13 @@ fn plan(tree: &Tree, skip_special: bool) -> Result<Plan> {
                     ));
                 }
             };
+            entries += 1;
+            if follow && entries > MAX_FOLLOWED_ENTRIES {
+                return Err(Error::invalid(
+                    &path,
+                    format!("following symlinks gives more than {MAX_FOLLOWED_ENTRIES} entries"),
+                ));
+            }
             let name = fat_name(name, &path, &mut used)?;
             ents.push(Ent {
                 name,
@@ -701,7 +748,7 @@ pub fn build_with_warnings(
             Some(c / ss)
         }
     };
-    let mut plan = plan(tree, opts.skip_special)?;
+    let mut plan = plan(tree, opts.skip_special, opts.follow_symlinks)?;
     let has_label = label.is_some();
     // fatgen103 "FAT Directory Structure": a directory holds at most 65536
     // entries (long name parts included).

@@ -395,6 +395,111 @@ impl Tree {
         )
     }
 
+    /// What the symlink at `link_path` points to, resolved inside the tree
+    /// as if it were the root directory (an absolute target starts at the
+    /// tree's root; `..` at the root stays there, as in a chroot), following
+    /// further symlinks on the way, at most 40 in all (Linux's limit). A
+    /// dangling link, a loop or a path through a non-directory is an error
+    /// naming `link_path`. Returns the node and its path without symlinks
+    /// (no leading `/`; empty for the root).
+    pub fn resolve_link(&self, link_path: &str) -> Result<(NodeId, String)> {
+        let parts = split_path(link_path)?;
+        let Some((_, parents)) = parts.split_last() else {
+            return Err(Error::invalid(link_path, "is the root, not a symlink"));
+        };
+        let fail = |msg: String| Error::invalid(link_path, msg);
+        // The directories from the root to where we are, and their names.
+        let mut at: Vec<NodeId> = vec![ROOT];
+        let mut names: Vec<String> = Vec::new();
+        for p in parents {
+            let cur = *at.last().unwrap_or(&ROOT);
+            match &self.nodes[cur].kind {
+                NodeKind::Dir(m) => match m.get(*p) {
+                    Some(&n) if matches!(self.nodes[n].kind, NodeKind::Dir(_)) => {
+                        at.push(n);
+                        names.push(p.to_string());
+                    }
+                    _ => return Err(fail("its parent directory is not in the tree".into())),
+                },
+                _ => return Err(fail("its parent directory is not in the tree".into())),
+            }
+        }
+        let link = self
+            .lookup(link_path)
+            .ok_or_else(|| fail("is not in the tree".into()))?;
+        let NodeKind::Symlink(first) = &self.nodes[link].kind else {
+            return Err(fail("is not a symlink".into()));
+        };
+        // Components still to walk, next one last.
+        let mut todo: Vec<String> = Vec::new();
+        let push_target =
+            |t: &str, todo: &mut Vec<String>, at: &mut Vec<NodeId>, names: &mut Vec<String>| {
+                if t.starts_with('/') {
+                    at.truncate(1);
+                    names.clear();
+                }
+                todo.extend(
+                    t.split('/')
+                        .filter(|c| !c.is_empty() && *c != ".")
+                        .rev()
+                        .map(str::to_string),
+                );
+            };
+        push_target(first, &mut todo, &mut at, &mut names);
+        let mut hops = 1;
+        let mut result = *at.last().unwrap_or(&ROOT);
+        let mut leaf: Option<String> = None;
+        while let Some(c) = todo.pop() {
+            let cur = *at.last().unwrap_or(&ROOT);
+            if c == ".." {
+                if at.len() > 1 {
+                    at.pop();
+                    names.pop();
+                }
+                result = *at.last().unwrap_or(&ROOT);
+                continue;
+            }
+            let NodeKind::Dir(m) = &self.nodes[cur].kind else {
+                return Err(fail(format!(
+                    "points through '{c}', which is not in a directory"
+                )));
+            };
+            let Some(&n) = m.get(c.as_str()) else {
+                return Err(fail(format!(
+                    "is a dangling symlink ('{first}': no '{c}' in the tree)"
+                )));
+            };
+            match &self.nodes[n].kind {
+                NodeKind::Symlink(t) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(fail(format!(
+                            "symlink '{first}' does not resolve (more than 40 links: a loop?)"
+                        )));
+                    }
+                    push_target(t, &mut todo, &mut at, &mut names);
+                    result = *at.last().unwrap_or(&ROOT);
+                }
+                NodeKind::Dir(_) => {
+                    at.push(n);
+                    names.push(c);
+                    result = n;
+                }
+                _ => {
+                    if !todo.is_empty() {
+                        return Err(fail(format!(
+                            "points through '{c}', which is not a directory"
+                        )));
+                    }
+                    result = n;
+                    leaf = Some(c);
+                }
+            }
+        }
+        names.extend(leaf);
+        Ok((result, names.join("/")))
+    }
+
     /// Every reachable entry, depth first, parents before children, names in
     /// sorted order: `(path without leading '/', id)`; the root is `("", ROOT)`.
     /// A hard-linked node appears once per entry.
@@ -463,6 +568,42 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_link_follows_inside_the_tree() {
+        let mut t = Tree::new(0);
+        t.add_file("boot/vmlinuz-6.1", b"k".to_vec()).unwrap();
+        t.add_symlink("vmlinuz", "boot/vmlinuz-6.1").unwrap();
+        t.add_symlink("boot/abs", "/boot/vmlinuz-6.1").unwrap();
+        t.add_symlink("boot/up", "../../../vmlinuz").unwrap(); // chain, .. clamps at /
+        t.add_symlink("d", "boot").unwrap();
+        t.add_symlink("via", "d/./vmlinuz-6.1").unwrap();
+        t.add_symlink("dangling", "nope/x").unwrap();
+        t.add_symlink("loop1", "loop2").unwrap();
+        t.add_symlink("loop2", "loop1").unwrap();
+        t.add_symlink("through", "vmlinuz/x").unwrap();
+        let k = t.lookup("boot/vmlinuz-6.1").unwrap();
+        for l in ["vmlinuz", "boot/abs", "boot/up", "via"] {
+            assert_eq!(
+                t.resolve_link(l).unwrap(),
+                (k, "boot/vmlinuz-6.1".to_string()),
+                "{l}"
+            );
+        }
+        assert_eq!(
+            t.resolve_link("d").unwrap(),
+            (t.lookup("boot").unwrap(), "boot".to_string())
+        );
+        for (l, want) in [
+            ("dangling", "dangling"),
+            ("loop1", "40"),
+            ("through", "not a directory"),
+            ("boot/vmlinuz-6.1", "not a symlink"),
+        ] {
+            let e = t.resolve_link(l).unwrap_err().to_string();
+            assert!(e.contains(l) && e.contains(want), "{l}: {e}");
+        }
+    }
 
     #[test]
     fn insert_lookup_walk() {
