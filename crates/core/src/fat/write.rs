@@ -567,8 +567,6 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
     let mut i = 0;
     while i < dirs.len() {
         let mut used = ShortNames::default();
-        // FAT looks names up without regard to case.
-        let mut folded: BTreeMap<String, String> = BTreeMap::new();
         let mut ents = Vec::new();
         let node = dirs[i].node;
         for (name, child) in tree.children(node) {
@@ -640,12 +638,6 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
                     ));
                 }
             };
-            if let Some(other) = folded.insert(name.to_uppercase(), name.to_string()) {
-                return Err(Error::invalid(
-                    &path,
-                    format!("differs only in case from '{other}' in the same directory; FAT names are case-insensitive"),
-                ));
-            }
             entries += 1;
             if follow && entries > MAX_FOLLOWED_ENTRIES {
                 return Err(Error::invalid(
