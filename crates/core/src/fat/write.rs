@@ -583,7 +583,11 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
             // A followed symlink stands for what it points to.
             let child = match &tree.node(child).kind {
                 NodeKind::Symlink(_) if follow => {
-                    let (target, target_path) = tree.resolve_link(&real)?;
+                    // Errors name the link where the user sees it.
+                    let (target, target_path) = tree.resolve_link(&real).map_err(|e| match e {
+                        Error::Invalid { msg, .. } => Error::invalid(&path, msg),
+                        other => other,
+                    })?;
                     real = target_path;
                     let mut up = Some(i);
                     while let Some(a) = up {
