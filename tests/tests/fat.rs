@@ -517,9 +517,6 @@ fn mkfs_fat_follows_symlinks_like_mcopy() {
         .arg(dir.join("dangling.img")));
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("boot/dangling") && err.contains("dangling"),
-        "{err}"
-    );
+    assert!(err.contains("/dangling: is a dangling symlink"), "{err}");
     assert!(!dir.join("dangling.img").exists());
 }
