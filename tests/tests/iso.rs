@@ -582,6 +582,38 @@ fn long_joliet_names_are_truncated_with_a_warning() {
         j.contains(&"j".repeat(64)) && !j.contains(&"j".repeat(65)),
         "{j}"
     );
+
+    // -joliet-long: up to 103 characters, as xorriso and genisoimage write
+    // them; this 94-character name is kept whole, a 120-character one cut.
+    let longer = format!("{}.bin", "k".repeat(116));
+    std::fs::write(src.join(&longer), "y").unwrap();
+    let iso = d.join("jl.iso");
+    let r = run(Command::new(imgforge())
+        .args(["mkisofs", "-joliet-long", "-o"])
+        .arg(&iso)
+        .arg(&src));
+    assert!(r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("'k") && err.contains("truncated to 103") && !err.contains(&long),
+        "{err}"
+    );
+    let j = run_ok(tool("isoinfo").args(["-J", "-l", "-i"]).arg(&iso));
+    assert!(j.contains(&long), "{j}");
+    assert!(
+        j.contains(&"k".repeat(103)) && !j.contains(&"k".repeat(104)),
+        "{j}"
+    );
+    if have("xorriso") {
+        // xorriso lists the same Joliet names (no Rock Ridge here).
+        let x = run_ok(
+            tool("xorriso")
+                .args(["-indev"])
+                .arg(&iso)
+                .args(["-find", "/"]),
+        );
+        assert!(x.contains(&long) && x.contains(&"k".repeat(103)), "{x}");
+    }
 }
 
 /// Debian's kernel, fetched by `./build.sh setup` (the shared boot harness

@@ -117,7 +117,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "-eltorito-alt-boot" => {
                 std::mem::take(&mut cur).finish(&mut boots)?;
             }
-            "-J" | "-joliet" | "-joliet-long" => opts.joliet = true,
+            "-J" | "-joliet" => opts.joliet = true,
+            "-joliet-long" => {
+                opts.joliet = true;
+                opts.joliet_long = true;
+            }
             "-R" | "-rock" => {
                 if opts.rock_ridge == RockRidge::None {
                     opts.rock_ridge = RockRidge::Full

@@ -607,6 +607,7 @@ pub fn build(
             let mut opts = crate::iso9660::write::IsoOptions {
                 volume_id: iso.volume_id.clone().unwrap_or_else(|| "IMGFORGE".into()),
                 joliet: iso.joliet.unwrap_or(true),
+                joliet_long: iso.joliet_long.unwrap_or(false),
                 rock_ridge: if iso.rock_ridge.unwrap_or(true) {
                     crate::iso9660::write::RockRidge::Full
                 } else {

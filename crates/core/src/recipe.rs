@@ -226,6 +226,9 @@ pub struct IsoSection {
     /// Joliet names (`-J`), default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joliet: Option<bool>,
+    /// Joliet names of up to 103 characters (`-joliet-long`), default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joliet_long: Option<bool>,
     /// Rock Ridge (`-R`), default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rock_ridge: Option<bool>,

@@ -85,6 +85,9 @@ pub struct IsoOptions {
     pub long_names: bool,
     pub rock_ridge: RockRidge,
     pub joliet: bool,
+    /// mkisofs `-joliet-long`: Joliet names of up to 103 characters instead
+    /// of the standard's 64 (what Windows and Linux read).
+    pub joliet_long: bool,
     /// Path in the tree where the El Torito boot catalog is placed.
     pub boot_catalog: Option<String>,
     /// Boot entries; the first is the default entry.
@@ -108,6 +111,7 @@ impl Default for IsoOptions {
             long_names: false,
             rock_ridge: RockRidge::None,
             joliet: false,
+            joliet_long: false,
             boot_catalog: None,
             boot: Vec::new(),
             isohybrid_mbr: None,
@@ -118,6 +122,8 @@ impl Default for IsoOptions {
 
 /// Joliet names longer than this many UCS-2 characters are truncated.
 const JOLIET_MAX: usize = 64;
+/// The limit with `-joliet-long` (a 255-byte directory record holds 103).
+const JOLIET_LONG_MAX: usize = 103;
 /// Entries of the isohybrid GPT array, as libisofs writes (62 sectors).
 const GPT_ENTRIES: u64 = 248;
 const GPT_ARRAY_SECTORS: u64 = GPT_ENTRIES * 128 / 512;
@@ -1425,14 +1431,24 @@ fn build_hier(
                 continue;
             }
             let ident = if joliet {
+                let max = if opts.joliet_long {
+                    JOLIET_LONG_MAX
+                } else {
+                    JOLIET_MAX
+                };
                 let mut u = ucs2(name);
-                if u.len() > JOLIET_MAX {
-                    u.truncate(JOLIET_MAX);
-                    if (0xD800..0xDC00).contains(&u[JOLIET_MAX - 1]) {
-                        u.truncate(JOLIET_MAX - 1);
+                if u.len() > max {
+                    u.truncate(max);
+                    if (0xD800..0xDC00).contains(&u[max - 1]) {
+                        u.truncate(max - 1);
                     }
+                    let hint = if opts.joliet_long {
+                        String::new()
+                    } else {
+                        format!(" (-joliet-long allows {JOLIET_LONG_MAX})")
+                    };
                     warnings.push(format!(
-                        "Joliet name of '{full}' truncated to {JOLIET_MAX} characters"
+                        "Joliet name of '{full}' truncated to {max} characters{hint}"
                     ));
                 }
                 let s = String::from_utf16_lossy(&u);
@@ -1440,7 +1456,7 @@ fn build_hier(
                 let mut n = 0;
                 while !taken.insert(cand.clone()) {
                     let suffix = format!("{n:03}");
-                    let keep: String = s.chars().take(JOLIET_MAX - suffix.len()).collect();
+                    let keep: String = s.chars().take(max - suffix.len()).collect();
                     cand = format!("{keep}{suffix}");
                     n += 1;
                 }
