@@ -63,7 +63,7 @@ fn gpt_ext4_disk(dir: &Path) -> PathBuf {
         "-E",
         &format!("offset={}", first * 512),
         s(&img),
-        &format!("{}k", (last - first + 1) / 2),
+        &format!("{}k", (last - first + 1) * 512 / 1024),
     ]));
     img
 }
@@ -279,6 +279,37 @@ fn part_edits_qcow2_in_place() {
     same_file(&raw, &out);
     let p = imgf_ok(&["part", "-p", s(&img)]);
     assert!(p.contains("root"), "{p}");
+
+    // Zero-flagged clusters under the table: kept (-z, rewritten in place)
+    // or unmapped (-z -u, a new cluster), as qemu-io leaves them.
+    if !have("qemu-io") {
+        return;
+    }
+    let new_table = [
+        "part",
+        "--clear",
+        "--new",
+        "1::+8M",
+        "--typecode=1:ef00",
+        "--seed",
+        "z",
+    ];
+    let zraw = dir.join("zero.raw");
+    std::fs::copy(&raw, &zraw).unwrap();
+    run_ok(tool("qemu-io").args(["-f", "raw", "-c", "write -z 0 1M", s(&zraw)]));
+    let mut a = new_table.to_vec();
+    a.push(s(&zraw));
+    imgf_ok(&a);
+    for z in ["write -z 0 1M", "write -z -u 0 1M"] {
+        qemu_convert(&["-O", "qcow2"], &raw, &img);
+        run_ok(tool("qemu-io").args(["-f", "qcow2", "-c", z, s(&img)]));
+        let mut a = new_table.to_vec();
+        a.push(s(&img));
+        imgf_ok(&a);
+        qemu_check_clean(&img);
+        qemu_convert(&["-f", "qcow2", "-O", "raw"], &img, &out);
+        same_file(&zraw, &out);
+    }
 }
 
 /// Images the editor refuses are left byte for byte as they were.
