@@ -137,6 +137,14 @@ fn same_file(a: &Path, b: &Path) {
     assert!(x == y, "{} and {} differ", a.display(), b.display());
 }
 
+/// `qemu-img compare` and the same virtual size: the same guest bytes.
+fn same_guest(raw: &Path, img: &Path) {
+    assert_eq!(virtual_size(img), std::fs::metadata(raw).unwrap().len());
+    let out =
+        run_ok(tool("qemu-img").args(["compare", "-f", "raw", "-F", "qcow2", s(raw), s(img)]));
+    assert!(out.contains("Images are identical"), "{out}");
+}
+
 /// The workshop's "No space left on device": a cloud image (plain or
 /// compressed qcow2, whose GPT sits in compressed clusters) grown in place.
 #[test]
@@ -153,7 +161,7 @@ fn resize_grow_last_like_qemu_img_resize_and_growpart() {
     std::fs::copy(&raw, &want).unwrap();
     imgf_ok(&["resize", s(&want), "+64M", "--grow-last"]);
     assert_eq!(std::fs::metadata(&want).unwrap().len(), 128 * MIB);
-    let variants: [(&str, &[&str]); 4] = [
+    let variants: [(&str, &[&str]); 7] = [
         ("plain", &["-O", "qcow2"]),
         ("compressed", &["-c", "-O", "qcow2"]),
         // 512-byte clusters: the L1 table and refcount structures grow.
@@ -162,6 +170,9 @@ fn resize_grow_last_like_qemu_img_resize_and_growpart() {
             "compressed4k",
             &["-c", "-O", "qcow2", "-o", "cluster_size=4096"],
         ),
+        ("v2", &["-O", "qcow2", "-o", "compat=0.10"]),
+        ("plain2M", &["-O", "qcow2", "-o", "cluster_size=2M"]),
+        ("prealloc", &["-O", "qcow2", "-o", "preallocation=metadata"]),
     ];
     for (name, opts) in variants {
         let img = dir.join(format!("{name}.qcow2"));
@@ -169,14 +180,19 @@ fn resize_grow_last_like_qemu_img_resize_and_growpart() {
         imgf_ok(&["resize", s(&img), "+64M", "--grow-last"]);
         qemu_check_clean(&img);
         assert_eq!(virtual_size(&img), 128 * MIB, "{name}");
-        let out = dir.join(format!("{name}.raw"));
-        qemu_convert(&["-f", "qcow2", "-O", "raw"], &img, &out);
-        sgdisk_verify_clean(&out);
-        assert_eq!(part_range(&out, 2), (first, 128 * MIB / 512 - 34), "{name}");
-        assert_eq!(part_range(&out, 1), part_range(&raw, 1), "{name}");
-        // Like growpart: the partition grew, its filesystem did not.
-        e2fsck_partition(&out, first, 128 * MIB / 512 - 34, &dir.join("p.ext4"));
-        same_file(&want, &out);
+        if name == "compressed" {
+            // What the tools say of one; the others have the same bytes.
+            let out = dir.join("out.raw");
+            qemu_convert(&["-f", "qcow2", "-O", "raw"], &img, &out);
+            same_file(&want, &out);
+            sgdisk_verify_clean(&out);
+            assert_eq!(part_range(&out, 2), (first, 128 * MIB / 512 - 34));
+            assert_eq!(part_range(&out, 1), part_range(&raw, 1));
+            // Like growpart: the partition grew, its filesystem did not.
+            e2fsck_partition(&out, first, 128 * MIB / 512 - 34, &dir.join("p.ext4"));
+        } else {
+            same_guest(&want, &img);
+        }
         // Growing again edits the image's own clusters in place.
         imgf_ok(&["resize", s(&img), "+1M", "--grow-last"]);
         qemu_check_clean(&img);
