@@ -929,4 +929,52 @@ mod tests {
             .to_string();
         assert!(e.contains("refcount table entry 0"), "{e}");
     }
+
+    /// Deterministic mutations of valid images: editing may refuse them,
+    /// never panic or run away.
+    #[test]
+    fn mutated_images_never_panic() {
+        let mut d = Disk::new(64 * 1024);
+        d.write_vec(100, (0..9000u32).map(|i| (i % 251) as u8).collect())
+            .unwrap();
+        d.write(40_000, &[7u8; 3000]).unwrap();
+        let seeds = [
+            image(&d, 512, false),
+            image(&d, 512, true),
+            image(&d, 4096, true),
+        ];
+        let w = [
+            (0u64, vec![1u8; 700]),
+            (40_500, vec![2u8; 5000]),
+            (1 << 20, vec![3u8; 512]),
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..2000 {
+            let mut v = seeds[round % seeds.len()].clone();
+            let hot = (v.len() as u64).min(2048);
+            for _ in 0..1 + next() % 6 {
+                let r = next();
+                let at = if r & 1 == 0 {
+                    (r >> 8) % hot
+                } else {
+                    (r >> 8) % v.len() as u64
+                };
+                v[at as usize] = (r >> 40) as u8;
+            }
+            if next() % 16 == 0 {
+                let l = (next() % v.len() as u64) as usize;
+                v.truncate(l);
+            }
+            if let Ok(p) = edit_patch(&v, Some(2 << 20), &w) {
+                let total: usize = p.iter().map(|(_, b)| b.len()).sum();
+                assert!(total < 4 << 20, "round {round}: {total} bytes of patches");
+            }
+        }
+    }
 }
