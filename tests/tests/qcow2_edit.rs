@@ -380,3 +380,39 @@ fn bad_qcow2_edits_are_refused_untouched() {
     let e = imgf_err(&["part", "--new", "3::+1M", s(&vhd)]);
     assert!(e.contains("convert it to raw first"), "{e}");
 }
+
+/// An MBR disk in a compressed qcow2 grows its last partition too.
+#[test]
+fn resize_grow_last_mbr_qcow2() {
+    if !have_all(&["qemu-img", "sfdisk"]) {
+        return;
+    }
+    let dir = scratch("qcow2_edit_mbr");
+    let raw = dir.join("mbr.raw");
+    imgf_ok(&["create", s(&raw), "32M"]);
+    imgf_ok(&[
+        "part",
+        "--mbr",
+        "--clear",
+        "--new",
+        "1::+8M",
+        "--typecode=1:0c",
+        "--new",
+        "2::-0",
+        "--typecode=2:83",
+        s(&raw),
+    ]);
+    let img = dir.join("mbr.qcow2");
+    qemu_convert(&["-c", "-O", "qcow2"], &raw, &img);
+    imgf_ok(&["resize", s(&raw), "+32M", "--grow-last"]);
+    imgf_ok(&["resize", s(&img), "+32M", "--grow-last"]);
+    qemu_check_clean(&img);
+    same_guest(&raw, &img);
+    let out = dir.join("out.raw");
+    qemu_convert(&["-f", "qcow2", "-O", "raw"], &img, &out);
+    let d = run_ok(tool("sfdisk").args(["-d", s(&out)]));
+    assert!(
+        d.contains("start=       18432, size=      112640, type=83"),
+        "{d}"
+    );
+}
