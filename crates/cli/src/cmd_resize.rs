@@ -14,10 +14,11 @@ pub struct ResizeArgs {
     /// Image format (raw or qcow2); detected when not given.
     #[arg(short = 'f')]
     pub format: Option<String>,
-    /// Allow shrinking (data past the new end is lost).
+    /// Allow shrinking a raw image (data past the new end is lost).
     #[arg(long)]
     pub shrink: bool,
-    /// Grow the last partition to fill the disk (like growpart).
+    /// Grow the last partition to fill the disk (like growpart); raw and
+    /// qcow2 images are edited in place.
     #[arg(long = "grow-last")]
     pub grow_last: bool,
     pub image: PathBuf,
