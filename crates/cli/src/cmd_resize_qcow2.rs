@@ -109,7 +109,7 @@ pub fn write_changes(path: &Path, src: &dyn ReadAt, grow: Option<u64>, disk: &Di
             e.write(x.offset, &buf)?;
         }
     }
-    let patches = e.finish();
+    let patches = e.finish()?;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(path)

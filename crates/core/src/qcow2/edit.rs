@@ -16,10 +16,12 @@
 //! —, and clusters no longer referenced lose one.
 //!
 //! New clusters are appended from the cluster-aligned end of the file; free
-//! clusters inside the file are not reused. Patches come in this order: the
-//! new clusters, then the changed bytes of existing clusters (data, refcount
-//! blocks, L2 tables, the L1 table, the refcount table), then the header.
-//! They must all be applied; they are not crash-safe (no journal).
+//! clusters inside the file are not reused. Patches come in the order
+//! [`Editor::finish`] gives — new clusters first, their refcounts before
+//! anything refers to them, reference drops last — so that a crash part-way
+//! leaves at worst leaked clusters (and, for in-place data writes, a partial
+//! write), as qemu's own ordering does; there is no journal. They must all
+//! be applied, in order.
 //!
 //! Memory: the touched clusters (twice: old and new contents), so a few
 //! clusters for a partition table edit.
@@ -33,15 +35,16 @@ use std::collections::BTreeMap;
 const F: &str = "qcow2";
 
 /// What a touched host cluster holds; orders the patches of existing
-/// clusters (data first, header last).
+/// clusters. Increments are counted and a moved table is switched to
+/// (header) before anything refers to the new clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
-    Data,
     RefBlock,
-    L2,
-    L1,
     RefTable,
     Header,
+    Data,
+    L2,
+    L1,
 }
 
 struct Touched {
@@ -69,6 +72,10 @@ pub struct Editor<'a> {
     /// The host clusters of the header and the active tables, sorted: a
     /// data cluster there is a corrupt image, never patched.
     metadata: Vec<u64>,
+    /// Host clusters that lose a reference, counted down in [`finish`]
+    /// (Self::finish) after everything else, so that a crash part-way
+    /// leaks clusters rather than freeing one still in use.
+    frees: Vec<u64>,
 }
 
 fn corrupt(field: impl Into<String>, msg: impl std::fmt::Display) -> Error {
@@ -125,6 +132,7 @@ impl<'a> Editor<'a> {
             end: new_start,
             clusters: BTreeMap::new(),
             metadata,
+            frees: Vec::new(),
         })
     }
 
@@ -181,12 +189,13 @@ impl<'a> Editor<'a> {
             let n = (needed * 8).div_ceil(cs);
             let new_off = self.reserve(n, Kind::L1);
             let old = self.read_bytes(old_off, old_len)?;
+            self.revert(old_off, old_len.div_ceil(cs));
             self.write_bytes(new_off, &old, Kind::L1)?;
             for k in 0..n {
                 self.add_ref(new_off + k * cs, 1)?;
             }
             for k in 0..old_len.div_ceil(cs) {
-                self.add_ref(old_off + k * cs, -1)?;
+                self.free(old_off + k * cs);
             }
             self.header.l1_size = needed as u32;
             self.header.l1_table_offset = new_off;
@@ -267,7 +276,7 @@ impl<'a> Editor<'a> {
                 let old = self.read_bytes(l2, cs)?;
                 let new = self.alloc(Kind::L2)?;
                 self.write_bytes(new, &old, Kind::L2)?;
-                self.add_ref(l2, -1)?;
+                self.free(l2);
                 l2 = new;
                 self.write_bytes(l1e_at, &(l2 | OFLAG_COPIED).to_be_bytes(), Kind::L1)?;
             }
@@ -297,7 +306,7 @@ impl<'a> Editor<'a> {
             };
             let host = self.alloc(Kind::Data)?;
             for c in start / cs..=(end - 1) / cs {
-                self.add_ref(c * cs, -1)?;
+                self.free(c * cs);
             }
             (host, old)
         } else {
@@ -336,7 +345,7 @@ impl<'a> Editor<'a> {
             };
             let host = self.alloc(Kind::Data)?;
             if off != 0 {
-                self.add_ref(off, -1)?;
+                self.free(off);
             }
             (host, old)
         };
@@ -362,6 +371,19 @@ impl<'a> Editor<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Undoes the changes to the `n` clusters of a table at `off` that a
+    /// copy replaces: until the header points to the copy, the old table
+    /// must stay as it was (a crash in between then only leaks).
+    fn revert(&mut self, off: u64, n: u64) {
+        for k in 0..n {
+            if let Some(t) = self.clusters.get_mut(&(off + k * self.cs)) {
+                if let Some(old) = &t.old {
+                    t.new.clone_from(old);
+                }
+            }
+        }
     }
 
     /// Appends `n` zeroed clusters (without refcounts) and returns the first.
@@ -393,11 +415,35 @@ impl<'a> Editor<'a> {
         self.header.refcount_table_clusters as u64 * self.cs / 8
     }
 
-    /// Adds `delta` to the refcount of the host cluster at `off`.
+    /// Drops one reference to the host cluster at `off` (at the end).
+    fn free(&mut self, off: u64) {
+        self.frees.push(off);
+    }
+
+    /// Adds `delta` to the refcount of the host cluster at `off`. Only
+    /// increments allocate refcount blocks: a cluster losing a reference
+    /// must already be counted.
     fn add_ref(&mut self, off: u64, delta: i64) -> Result<()> {
         let cs = self.cs;
         let idx = off / cs;
-        let block = self.refblock(idx / (cs / 2))?;
+        let b = idx / (cs / 2);
+        let block = if delta > 0 {
+            self.refblock(b)?
+        } else {
+            let e = if b < self.reftable_entries() {
+                self.read_u64(self.header.refcount_table_offset + b * 8)? & OFFSET_MASK
+            } else {
+                0
+            };
+            if e == 0 {
+                return Err(corrupt(
+                    format!("refcount of host cluster {idx}"),
+                    "the cluster is in use but has no refcount block; run qemu-img check -r all",
+                ));
+            }
+            self.check_cluster(e, &format!("refcount table entry {b}"))?;
+            e
+        };
         let at = block + (idx % (cs / 2)) * 2;
         let mut b = [0u8; 2];
         self.read_into(at, &mut b)?;
@@ -458,6 +504,7 @@ impl<'a> Editor<'a> {
             ));
         }
         let old = self.read_bytes(old_off, old_clusters * cs)?;
+        self.revert(old_off, old_clusters);
         let new_off = self.reserve(n, Kind::RefTable);
         self.write_bytes(new_off, &old, Kind::RefTable)?;
         self.header.refcount_table_offset = new_off;
@@ -468,7 +515,7 @@ impl<'a> Editor<'a> {
             self.add_ref(new_off + k * cs, 1)?;
         }
         for k in 0..old_clusters {
-            self.add_ref(old_off + k * cs, -1)?;
+            self.free(old_off + k * cs);
         }
         Ok(())
     }
@@ -553,8 +600,43 @@ impl<'a> Editor<'a> {
         Ok(u64::from_be_bytes(b))
     }
 
-    /// The patches that apply the edit, in the order to write them.
-    pub fn finish(self) -> Vec<(u64, Vec<u8>)> {
+    /// The patches that apply the edit, in the order to write them: new
+    /// clusters, then the changed bytes of existing refcount blocks
+    /// (increments), the refcount table, the header (which may switch to a
+    /// moved L1 or refcount table), data clusters, L2 tables, the L1 table,
+    /// and last the refcount blocks again (decrements). Every prefix is an
+    /// image whose refcounts are at worst too high. Fails on a refcount
+    /// that would go below zero (a corrupt image).
+    pub fn finish(mut self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = self.patches();
+        let frees = std::mem::take(&mut self.frees);
+        if frees.is_empty() {
+            return Ok(out);
+        }
+        let before: BTreeMap<u64, Vec<u8>> = self
+            .clusters
+            .iter()
+            .filter(|(_, t)| t.kind == Kind::RefBlock)
+            .map(|(&o, t)| (o, t.new.clone()))
+            .collect();
+        for off in frees {
+            self.add_ref(off, -1)?;
+        }
+        for (&off, t) in &self.clusters {
+            if t.kind != Kind::RefBlock {
+                continue;
+            }
+            let Some(base) = before.get(&off).or(t.old.as_ref()) else {
+                continue;
+            };
+            for (s, e) in changed_runs(base, &t.new) {
+                out.push((off + s as u64, t.new[s..e].to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn patches(&self) -> Vec<(u64, Vec<u8>)> {
         let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
         // New clusters are contiguous from new_start: one patch per run.
         for (&off, t) in self.clusters.range(self.new_start..) {
@@ -615,7 +697,7 @@ pub fn edit_patch(
     for (off, data) in writes {
         e.write(*off, data)?;
     }
-    Ok(e.finish())
+    e.finish()
 }
 
 #[cfg(test)]
@@ -737,7 +819,11 @@ mod tests {
                 u16::from_be_bytes([img[at], img[at + 1]]) as u32
             };
             let want = refs.get(c as usize).copied().unwrap_or(0);
-            if rc != want {
+            if rc > want {
+                errs.push(format!(
+                    "leak: cluster {c}: refcount {rc}, referenced {want}"
+                ));
+            } else if rc < want {
                 errs.push(format!("cluster {c}: refcount {rc}, referenced {want}"));
             }
         }
@@ -974,6 +1060,35 @@ mod tests {
             if let Ok(p) = edit_patch(&v, Some(2 << 20), &w) {
                 let total: usize = p.iter().map(|(_, b)| b.len()).sum();
                 assert!(total < 4 << 20, "round {round}: {total} bytes of patches");
+            }
+        }
+    }
+
+    /// Every prefix of the patches (a crash part-way) leaves an image whose
+    /// refcounts are at worst too high (leaks), never too low.
+    #[test]
+    fn a_crash_part_way_only_leaks() {
+        let size = 1024 * 1024;
+        let d = sample_disk(size);
+        for (cs, compress, grow) in [
+            (512u64, true, 64u64 << 30),
+            (4096, true, 2 << 20),
+            (65536, false, 2 << 20),
+        ] {
+            let img = image(&d, cs, compress);
+            let w = writes(grow, cs);
+            let patches = edit_patch(&img, Some(grow), &w).unwrap();
+            for k in 0..=patches.len() {
+                let v = apply(&img, &patches[..k]);
+                let bad: Vec<String> = check(&v)
+                    .into_iter()
+                    .filter(|e| !e.starts_with("leak"))
+                    .collect();
+                assert!(
+                    bad.is_empty(),
+                    "cs {cs}: after {k} of {} patches: {bad:?}",
+                    patches.len()
+                );
             }
         }
     }

@@ -20,5 +20,5 @@ use crate::Result;
 pub fn grow_patch(src: &dyn ReadAt, new_size: u64) -> Result<Vec<(u64, Vec<u8>)>> {
     let mut e = Editor::open(src)?;
     e.grow(new_size)?;
-    Ok(e.finish())
+    e.finish()
 }
