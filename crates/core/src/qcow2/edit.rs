@@ -270,7 +270,7 @@ impl<'a> Editor<'a> {
             l2 = self.alloc(Kind::L2)?;
             self.write_bytes(l1e_at, &(l2 | OFLAG_COPIED).to_be_bytes(), Kind::L1)?;
         } else {
-            self.check_cluster(l2, &format!("L1 entry {l1_index}"))?;
+            self.check_cluster(l2, Kind::L2, &format!("L1 entry {l1_index}"))?;
             if l1e & OFLAG_COPIED == 0 {
                 // Shared with a snapshot: copy the table first.
                 let old = self.read_bytes(l2, cs)?;
@@ -313,7 +313,7 @@ impl<'a> Editor<'a> {
             let off = e & OFFSET_MASK;
             let zero = self.header.version >= 3 && e & OFLAG_ZERO != 0;
             if off != 0 {
-                let ours = off >= self.new_start && off < self.end;
+                let ours = self.is_new(off, Kind::Data);
                 if off & (cs - 1) != 0 || off < cs || (off >= self.file_size && !ours) {
                     return Err(corrupt(
                         field(),
@@ -356,11 +356,17 @@ impl<'a> Editor<'a> {
         Ok(host)
     }
 
-    /// Checks that `off` is a whole cluster inside the file or one this
-    /// edit appended.
-    fn check_cluster(&self, off: u64, field: &str) -> Result<()> {
+    /// True if this edit appended a `kind` cluster at `off` (an offset
+    /// read from the image may point past its end only to one of those).
+    fn is_new(&self, off: u64, kind: Kind) -> bool {
+        off >= self.new_start && self.clusters.get(&off).is_some_and(|t| t.kind == kind)
+    }
+
+    /// Checks that `off` is a whole cluster inside the file or a `kind`
+    /// cluster this edit appended.
+    fn check_cluster(&self, off: u64, kind: Kind, field: &str) -> Result<()> {
         let cs = self.cs;
-        let inside = off + cs <= self.file_size || (off >= self.new_start && off < self.end);
+        let inside = off + cs <= self.file_size || self.is_new(off, kind);
         if off & (cs - 1) != 0 || off < cs || !inside {
             return Err(corrupt(
                 field,
@@ -441,7 +447,7 @@ impl<'a> Editor<'a> {
                     "the cluster is in use but has no refcount block; run qemu-img check -r all",
                 ));
             }
-            self.check_cluster(e, &format!("refcount table entry {b}"))?;
+            self.check_cluster(e, Kind::RefBlock, &format!("refcount table entry {b}"))?;
             e
         };
         let at = block + (idx % (cs / 2)) * 2;
@@ -469,7 +475,7 @@ impl<'a> Editor<'a> {
         let at = self.header.refcount_table_offset + b * 8;
         let off = self.read_u64(at)? & OFFSET_MASK;
         if off != 0 {
-            self.check_cluster(off, &format!("refcount table entry {b}"))?;
+            self.check_cluster(off, Kind::RefBlock, &format!("refcount table entry {b}"))?;
             return Ok(off);
         }
         let off = self.reserve(1, Kind::RefBlock);
@@ -1007,6 +1013,14 @@ mod tests {
                 .to_string();
             assert!(e.contains("guest cluster 0"), "{e}");
         }
+        // Pointing at the L1 copy a grow appends: not a data cluster.
+        let mut v = img.clone();
+        let new_start = (img.len() as u64).next_multiple_of(4096);
+        v[l2 as usize..l2 as usize + 8].copy_from_slice(&(OFLAG_COPIED | new_start).to_be_bytes());
+        let e = edit_patch(&v, Some(8 << 20), &[(10, vec![1])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("guest cluster 0"), "{e}");
         let mut v = img.clone();
         let rt = h.refcount_table_offset as usize;
         v[rt..rt + 8].copy_from_slice(&0x40_0000_0000u64.to_be_bytes());
