@@ -244,16 +244,17 @@ impl<'a> Editor<'a> {
             let idx = pos / cs;
             let within = pos % cs;
             let n = ((cs - within) as usize).min(data.len() - done);
-            let host = self.writable_cluster(idx, n as u64 == cs)?;
-            self.write_bytes(host + within, &data[done..done + n], Kind::Data)?;
+            self.write_cluster(idx, within, &data[done..done + n])?;
             done += n;
         }
         Ok(())
     }
 
-    /// The host offset of guest cluster `idx`, made writable in place
-    /// (copied to a new cluster unless `full`, when it is overwritten).
-    fn writable_cluster(&mut self, idx: u64, full: bool) -> Result<u64> {
+    /// Writes `chunk` at `within` bytes into guest cluster `idx`: in place
+    /// if the cluster is a normal one with refcount 1, else into a new
+    /// cluster holding its old contents — unless those already are `chunk`
+    /// (rewriting a partition table unchanged allocates nothing).
+    fn write_cluster(&mut self, idx: u64, within: u64, chunk: &[u8]) -> Result<()> {
         let cs = self.cs;
         let per_l2 = cs / 8;
         let l1_index = idx / per_l2;
@@ -265,26 +266,17 @@ impl<'a> Editor<'a> {
         }
         let l1e_at = self.header.l1_table_offset + l1_index * 8;
         let l1e = self.read_u64(l1e_at)?;
-        let mut l2 = l1e & OFFSET_MASK;
-        if l2 == 0 {
-            l2 = self.alloc(Kind::L2)?;
-            self.write_bytes(l1e_at, &(l2 | OFLAG_COPIED).to_be_bytes(), Kind::L1)?;
+        let l2 = l1e & OFFSET_MASK;
+        let e = if l2 == 0 {
+            0
         } else {
             self.check_cluster(l2, Kind::L2, &format!("L1 entry {l1_index}"))?;
-            if l1e & OFLAG_COPIED == 0 {
-                // Shared with a snapshot: copy the table first.
-                let old = self.read_bytes(l2, cs)?;
-                let new = self.alloc(Kind::L2)?;
-                self.write_bytes(new, &old, Kind::L2)?;
-                self.free(l2);
-                l2 = new;
-                self.write_bytes(l1e_at, &(l2 | OFLAG_COPIED).to_be_bytes(), Kind::L1)?;
-            }
-        }
-        let l2e_at = l2 + (idx % per_l2) * 8;
-        let e = self.read_u64(l2e_at)?;
+            self.read_u64(l2 + (idx % per_l2) * 8)?
+        };
         let field = || format!("L2 entry of guest cluster {idx}");
-        let (host, old): (u64, Option<Vec<u8>>) = if e & OFLAG_COMPRESSED != 0 {
+        // What the guest sees now, and the host clusters that lose a
+        // reference when the cluster moves.
+        let (old, drop): (Vec<u8>, Vec<u64>) = if e & OFLAG_COMPRESSED != 0 {
             let (off, span) = compressed_span(self.header.cluster_bits, e);
             let start = off & !511;
             let end = start + (span + (off & 511));
@@ -297,18 +289,10 @@ impl<'a> Editor<'a> {
                     ),
                 ));
             }
-            let old = if full {
-                None
-            } else {
-                let span = span.min(self.file_size - off);
-                let input = read_vec(self.src, off, span, 2 * cs, "qcow2 compressed cluster")?;
-                Some(inflate_cluster(&input, cs as usize)?)
-            };
-            let host = self.alloc(Kind::Data)?;
-            for c in start / cs..=(end - 1) / cs {
-                self.free(c * cs);
-            }
-            (host, old)
+            let span = span.min(self.file_size - off);
+            let input = read_vec(self.src, off, span, 2 * cs, "qcow2 compressed cluster")?;
+            let old = inflate_cluster(&input, cs as usize)?;
+            (old, (start / cs..=(end - 1) / cs).map(|c| c * cs).collect())
         } else {
             let off = e & OFFSET_MASK;
             let zero = self.header.version >= 3 && e & OFLAG_ZERO != 0;
@@ -323,37 +307,68 @@ impl<'a> Editor<'a> {
                         ),
                     ));
                 }
-            }
-            if off != 0 && self.metadata.binary_search(&off).is_ok() {
-                return Err(corrupt(
-                    field(),
-                    format!("data cluster at {off:#x} overlaps the image's metadata"),
-                ));
-            }
-            if off != 0 && e & OFLAG_COPIED != 0 {
-                if zero {
-                    // A preallocated zero cluster: its bytes are not zeros yet.
-                    self.write_bytes(off, &vec![0u8; cs as usize], Kind::Data)?;
-                    self.write_bytes(l2e_at, &(off | OFLAG_COPIED).to_be_bytes(), Kind::L2)?;
+                if self.metadata.binary_search(&off).is_ok() {
+                    return Err(corrupt(
+                        field(),
+                        format!("data cluster at {off:#x} overlaps the image's metadata"),
+                    ));
                 }
-                return Ok(off);
+                if e & OFLAG_COPIED != 0 {
+                    if zero {
+                        // A preallocated zero cluster: its bytes are not
+                        // zeros yet.
+                        let l2 = self.own_l2(l1e_at, l1e)?;
+                        self.write_bytes(off, &vec![0u8; cs as usize], Kind::Data)?;
+                        self.write_bytes(
+                            l2 + (idx % per_l2) * 8,
+                            &(off | OFLAG_COPIED).to_be_bytes(),
+                            Kind::L2,
+                        )?;
+                    }
+                    return self.write_bytes(off + within, chunk, Kind::Data);
+                }
             }
-            let old = if full || zero || off == 0 {
-                None
+            let old = if zero || off == 0 {
+                vec![0u8; cs as usize]
             } else {
-                Some(self.read_bytes(off, cs)?)
+                self.read_bytes(off, cs)?
             };
-            let host = self.alloc(Kind::Data)?;
-            if off != 0 {
-                self.free(off);
-            }
-            (host, old)
+            (old, if off != 0 { vec![off] } else { Vec::new() })
         };
-        if let Some(old) = old {
-            self.write_bytes(host, &old, Kind::Data)?;
+        let w = within as usize;
+        if old[w..w + chunk.len()] == *chunk {
+            return Ok(());
         }
-        self.write_bytes(l2e_at, &(host | OFLAG_COPIED).to_be_bytes(), Kind::L2)?;
-        Ok(host)
+        let l2 = self.own_l2(l1e_at, l1e)?;
+        let host = self.alloc(Kind::Data)?;
+        self.write_bytes(host, &old, Kind::Data)?;
+        self.write_bytes(host + within, chunk, Kind::Data)?;
+        for c in drop {
+            self.free(c);
+        }
+        self.write_bytes(
+            l2 + (idx % per_l2) * 8,
+            &(host | OFLAG_COPIED).to_be_bytes(),
+            Kind::L2,
+        )
+    }
+
+    /// The L2 table of the L1 entry `l1e` at `l1e_at`, made this image's
+    /// own (allocated if missing, copied if shared with a snapshot) before
+    /// one of its entries changes.
+    fn own_l2(&mut self, l1e_at: u64, l1e: u64) -> Result<u64> {
+        let l2 = l1e & OFFSET_MASK;
+        if l2 != 0 && l1e & OFLAG_COPIED != 0 {
+            return Ok(l2);
+        }
+        let new = self.alloc(Kind::L2)?;
+        if l2 != 0 {
+            let table = self.read_bytes(l2, self.cs)?;
+            self.write_bytes(new, &table, Kind::L2)?;
+            self.free(l2);
+        }
+        self.write_bytes(l1e_at, &(new | OFLAG_COPIED).to_be_bytes(), Kind::L1)?;
+        Ok(new)
     }
 
     /// True if this edit appended a `kind` cluster at `off` (an offset
@@ -905,6 +920,24 @@ mod tests {
                 );
                 assert_eq!(again.len(), out.len(), "cs {cs} compress {compress}");
             }
+        }
+    }
+
+    #[test]
+    fn unchanged_bytes_allocate_nothing() {
+        let size = 1024 * 1024;
+        let d = sample_disk(size);
+        for cs in [512u64, 65536] {
+            let img = image(&d, cs, true);
+            let mut same = vec![0u8; 300_000];
+            d.read_at(1000, &mut same).unwrap();
+            let w = [(1000u64, same), (size - 4096, vec![0u8; 100])];
+            let w = if d.is_allocated(size - 4096, 100) {
+                &w[..1]
+            } else {
+                &w[..]
+            };
+            assert_eq!(edit_patch(&img, None, w).unwrap(), vec![], "cs {cs}");
         }
     }
 
