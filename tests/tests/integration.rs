@@ -15,6 +15,7 @@ mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --
 mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
 mod ova; // tar, sha256sum, XML, qemu-img on OVA
 mod qcow2; // qemu-img check/info/compare both ways
+mod qcow2_edit; // resize --grow-last and part on qcow2 in place: qemu-img check, sgdisk, e2fsck, same bytes as raw
 mod recipes; // example recipes end to end, bad recipes
 mod vagrant_box; // tar -tzf, metadata.json, qemu-img on boxes
 mod vhd; // qemu-img on VHD fixed/dynamic

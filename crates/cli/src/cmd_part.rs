@@ -1,5 +1,5 @@
 //! `imgforge part [sgdisk options] IMAGE`: edits the partition table of a
-//! raw image in place, taking sgdisk's options as written
+//! raw or qcow2 image in place, taking sgdisk's options as written
 //! (`--new=1::+100M`, `-n 1::+100M`, `-t 1:ef00`, `-A 1:set:2`, `--mbr`...).
 //! Only the sectors that change are written.
 
@@ -82,7 +82,7 @@ fn take_seed(args: &mut Vec<String>) -> Result<Option<String>> {
 
 const HELP: &str = "\
 Usage: imgforge part [OPTIONS] IMAGE
-Edits a raw image's partition table in place, with sgdisk's options, applied in order:
+Edits a raw or qcow2 image's partition table in place, with sgdisk's options, applied in order:
   -o, --clear                  new empty table
   -n, --new=N:START:END        new partition (N=0: next free; START/END: 0 = default,
                                +100M, -0, 2048, 2048s)
@@ -118,7 +118,7 @@ pub fn run(a: PartArgs) -> Result<()> {
     if let Some(s) = seed {
         ctx.seed = s;
     }
-    let mut disk = open_raw(&image)?;
+    let (mut disk, qcow2) = crate::cmd_resize_qcow2::open_for_edit(&image)?;
     let modifies = !script.ops.is_empty() || script.mbr;
     if modifies {
         let applied = edit::apply(&mut disk, &script, &ctx)?;
@@ -126,14 +126,17 @@ pub fn run(a: PartArgs) -> Result<()> {
             eprintln!("note: {n}");
         }
         if !script.pretend {
-            write_changes(&image, &disk)?;
+            match &qcow2 {
+                Some(src) => crate::cmd_resize_qcow2::write_changes(&image, &**src, None, &disk)?,
+                None => write_changes(&image, &disk)?,
+            }
         }
     }
     if script.print || script.verify {
         let (table, warnings) = imgforge_core::inspect::partition_table(&disk);
         if script.print {
             let report = imgforge_core::inspect::Report {
-                format: "raw".into(),
+                format: if qcow2.is_some() { "qcow2" } else { "raw" }.into(),
                 virtual_size: Some(disk.size()),
                 allocated_size: None,
                 actual_size: None,

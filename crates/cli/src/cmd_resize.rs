@@ -1,7 +1,7 @@
 //! `imgforge resize IMAGE [+|-]SIZE [--grow-last] [--shrink]`: like
-//! `qemu-img resize` on a raw image, then `sgdisk -e` (and `growpart` with
-//! --grow-last) on a GPT disk. Edits the file in place, writing only the
-//! sectors that change.
+//! `qemu-img resize` on a raw or qcow2 image, then `sgdisk -e` (and
+//! `growpart` with --grow-last) on a GPT disk. Edits the file in place,
+//! writing only the sectors that change (qcow2: cmd_resize_qcow2.rs).
 
 use crate::cmd_part::{open_raw, write_changes};
 use anyhow::Result;
@@ -14,10 +14,11 @@ pub struct ResizeArgs {
     /// Image format (raw or qcow2); detected when not given.
     #[arg(short = 'f')]
     pub format: Option<String>,
-    /// Allow shrinking (data past the new end is lost).
+    /// Allow shrinking a raw image (data past the new end is lost).
     #[arg(long)]
     pub shrink: bool,
-    /// Grow the last partition to fill the disk (like growpart).
+    /// Grow the last partition to fill the disk (like growpart); raw and
+    /// qcow2 images are edited in place.
     #[arg(long = "grow-last")]
     pub grow_last: bool,
     pub image: PathBuf,
@@ -27,7 +28,7 @@ pub struct ResizeArgs {
 }
 
 pub fn run(a: ResizeArgs) -> Result<()> {
-    // qcow2 images grow through the core's header/L1 patches.
+    // qcow2 images are edited through the core's qcow2 patches.
     let fmt = match &a.format {
         Some(f) => imgforge_core::container::Format::parse(f)?,
         None => imgforge_core::container::detect(&crate::files::FileSource::open(&a.image)?)?,
@@ -36,9 +37,10 @@ pub fn run(a: ResizeArgs) -> Result<()> {
         imgforge_core::container::Format::Raw => {}
         imgforge_core::container::Format::Qcow2 => {
             return crate::cmd_resize_qcow2::run(crate::cmd_resize_qcow2::ResizeArgs {
-                format: Some("qcow2".into()),
                 image: a.image,
                 size: a.size,
+                grow_last: a.grow_last,
+                shrink: a.shrink,
             })
         }
         other => anyhow::bail!(

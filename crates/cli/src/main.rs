@@ -33,9 +33,9 @@ struct Cli {
 enum Command {
     /// Create an empty image (sparse raw file by default), like qemu-img create.
     Create(cmd_create::CreateArgs),
-    /// Grow (or --shrink) a raw image; on GPT disks move the backup table to the end.
+    /// Grow a raw or qcow2 image (--shrink: raw); on GPT disks move the backup table to the end.
     Resize(cmd_resize::ResizeArgs),
-    /// Edit a raw image's partition table with sgdisk's options (--mbr for MBR).
+    /// Edit a raw or qcow2 image's partition table with sgdisk's options (--mbr for MBR).
     Part(cmd_part::PartArgs),
     /// Show an image's format, sizes and partitions.
     Inspect(cmd_inspect::InspectArgs),
