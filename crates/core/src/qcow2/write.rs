@@ -453,15 +453,22 @@ fn one_pass(
     let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
     sink.hole(cs)?;
     let mut pos = cs;
+    if !opts.compress {
+        copy_clusters(
+            disk,
+            &mut layout,
+            &runs,
+            scan_total,
+            &mut pos,
+            sink,
+            progress,
+        )?;
+        return finish_one_pass(layout, pos, sink);
+    }
     let mut it = runs.iter().flat_map(|&(a, b)| a..b);
     let mut done = 0u64;
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
-        let compressed = if opts.compress {
-            compress_batch(batch)
-        } else {
-            vec![None; batch.len()]
-        };
-        for ((idx, data), c) in batch.iter().zip(compressed) {
+        for ((idx, data), c) in batch.iter().zip(compress_batch(batch)) {
             let clen = c.as_ref().map_or(0, |v| v.len() as u64);
             let host = layout.push(*idx, clen);
             let stored = c.as_deref().unwrap_or(data);
@@ -470,11 +477,69 @@ fn one_pass(
         done = batch.last().map(|(i, _)| (i + 1) * cs).unwrap_or(done);
         progress.step("writing qcow2", done.min(scan_total), scan_total)
     })?;
+    finish_one_pass(layout, pos, sink)
+}
+
+/// The tables after the data (the sink is at `pos`), then the header.
+fn finish_one_pass(layout: Layout, pos: u64, sink: &mut dyn Sink) -> Result<()> {
     let t = layout.tables()?;
     layout.emit_tables(&t, pos, sink)?;
     let header = layout.header_cluster(&t);
     sink.patch(0, &header[..HEADER_V3_LEN as usize])?;
     sink.finish()
+}
+
+/// One pass without compression: reads the candidate clusters in pieces of
+/// about 1 MiB into one buffer and writes each run of non-zero clusters
+/// with one call (they are contiguous in the image too).
+fn copy_clusters(
+    disk: &Disk,
+    layout: &mut Layout,
+    runs: &[(u64, u64)],
+    scan_total: u64,
+    pos: &mut u64,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    const PIECE: u64 = 1 << 20;
+    let cs = layout.cs;
+    let per = (PIECE / cs).max(1);
+    let size = disk.size();
+    let mut buf = vec![0u8; (per * cs) as usize];
+    let mut done = 0u64;
+    for &(a, b) in runs {
+        let mut c = a;
+        while c < b {
+            let n = per.min(b - c);
+            let off = c * cs;
+            let piece = &mut buf[..(n * cs) as usize];
+            // A short last cluster is padded with zeros.
+            let len = (n * cs).min(size - off) as usize;
+            piece[len..].fill(0);
+            disk.read_at(off, &mut piece[..len])?;
+            let mut k = 0u64;
+            while k < n {
+                let cluster = |k: u64| &piece[(k * cs) as usize..((k + 1) * cs) as usize];
+                if crate::io::is_zero(cluster(k)) {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                let host = layout.push(c + k, 0);
+                k += 1;
+                while k < n && !crate::io::is_zero(cluster(k)) {
+                    layout.push(c + k, 0);
+                    k += 1;
+                }
+                let run = &piece[(first * cs) as usize..(k * cs) as usize];
+                put(host, run, pos, sink)?.ok_or_else(|| internal("data order"))?;
+            }
+            c += n;
+            done += n * cs;
+            progress.step("writing qcow2", done.min(scan_total), scan_total)?;
+        }
+    }
+    Ok(())
 }
 
 fn internal(what: &str) -> Error {
