@@ -54,6 +54,12 @@ impl Sink for MemSink {
         self.0.resize(n, 0);
         Ok(())
     }
+    fn can_patch(&self) -> bool {
+        true
+    }
+    fn patch(&mut self, offset: u64, data: &[u8]) -> imgforge_core::Result<()> {
+        self.0.patch(offset, data)
+    }
 }
 
 #[wasm_bindgen(start)]

@@ -3,11 +3,14 @@
 //! - [`OpfsSink`]: a file in the origin private file system, written through
 //!   a `FileSystemSyncAccessHandle` (workers only; synchronous, so the core's
 //!   synchronous writers can use it). Holes are skipped with the write
-//!   position; `finish` sets the final length.
+//!   position; `finish` sets the final length. It can patch (rewrite bytes
+//!   already written), so qcow2 is written in one pass.
 //! - [`ChunkSink`]: posts the output to the page in 1 MiB `Uint8Array`s (the
 //!   buffers are transferred, not copied) and holes as lengths; the page
 //!   writes them to a `FileSystemWritableFileStream` from
 //!   `showSaveFilePicker` (holes become seeks) or collects them into a Blob.
+//!   It cannot patch (the page's Blob fallback only appends), so qcow2 takes
+//!   its two-pass path there; the bytes are the same.
 
 use crate::blob::js_io;
 use imgforge_core::io::{Progress, Sink};
@@ -68,11 +71,12 @@ impl OpfsSink {
     }
 }
 
-impl Sink for OpfsSink {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
+impl OpfsSink {
+    /// Writes `data` at `at` (the access handle writes at any offset).
+    fn write_at(&self, at: u64, data: &[u8]) -> Result<()> {
         let h = self.handle()?;
         let opts = FileSystemReadWriteOptions::new();
-        opts.set_at(self.pos as f64);
+        opts.set_at(at as f64);
         let n = h
             .write_with_u8_array_and_options(data, &opts)
             .map_err(|e| js_io(&format!("writing {}", self.name), e))?;
@@ -82,8 +86,24 @@ impl Sink for OpfsSink {
                 "the browser's storage is full (short write)",
             ));
         }
+        Ok(())
+    }
+}
+
+impl Sink for OpfsSink {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.write_at(self.pos, data)?;
         self.pos += data.len() as u64;
         Ok(())
+    }
+
+    fn can_patch(&self) -> bool {
+        true
+    }
+
+    fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        imgforge_core::io::check_patch(offset, data.len(), self.pos)?;
+        self.write_at(offset, data)
     }
 
     fn hole(&mut self, len: u64) -> Result<()> {

@@ -269,6 +269,28 @@ impl Sink for AtomicOutput {
         self.pos += len;
         Ok(())
     }
+    fn can_patch(&self) -> bool {
+        true
+    }
+    fn patch(&mut self, offset: u64, data: &[u8]) -> imgforge_core::Result<()> {
+        imgforge_core::io::check_patch(offset, data.len(), self.pos)?;
+        let buffered = self.buf_at..self.buf_at + self.buf.len() as u64;
+        let end = offset + data.len() as u64;
+        if !self.buf.is_empty() && offset >= buffered.start && end <= buffered.end {
+            // Not handed over yet: change the gathered bytes.
+            let at = (offset - buffered.start) as usize;
+            self.buf[at..at + data.len()].copy_from_slice(data);
+            return Ok(());
+        }
+        // The writer thread writes its queue in order, so a patch queued
+        // after the gathered bytes lands after every earlier write to the
+        // same range.
+        // (`write` starts a new gathering at `pos` once `buf` is empty.)
+        self.flush_buf()?;
+        self.buf_at = offset;
+        self.buf.extend_from_slice(data);
+        self.flush_buf()
+    }
     fn spill(&mut self) -> Option<Box<dyn Spill>> {
         // An unlinked file beside the output: no name left behind, whatever
         // happens; None (slower, same bytes) if it cannot be made.
@@ -329,5 +351,43 @@ impl Spill for SpillFile {
             .map_err(|e| imgforge_core::Error::io("writing the scratch file", e))?;
         self.size += data.len() as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_land_after_queued_writes() {
+        let dir = std::env::temp_dir().join(format!("imgforge-patch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("out.img");
+        let mut out = AtomicOutput::create(&target).unwrap();
+        let mut want = Vec::new();
+        // A hole, then more than the queue holds, so early chunks are on
+        // their way to the file when the patches come.
+        out.hole(4096).unwrap();
+        want.resize(4096, 0);
+        for i in 0..(3 * WRITE_CHUNK / 1000) {
+            let piece = vec![(i % 251) as u8; 1000];
+            out.write(&piece).unwrap();
+            want.extend_from_slice(&piece);
+        }
+        let end = want.len() as u64;
+        for (at, bytes) in [
+            (0u64, &b"header"[..]),
+            (4090, &b"straddles"[..]),
+            (end - 5, &b"tail!"[..]),
+            (WRITE_CHUNK as u64 + 10, &b"middle"[..]),
+        ] {
+            out.patch(at, bytes).unwrap();
+            want[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        assert!(out.patch(end - 2, b"past").is_err());
+        out.finish().unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), want);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -223,6 +223,42 @@ pub trait Sink {
     fn spill(&mut self) -> Option<Box<dyn Spill>> {
         None
     }
+
+    /// True if [`Sink::patch`] works: the output can be rewritten in place
+    /// (a file, OPFS, memory), not only appended to (a pipe, a download
+    /// stream, a tar or gzip member). Writers that must place something
+    /// before the bytes it describes (qcow2's header before its tables) then
+    /// leave a hole, write everything else and patch the hole at the end,
+    /// reading their input once instead of twice. Only a speed-up: the
+    /// output is the same with or without it. Default: false.
+    fn can_patch(&self) -> bool {
+        false
+    }
+
+    /// Overwrites `data.len()` bytes at `offset` with `data`. The range must
+    /// lie inside what was already written or passed as a hole
+    /// (`offset + data.len()` at most the current length); the write
+    /// position does not move. Only called when [`Sink::can_patch`] is true;
+    /// the default returns [`Error::Unsupported`].
+    fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let _ = (offset, data);
+        Err(Error::unsupported(
+            "output",
+            "this output cannot be rewritten in place",
+        ))
+    }
+}
+
+/// The check every [`Sink::patch`] makes: `[offset, offset + len)` lies
+/// inside the `written` bytes.
+pub fn check_patch(offset: u64, len: usize, written: u64) -> Result<()> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= written => Ok(()),
+        _ => Err(Error::invalid(
+            "output",
+            format!("a patch of {len} bytes at {offset} is past the {written} bytes written"),
+        )),
+    }
 }
 
 /// Append-only scratch storage read back at random (a temporary file in
@@ -243,6 +279,14 @@ impl Sink for Vec<u8> {
     fn hole(&mut self, len: u64) -> Result<()> {
         let new_len = vec_reserve(self, len)?;
         self.resize(new_len, 0);
+        Ok(())
+    }
+    fn can_patch(&self) -> bool {
+        true
+    }
+    fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        check_patch(offset, data.len(), self.len() as u64)?;
+        self[offset as usize..offset as usize + data.len()].copy_from_slice(data);
         Ok(())
     }
 }
@@ -389,6 +433,14 @@ mod tests {
         v.hole(3).unwrap();
         v.write(&[2]).unwrap();
         assert_eq!(v, [1, 0, 0, 0, 2]);
+        assert!(v.can_patch());
+        v.patch(1, &[7, 8]).unwrap();
+        v.patch(4, &[9]).unwrap();
+        assert_eq!(v, [1, 7, 8, 0, 9]);
+        assert!(v.patch(4, &[1, 1]).is_err());
+        assert!(v.patch(u64::MAX, &[1]).is_err());
+        assert!(!CountSink(0).can_patch());
+        assert!(CountSink(0).patch(0, &[]).is_err());
     }
 
     #[test]

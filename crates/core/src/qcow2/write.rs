@@ -1,15 +1,34 @@
-//! qcow2 writer: a version 3 image streamed front to back.
+//! qcow2 writer: a version 3 image, data first and tables last.
 //!
-//! Layout (all cluster aligned): header cluster, refcount table, refcount
-//! blocks, L1 table, L2 tables, then the data clusters in guest order. The
-//! tables come first, so the writer needs to know before it writes a byte
-//! which guest clusters hold non-zero data and, with compression, how long
-//! each compressed cluster is. A first pass reads the allocated extents and
-//! keeps only the list of non-zero cluster indices (and compressed lengths);
-//! the second pass reads (and compresses) them again and writes them.
-//! Compression is deterministic, so both passes agree byte for byte. The
-//! compressed bytes of pass 1 are kept up to a fixed cap, so an image that
-//! compresses to less than the cap is compressed only once.
+//! Layout (all cluster aligned but the packed compressed data):
+//!
+//! ```text
+//! header cluster | data clusters | L2 tables | L1 table | refcount table | refcount blocks
+//! ```
+//!
+//! The data clusters are the guest clusters that hold a non-zero byte, in
+//! guest order; a cluster stored as it is starts on a cluster boundary,
+//! compressed ones (`-c`) are packed back to back as `qemu-img convert -c`
+//! packs them. The layout is a function of the list of non-zero clusters
+//! (and each one's compressed length) only, and everything after the data
+//! depends only on where the data went, so only the header (which names the
+//! tables' offsets) needs what comes later. The image is written in one of
+//! two ways, with the same bytes:
+//!
+//! - **One pass**, when the sink can rewrite what it wrote
+//!   ([`Sink::can_patch`]: a file, OPFS, memory): a hole where the header
+//!   goes, then each non-zero cluster as it is read (zero clusters skipped on
+//!   the fly; with `-c` compressed in batches, in parallel with the
+//!   `parallel` feature, and appended in order), then the tables, and the
+//!   header patched in last. The disk is read once.
+//! - **Two passes**, for pure streams (a download, a member of a tar): pass 1
+//!   reads the disk to find the non-zero clusters (and compressed lengths);
+//!   then the header, pass 2 reads (and compresses) the clusters again and
+//!   writes them, then the tables. Compression is deterministic, so both
+//!   passes agree byte for byte. The compressed bytes of pass 1 are kept up
+//!   to a fixed cap, and past it in the sink's scratch storage
+//!   ([`Sink::spill`]) when it has one, so an image is usually compressed
+//!   only once.
 
 use super::raw::*;
 use crate::container::WriteOptions;
@@ -60,14 +79,36 @@ fn cluster_bits(opts: &WriteOptions) -> Result<u32> {
     Ok(cs.trailing_zeros())
 }
 
-/// Compresses one cluster as qemu does (raw deflate, 4 KiB window); `None`
-/// when the result would not be smaller than the cluster.
+/// The deflate settings for compressed clusters: raw deflate with a 4 KiB
+/// window and memLevel 9, as qemu calls `deflateInit2` in
+/// block/qcow2-threads.c, but level 9 where qemu uses zlib's default (6).
+/// Our deflate is zlib-rs (pure Rust, the same crate natively and in wasm,
+/// so the same bytes): its levels 3–6 use zlib-ng's faster "medium"
+/// matcher, which on the bench image compresses about 1% worse than madler
+/// zlib's level 6 that qemu links; its level 9 compresses about 0.8%
+/// better (docs/benchmarks.md).
+fn deflate_config() -> zlib_rs::DeflateConfig {
+    zlib_rs::DeflateConfig {
+        level: 9,
+        method: zlib_rs::Method::Deflated,
+        window_bits: -12,
+        mem_level: 9,
+        strategy: zlib_rs::Strategy::Default,
+    }
+}
+
+/// Compresses one cluster for a compressed qcow2 cluster (raw deflate, see
+/// [`deflate_config`]); `None` when the result would not be smaller than
+/// the cluster, as qemu decides.
 pub fn compress_cluster(data: &[u8]) -> Option<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut c = Compress::new_with_window_bits(Compression::default(), false, 12);
-    let mut out = Vec::with_capacity(data.len());
-    match c.compress_vec(data, &mut out, FlushCompress::Finish) {
-        Ok(Status::StreamEnd) if out.len() < data.len() => Some(out),
+    use zlib_rs::{Deflate, DeflateFlush, Status};
+    let mut d = Deflate::new_with_config(deflate_config());
+    let mut out = vec![0u8; data.len()];
+    match d.compress(data, &mut out, DeflateFlush::Finish) {
+        Ok(Status::StreamEnd) if (d.total_out() as usize) < data.len() => {
+            out.truncate(d.total_out() as usize);
+            Some(out)
+        }
         _ => None,
     }
 }
@@ -134,88 +175,109 @@ fn for_each_nonzero_batch(
     }
 }
 
-/// Where everything goes, computed before the first byte is written.
+/// Where the data clusters go, built up one cluster at a time in guest
+/// order (while writing them in one pass, or in pass 1 of two).
 struct Layout {
     cluster_bits: u32,
     cs: u64,
+    /// Virtual size (a multiple of 512).
+    size: u64,
     l1_size: u64,
+    /// Non-zero guest clusters, ascending.
+    clusters: Vec<u64>,
+    /// L2 entry of each of `clusters`.
+    entries: Vec<u64>,
+    /// Refcount of each host cluster of the data area, from host cluster 1.
+    data_refcounts: Vec<u16>,
+    /// Host offset of the end of the data.
+    end: u64,
+}
+
+/// Where the tables go: known once every data cluster is placed.
+struct Tables {
+    l2_offset: u64,
+    /// L1 indices that have an L2 table, ascending.
+    l2_tables: Vec<u64>,
+    l1_table_offset: u64,
+    l1_clusters: u64,
     refcount_table_offset: u64,
     refcount_table_clusters: u64,
     refcount_blocks_offset: u64,
     refcount_blocks: u64,
-    l1_table_offset: u64,
-    l1_clusters: u64,
-    l2_offset: u64,
-    /// L1 indices that have an L2 table, ascending.
-    l2_tables: Vec<u64>,
-    /// Host offset of the first data cluster.
-    data_offset: u64,
-    /// Number of clusters before the data.
-    meta_clusters: u64,
-    /// Non-zero guest clusters, ascending.
-    clusters: Vec<u64>,
-    /// L2 entry of each of `clusters`, with host offsets relative to
-    /// `data_offset`.
-    entries: Vec<u64>,
-    /// Refcount of each host cluster of the data area.
-    data_refcounts: Vec<u16>,
     /// Length of the file.
     file_size: u64,
 }
 
 impl Layout {
-    fn plan(
-        cluster_bits: u32,
-        size: u64,
-        clusters: Vec<u64>,
-        csizes: Option<Vec<u32>>,
-    ) -> Result<Layout> {
+    fn new(cluster_bits: u32, size: u64) -> Result<Layout> {
         let cs = 1u64 << cluster_bits;
         let l2_entries = cs / 8;
-        let guest_clusters = size.div_ceil(cs);
-        let l1_size = guest_clusters.div_ceil(l2_entries);
+        let l1_size = size.div_ceil(cs).div_ceil(l2_entries);
         if l1_size * 8 > MAX_L1_BYTES {
             return Err(Error::invalid(
                 "-o cluster_size",
                 format!("a {size}-byte disk needs an L1 table over qemu's 32 MiB limit with {cs}-byte clusters; use larger clusters"),
             ));
         }
-        let l1_clusters = (l1_size * 8).div_ceil(cs);
-        let mut l2_tables: Vec<u64> = clusters.iter().map(|c| c / l2_entries).collect();
-        l2_tables.dedup();
+        Ok(Layout {
+            cluster_bits,
+            cs,
+            size,
+            l1_size,
+            clusters: Vec::new(),
+            entries: Vec::new(),
+            data_refcounts: Vec::new(),
+            end: cs,
+        })
+    }
 
-        // The data area, with offsets relative to its start.
-        let mut entries = Vec::with_capacity(clusters.len());
-        let mut data_refcounts: Vec<u16> = Vec::new();
-        let mut pos = 0u64;
-        for (i, _) in clusters.iter().enumerate() {
-            let clen = csizes.as_ref().map(|s| s[i] as u64).unwrap_or(0);
-            if clen == 0 {
-                pos = pos.next_multiple_of(cs);
-                entries.push(pos | OFLAG_COPIED);
-                data_refcounts.push(1);
-                pos += cs;
-            } else {
-                // Keep 16-bit refcounts from overflowing on tiny compressed clusters.
-                if data_refcounts.get((pos / cs) as usize) == Some(&u16::MAX) {
-                    pos = pos.next_multiple_of(cs);
-                }
-                continue_compressed(
-                    &mut pos,
-                    clen,
-                    cs,
-                    cluster_bits,
-                    &mut entries,
-                    &mut data_refcounts,
-                );
-            }
+    /// Places guest cluster `idx` after the previous one: stored as it is
+    /// (`clen` 0) or compressed to `clen` bytes. Returns its host offset.
+    fn push(&mut self, idx: u64, clen: u64) -> u64 {
+        let cs = self.cs;
+        self.clusters.push(idx);
+        if clen == 0 {
+            self.end = self.end.next_multiple_of(cs);
+            let at = self.end;
+            self.entries.push(at | OFLAG_COPIED);
+            self.data_refcounts.push(1);
+            self.end += cs;
+            return at;
         }
-        let data_clusters = pos.div_ceil(cs);
-        data_refcounts.resize(data_clusters as usize, 0);
+        // Keep 16-bit refcounts from overflowing on tiny compressed clusters.
+        if self.data_refcounts.get((self.end / cs - 1) as usize) == Some(&u16::MAX) {
+            self.end = self.end.next_multiple_of(cs);
+        }
+        let at = self.end;
+        let first = at / cs;
+        let last = (at + clen - 1) / cs;
+        self.entries
+            .push(compressed_entry(self.cluster_bits, at, clen));
+        if self.data_refcounts.len() < last as usize {
+            self.data_refcounts.resize(last as usize, 0);
+        }
+        for h in first..=last {
+            let rc = &mut self.data_refcounts[(h - 1) as usize];
+            *rc = rc.saturating_add(1);
+        }
+        self.end += clen;
+        at
+    }
+
+    /// The tables' places, after the data.
+    fn tables(&self) -> Result<Tables> {
+        let cs = self.cs;
+        let l2_entries = cs / 8;
+        let mut l2_tables: Vec<u64> = self.clusters.iter().map(|c| c / l2_entries).collect();
+        l2_tables.dedup();
+        let l1_clusters = (self.l1_size * 8).div_ceil(cs);
+        let l2_offset = self.end.next_multiple_of(cs);
+        let l1_table_offset = l2_offset + l2_tables.len() as u64 * cs;
+        let refcount_table_offset = l1_table_offset + l1_clusters * cs;
 
         // Refcount blocks cover every host cluster, themselves included.
         let per_block = cs * 8 / 16;
-        let fixed = 1 + l1_clusters + l2_tables.len() as u64 + data_clusters;
+        let fixed = refcount_table_offset / cs;
         let (mut rt, mut rb) = (1u64, 1u64);
         loop {
             let total = fixed + rt + rb;
@@ -233,70 +295,119 @@ impl Layout {
                 "the refcount table would exceed qemu's 8 MiB limit; use larger clusters",
             ));
         }
-        let refcount_table_offset = cs;
         let refcount_blocks_offset = refcount_table_offset + rt * cs;
-        let l1_table_offset = refcount_blocks_offset + rb * cs;
-        let l2_offset = l1_table_offset + l1_clusters * cs;
-        let data_offset = l2_offset + l2_tables.len() as u64 * cs;
-        let meta_clusters = data_offset / cs;
-        Ok(Layout {
-            cluster_bits,
-            cs,
-            l1_size,
+        Ok(Tables {
+            l2_offset,
+            l2_tables,
+            l1_table_offset,
+            l1_clusters,
             refcount_table_offset,
             refcount_table_clusters: rt,
             refcount_blocks_offset,
             refcount_blocks: rb,
-            l1_table_offset,
-            l1_clusters,
-            l2_offset,
-            l2_tables,
-            data_offset,
-            meta_clusters,
-            clusters,
-            entries,
-            data_refcounts,
-            file_size: data_offset + data_clusters * cs,
+            file_size: refcount_blocks_offset + rb * cs,
         })
     }
 
-    fn refcount(&self, host_cluster: u64) -> u16 {
-        if host_cluster < self.meta_clusters {
+    fn refcount(&self, t: &Tables, host_cluster: u64) -> u16 {
+        let h = host_cluster;
+        if h == 0 || (h >= t.l2_offset / self.cs && h < t.file_size / self.cs) {
             1
         } else {
             self.data_refcounts
-                .get((host_cluster - self.meta_clusters) as usize)
+                .get((h.wrapping_sub(1)) as usize)
                 .copied()
                 .unwrap_or(0)
         }
     }
 
-    /// The L2 entry with its absolute host offset.
-    fn entry(&self, i: usize) -> u64 {
-        // Adding a cluster-aligned base keeps a compressed descriptor's
-        // sector count (which depends on offset % 512) unchanged.
-        self.entries[i] + self.data_offset
+    /// The first cluster: the header, then zeros (the end-of-extensions
+    /// marker is type 0, length 0).
+    fn header_cluster(&self, t: &Tables) -> Vec<u8> {
+        let header = Header {
+            version: 3,
+            cluster_bits: self.cluster_bits,
+            size: self.size,
+            l1_size: self.l1_size as u32,
+            l1_table_offset: t.l1_table_offset,
+            refcount_table_offset: t.refcount_table_offset,
+            refcount_table_clusters: t.refcount_table_clusters as u32,
+            refcount_order: 4,
+            header_length: HEADER_V3_LEN,
+            ..Header::default()
+        };
+        let mut buf = vec![0u8; self.cs as usize];
+        buf[..HEADER_V3_LEN as usize].copy_from_slice(&header.to_bytes_v3());
+        buf
+    }
+
+    /// Writes the tables; `pos` is where the sink is (the end of the data).
+    fn emit_tables(&self, t: &Tables, pos: u64, sink: &mut dyn Sink) -> Result<()> {
+        let cs = self.cs;
+        if t.l2_offset > pos {
+            sink.hole(t.l2_offset - pos)?;
+        }
+        let mut buf = vec![0u8; cs as usize];
+
+        // L2 tables.
+        let per_l2 = cs / 8;
+        let mut j = 0usize;
+        for &tab in &t.l2_tables {
+            buf.fill(0);
+            while let Some(&c) = self.clusters.get(j) {
+                if c / per_l2 != tab {
+                    break;
+                }
+                let at = ((c % per_l2) * 8) as usize;
+                buf[at..at + 8].copy_from_slice(&self.entries[j].to_be_bytes());
+                j += 1;
+            }
+            sink.write(&buf)?;
+        }
+
+        // L1 table.
+        let mut l1 = vec![0u8; (t.l1_clusters * cs) as usize];
+        for (k, &i) in t.l2_tables.iter().enumerate() {
+            let e = (t.l2_offset + k as u64 * cs) | OFLAG_COPIED;
+            l1[(i * 8) as usize..(i * 8 + 8) as usize].copy_from_slice(&e.to_be_bytes());
+        }
+        sink.write(&l1)?;
+        drop(l1);
+
+        // Refcount table.
+        let mut table = vec![0u8; (t.refcount_table_clusters * cs) as usize];
+        for b in 0..t.refcount_blocks {
+            let off = t.refcount_blocks_offset + b * cs;
+            table[(b * 8) as usize..(b * 8 + 8) as usize].copy_from_slice(&off.to_be_bytes());
+        }
+        sink.write(&table)?;
+        drop(table);
+
+        // Refcount blocks (16-bit entries).
+        let per_block = cs / 2;
+        for b in 0..t.refcount_blocks {
+            for j in 0..per_block {
+                let rc = self.refcount(t, b * per_block + j);
+                buf[(j * 2) as usize..(j * 2 + 2) as usize].copy_from_slice(&rc.to_be_bytes());
+            }
+            sink.write(&buf)?;
+        }
+        Ok(())
     }
 }
 
-fn continue_compressed(
-    pos: &mut u64,
-    clen: u64,
-    cs: u64,
-    cluster_bits: u32,
-    entries: &mut Vec<u64>,
-    refcounts: &mut Vec<u16>,
-) {
-    let first = *pos / cs;
-    let last = (*pos + clen - 1) / cs;
-    entries.push(compressed_entry(cluster_bits, *pos, clen));
-    if refcounts.len() < (last + 1) as usize {
-        refcounts.resize((last + 1) as usize, 0);
+/// Writes one data cluster's stored bytes at host offset `host`, after a
+/// hole from `*pos` (alignment padding); `None` if that would go backwards.
+fn put(host: u64, bytes: &[u8], pos: &mut u64, sink: &mut dyn Sink) -> Result<Option<()>> {
+    if host < *pos {
+        return Ok(None);
     }
-    for h in first..=last {
-        refcounts[h as usize] = refcounts[h as usize].saturating_add(1);
+    if host > *pos {
+        sink.hole(host - *pos)?;
     }
-    *pos += clen;
+    sink.write(bytes)?;
+    *pos = host + bytes.len() as u64;
+    Ok(Some(()))
 }
 
 /// Streams `disk` as a version 3 qcow2 image into `sink`.
@@ -317,18 +428,141 @@ pub(crate) fn write_with_cache(
     cache_cap: u64,
 ) -> Result<()> {
     let cb = cluster_bits(opts)?;
-    let cs = 1u64 << cb;
     // qemu sees a qcow2 disk as whole 512-byte sectors (it rounds a size
     // down), so the size is rounded up, as qemu-img convert does.
     let size = disk.size().next_multiple_of(512);
+    let layout = Layout::new(cb, size)?;
+    if sink.can_patch() {
+        one_pass(disk, opts, layout, sink, progress)
+    } else {
+        two_passes(disk, opts, layout, sink, progress, cache_cap)
+    }
+}
+
+/// Each cluster's stored bytes (compressed or not) as it is read; the
+/// header is patched in at the end.
+fn one_pass(
+    disk: &Disk,
+    opts: &WriteOptions,
+    mut layout: Layout,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let cs = layout.cs;
+    let runs = candidate_runs(disk, cs);
+    let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
+    sink.hole(cs)?;
+    let mut pos = cs;
+    if !opts.compress {
+        copy_clusters(
+            disk,
+            &mut layout,
+            &runs,
+            scan_total,
+            &mut pos,
+            sink,
+            progress,
+        )?;
+        return finish_one_pass(layout, pos, sink);
+    }
+    let mut it = runs.iter().flat_map(|&(a, b)| a..b);
+    let mut done = 0u64;
+    for_each_nonzero_batch(disk, cs, &mut it, |batch| {
+        for ((idx, data), c) in batch.iter().zip(compress_batch(batch)) {
+            let clen = c.as_ref().map_or(0, |v| v.len() as u64);
+            let host = layout.push(*idx, clen);
+            let stored = c.as_deref().unwrap_or(data);
+            put(host, stored, &mut pos, sink)?.ok_or_else(|| internal("data order"))?;
+        }
+        done = batch.last().map(|(i, _)| (i + 1) * cs).unwrap_or(done);
+        progress.step("writing qcow2", done.min(scan_total), scan_total)
+    })?;
+    finish_one_pass(layout, pos, sink)
+}
+
+/// The tables after the data (the sink is at `pos`), then the header.
+fn finish_one_pass(layout: Layout, pos: u64, sink: &mut dyn Sink) -> Result<()> {
+    let t = layout.tables()?;
+    layout.emit_tables(&t, pos, sink)?;
+    let header = layout.header_cluster(&t);
+    sink.patch(0, &header[..HEADER_V3_LEN as usize])?;
+    sink.finish()
+}
+
+/// One pass without compression: reads the candidate clusters in pieces of
+/// about 1 MiB into one buffer and writes each run of non-zero clusters
+/// with one call (they are contiguous in the image too).
+fn copy_clusters(
+    disk: &Disk,
+    layout: &mut Layout,
+    runs: &[(u64, u64)],
+    scan_total: u64,
+    pos: &mut u64,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    const PIECE: u64 = 1 << 20;
+    let cs = layout.cs;
+    let per = (PIECE / cs).max(1);
+    let size = disk.size();
+    let mut buf = vec![0u8; (per * cs) as usize];
+    let mut done = 0u64;
+    for &(a, b) in runs {
+        let mut c = a;
+        while c < b {
+            let n = per.min(b - c);
+            let off = c * cs;
+            let piece = &mut buf[..(n * cs) as usize];
+            // A short last cluster is padded with zeros.
+            let len = (n * cs).min(size - off) as usize;
+            piece[len..].fill(0);
+            disk.read_at(off, &mut piece[..len])?;
+            let mut k = 0u64;
+            while k < n {
+                let cluster = |k: u64| &piece[(k * cs) as usize..((k + 1) * cs) as usize];
+                if crate::io::is_zero(cluster(k)) {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                let host = layout.push(c + k, 0);
+                k += 1;
+                while k < n && !crate::io::is_zero(cluster(k)) {
+                    layout.push(c + k, 0);
+                    k += 1;
+                }
+                let run = &piece[(first * cs) as usize..(k * cs) as usize];
+                put(host, run, pos, sink)?.ok_or_else(|| internal("data order"))?;
+            }
+            c += n;
+            done += n * cs;
+            progress.step("writing qcow2", done.min(scan_total), scan_total)?;
+        }
+    }
+    Ok(())
+}
+
+fn internal(what: &str) -> Error {
+    Error::corrupt("qcow2", "writer", format!("internal error: {what}"))
+}
+
+/// Pass 1 finds the clusters (keeping compressed bytes up to `cache_cap`,
+/// then in the sink's spill storage), then header, data, tables.
+fn two_passes(
+    disk: &Disk,
+    opts: &WriteOptions,
+    mut layout: Layout,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+    cache_cap: u64,
+) -> Result<()> {
+    let cs = layout.cs;
     let runs = candidate_runs(disk, cs);
     let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
 
     // Pass 1: which clusters hold data (and how long they compress). With
     // compression, the first clusters' compressed bytes are kept (up to
-    // COMPRESSED_CACHE_BYTES) so pass 2 need not compress them again.
-    let mut clusters = Vec::new();
-    let mut csizes: Option<Vec<u32>> = opts.compress.then(Vec::new);
+    // `cache_cap`) so pass 2 need not compress them again.
     // One buffer for all cached clusters (per-cluster Vecs would each keep
     // a whole cluster of capacity), and each one's length.
     let mut cache: Vec<u8> = Vec::new();
@@ -343,10 +577,13 @@ pub(crate) fn write_with_cache(
     let mut it = runs.iter().flat_map(|&(a, b)| a..b);
     let mut done = 0u64;
     for_each_nonzero_batch(disk, cs, &mut it, |batch| {
-        clusters.extend(batch.iter().map(|(i, _)| *i));
-        if let Some(cz) = csizes.as_mut() {
-            for ((_, data), c) in batch.iter().zip(compress_batch(batch)) {
-                cz.push(c.as_ref().map(|v| v.len() as u32).unwrap_or(0));
+        if !opts.compress {
+            for (idx, _) in batch {
+                layout.push(*idx, 0);
+            }
+        } else {
+            for ((idx, data), c) in batch.iter().zip(compress_batch(batch)) {
+                layout.push(*idx, c.as_ref().map_or(0, |v| v.len() as u64));
                 let stored = c.as_deref().unwrap_or(data);
                 let need = cache.len() + stored.len();
                 if cache_open && need as u64 <= cache_cap {
@@ -376,12 +613,12 @@ pub(crate) fn write_with_cache(
         progress.step("scanning", done.min(scan_total), scan_total)
     })?;
 
-    let layout = Layout::plan(cb, size, clusters, csizes)?;
-    emit_metadata(&layout, size, sink)?;
+    let t = layout.tables()?;
+    sink.write(&layout.header_cluster(&t))?;
 
     // Pass 2: the data clusters, in the planned order.
-    let total = layout.file_size;
-    let mut pos = layout.data_offset;
+    let total = t.file_size;
+    let mut pos = cs;
     let mut i = 0usize;
     let changed = || {
         Error::corrupt(
@@ -390,31 +627,21 @@ pub(crate) fn write_with_cache(
             "the disk changed between the two passes of the writer",
         )
     };
-    let put = |i: usize, bytes: &[u8], pos: &mut u64, sink: &mut dyn Sink| -> Result<()> {
-        let e = layout.entry(i);
-        let host = if e & OFLAG_COMPRESSED != 0 {
-            compressed_span(cb, e).0
+    let host_of = |i: usize, len: usize| -> Result<u64> {
+        let e = layout.entries[i];
+        if e & OFLAG_COMPRESSED != 0 {
+            Ok(compressed_span(layout.cluster_bits, e).0)
+        } else if len as u64 == cs {
+            Ok(e & OFFSET_MASK)
         } else {
-            if bytes.len() as u64 != cs {
-                return Err(changed());
-            }
-            e & OFFSET_MASK
-        };
-        if host < *pos {
-            return Err(changed());
+            Err(changed())
         }
-        if host > *pos {
-            sink.hole(host - *pos)?;
-        }
-        sink.write(bytes)?;
-        *pos = host + bytes.len() as u64;
-        Ok(())
     };
     let mut at = 0usize;
     for &len in &cache_lens {
         let stored = &cache[at..at + len as usize];
         at += len as usize;
-        put(i, stored, &mut pos, sink)?;
+        put(host_of(i, stored.len())?, stored, &mut pos, sink)?.ok_or_else(changed)?;
         i += 1;
         if i & 255 == 0 {
             progress.step("writing qcow2", pos, total)?;
@@ -429,7 +656,7 @@ pub(crate) fn write_with_cache(
             let stored = &mut buf[..len as usize];
             sp.read_at(at, stored)?;
             at += len as u64;
-            put(i, stored, &mut pos, sink)?;
+            put(host_of(i, stored.len())?, stored, &mut pos, sink)?.ok_or_else(changed)?;
             i += 1;
             if i & 255 == 0 {
                 progress.step("writing qcow2", pos, total)?;
@@ -449,88 +676,20 @@ pub(crate) fn write_with_cache(
             if layout.clusters.get(i) != Some(idx) {
                 return Err(changed());
             }
-            let compressed_entry = layout.entry(i) & OFLAG_COMPRESSED != 0;
-            match (&c, compressed_entry) {
-                (Some(v), true) => put(i, v, &mut pos, sink)?,
-                (None, false) => put(i, data, &mut pos, sink)?,
+            let compressed_entry = layout.entries[i] & OFLAG_COMPRESSED != 0;
+            let stored = match (&c, compressed_entry) {
+                (Some(v), true) => v,
+                (None, false) => data,
                 _ => return Err(changed()),
-            }
+            };
+            put(host_of(i, stored.len())?, stored, &mut pos, sink)?.ok_or_else(changed)?;
             i += 1;
         }
         progress.step("writing qcow2", pos, total)
     })?;
-    if i != layout.clusters.len() {
+    if i != layout.clusters.len() || pos != layout.end {
         return Err(changed());
     }
-    if total > pos {
-        sink.hole(total - pos)?;
-    }
+    layout.emit_tables(&t, pos, sink)?;
     sink.finish()
-}
-
-fn emit_metadata(l: &Layout, size: u64, sink: &mut dyn Sink) -> Result<()> {
-    let cs = l.cs as usize;
-    // Header cluster; the zeros after the header are the end-of-extensions
-    // marker (type 0, length 0).
-    let header = Header {
-        version: 3,
-        cluster_bits: l.cluster_bits,
-        size,
-        l1_size: l.l1_size as u32,
-        l1_table_offset: l.l1_table_offset,
-        refcount_table_offset: l.refcount_table_offset,
-        refcount_table_clusters: l.refcount_table_clusters as u32,
-        refcount_order: 4,
-        header_length: HEADER_V3_LEN,
-        ..Header::default()
-    };
-    let mut buf = vec![0u8; cs];
-    buf[..HEADER_V3_LEN as usize].copy_from_slice(&header.to_bytes_v3());
-    sink.write(&buf)?;
-
-    // Refcount table.
-    let mut table = vec![0u8; (l.refcount_table_clusters * l.cs) as usize];
-    for b in 0..l.refcount_blocks {
-        let off = l.refcount_blocks_offset + b * l.cs;
-        table[(b * 8) as usize..(b * 8 + 8) as usize].copy_from_slice(&off.to_be_bytes());
-    }
-    sink.write(&table)?;
-    drop(table);
-
-    // Refcount blocks (16-bit entries).
-    let per_block = l.cs / 2;
-    for b in 0..l.refcount_blocks {
-        buf.fill(0);
-        for j in 0..per_block {
-            let rc = l.refcount(b * per_block + j);
-            buf[(j * 2) as usize..(j * 2 + 2) as usize].copy_from_slice(&rc.to_be_bytes());
-        }
-        sink.write(&buf)?;
-    }
-
-    // L1 table.
-    let mut l1 = vec![0u8; (l.l1_clusters * l.cs) as usize];
-    for (k, &i) in l.l2_tables.iter().enumerate() {
-        let e = (l.l2_offset + k as u64 * l.cs) | OFLAG_COPIED;
-        l1[(i * 8) as usize..(i * 8 + 8) as usize].copy_from_slice(&e.to_be_bytes());
-    }
-    sink.write(&l1)?;
-    drop(l1);
-
-    // L2 tables.
-    let per_l2 = l.cs / 8;
-    let mut j = 0usize;
-    for &t in &l.l2_tables {
-        buf.fill(0);
-        while let Some(&c) = l.clusters.get(j) {
-            if c / per_l2 != t {
-                break;
-            }
-            let at = ((c % per_l2) * 8) as usize;
-            buf[at..at + 8].copy_from_slice(&l.entry(j).to_be_bytes());
-            j += 1;
-        }
-        sink.write(&buf)?;
-    }
-    Ok(())
 }
