@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 
 pub mod blob;
 pub mod engine;
+pub mod node;
 pub mod page;
 pub mod recipe;
 pub mod sink;

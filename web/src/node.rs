@@ -1,0 +1,221 @@
+//! Builds for node that never hold an input or the image whole: inputs are
+//! read on demand straight into wasm memory (`fs.readSync` on a file
+//! descriptor) and the image is written at positions (`fs.writeSync`), as
+//! `imgforge build` reads its input files and writes its output file.
+//!
+//! Why not [`crate::build_bytes`] for big jobs: it copies every input into
+//! wasm memory, collects the image in one growing `Vec` and copies that into
+//! a JS `Uint8Array` at the end. For a 645 MB tar giving a 962 MB ext4 image
+//! those copies, and the page faults of the 5 GB they touch, took 4× the
+//! time of the build itself (docs/benchmarks.md, "wasm under node").
+
+use crate::blob::js_io;
+use imgforge_core::io::{NoProgress, ReadAt, Sink, Source};
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `{size, read(buf, position) → bytesRead}`: an input file.
+    type JsReadable;
+    /// wasm-bindgen passes a `&mut [u8]` to JS as a view of wasm memory:
+    /// the bytes land in `buf` with no copy.
+    #[wasm_bindgen(method, catch, js_name = read)]
+    fn read_into(this: &JsReadable, buf: &mut [u8], position: f64) -> Result<f64, JsValue>;
+
+    /// A `write(buf, position) → bytesWritten` function, called as a
+    /// method of this type so that `buf` is a view of wasm memory.
+    type JsWritable;
+    #[wasm_bindgen(method, catch, js_name = call)]
+    fn write_from(
+        this: &JsWritable,
+        this_arg: &JsValue,
+        buf: &[u8],
+        position: f64,
+    ) -> Result<f64, JsValue>;
+}
+
+/// An input read through `read(buf, position) → bytesRead`, where `buf` is a
+/// `Uint8Array` view of wasm memory to fill, valid only during the call.
+struct JsFile {
+    read: JsReadable,
+    size: u64,
+    name: String,
+}
+
+impl ReadAt for JsFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        let end = offset.saturating_add(buf.len() as u64);
+        let truncated = || imgforge_core::Error::Truncated {
+            what: self.name.clone(),
+            offset: end,
+            size: self.size,
+        };
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
+            return Err(truncated());
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = &mut buf[done..];
+            let want = rest.len();
+            let n = self
+                .read
+                .read_into(rest, (offset + done as u64) as f64)
+                .map_err(|e| js_io(&format!("reading {}", self.name), e))?;
+            if !(n >= 1.0 && n <= want as f64) {
+                return Err(truncated());
+            }
+            done += n as usize;
+        }
+        Ok(())
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// An output written through `write(buf, position) → bytesWritten`, where
+/// `buf` is a `Uint8Array` view of wasm memory of up to 1 MiB, valid only
+/// during the call. Holes are not written: the file's final length is set
+/// by the caller from the size [`build_files`] returns.
+struct JsFileWriter {
+    write: JsWritable,
+    buf: Vec<u8>,
+    buf_at: u64,
+    pos: u64,
+}
+
+impl JsFileWriter {
+    const CHUNK: usize = 1 << 20;
+
+    fn flush(&mut self) -> imgforge_core::Result<()> {
+        let mut done = 0;
+        while done < self.buf.len() {
+            let rest = &self.buf[done..];
+            let n = self
+                .write
+                .write_from(&JsValue::NULL, rest, (self.buf_at + done as u64) as f64)
+                .map_err(|e| js_io("writing the output", e))?;
+            if !(n >= 1.0 && n <= rest.len() as f64) {
+                return Err(js_io(
+                    "writing the output",
+                    "write() did not return the number of bytes written".into(),
+                ));
+            }
+            done += n as usize;
+        }
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl Sink for JsFileWriter {
+    fn write(&mut self, data: &[u8]) -> imgforge_core::Result<()> {
+        if !self.buf.is_empty() && self.buf.len() + data.len() > Self::CHUNK {
+            self.flush()?;
+        }
+        if self.buf.is_empty() {
+            self.buf_at = self.pos;
+        }
+        self.buf.extend_from_slice(data);
+        self.pos += data.len() as u64;
+        if self.buf.len() >= Self::CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn hole(&mut self, len: u64) -> imgforge_core::Result<()> {
+        self.flush()?;
+        self.pos += len;
+        Ok(())
+    }
+    fn finish(&mut self) -> imgforge_core::Result<()> {
+        self.flush()
+    }
+}
+
+/// Input files as a `Map` of path → `Uint8Array` (copied into wasm memory)
+/// or `{size, read}` (read on demand, see [`build_files`]).
+fn input_map(files: &js_sys::Map) -> Result<crate::engine::FileMap, JsError> {
+    let mut map = crate::engine::FileMap::new();
+    let mut bad = None;
+    files.for_each(&mut |value, key| {
+        let Some(k) = key.as_string() else {
+            bad = Some("files: a key is not a path".to_string());
+            return;
+        };
+        if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
+            map.insert(k, Arc::new(bytes.to_vec()) as Source);
+            return;
+        }
+        let size = js_sys::Reflect::get(&value, &"size".into())
+            .ok()
+            .and_then(|v| v.as_f64());
+        let read = js_sys::Reflect::get(&value, &"read".into())
+            .ok()
+            .filter(|v| v.is_function())
+            .map(|_| value.clone().unchecked_into::<JsReadable>());
+        match (size, read) {
+            (Some(size), Some(read)) if size >= 0.0 && size.fract() == 0.0 => {
+                let name = k.clone();
+                map.insert(
+                    k,
+                    Arc::new(JsFile {
+                        read,
+                        size: size as u64,
+                        name,
+                    }),
+                );
+            }
+            _ => {
+                bad = Some(format!(
+                    "files: {k:?} is neither a Uint8Array nor {{size, read(buf, position)}}"
+                ))
+            }
+        }
+    });
+    match bad {
+        Some(b) => Err(JsError::new(&b)),
+        None => Ok(map),
+    }
+}
+
+/// Builds a recipe (JSON or TOML text) with inputs read on demand and the
+/// image written at positions, for images of any size in little memory.
+///
+/// `files`: a `Map` of the paths the recipe names → a `Uint8Array`, or
+/// `{size, read(buf, position) → bytesRead}` (node:
+/// `(b, p) => fs.readSync(fd, b, 0, b.length, p)`).
+/// `write(buf, position) → bytesWritten` (node:
+/// `(b, p) => fs.writeSync(fd, b, 0, b.length, p)`) gets every non-zero
+/// run of the image; zero runs are skipped (holes of a sparse file).
+/// `buf` in both callbacks is a view of wasm memory: use it before
+/// returning, do not keep it. Returns the image's size: the caller sets
+/// the file's length to it (`fs.ftruncateSync(fd, size)`), which also
+/// makes a trailing hole.
+#[wasm_bindgen]
+pub fn build_files(
+    recipe_text: &str,
+    files: &js_sys::Map,
+    write: &js_sys::Function,
+) -> Result<f64, JsError> {
+    let r = crate::recipe::parse(recipe_text, crate::recipe::sniff(recipe_text))
+        .map_err(crate::js_err)?;
+    let map = input_map(files)?;
+    let mut out = JsFileWriter {
+        write: write.clone().unchecked_into(),
+        buf: Vec::with_capacity(JsFileWriter::CHUNK),
+        buf_at: 0,
+        pos: 0,
+    };
+    crate::engine::build(&r, &map, &mut out, &NoProgress).map_err(crate::js_err)?;
+    out.flush().map_err(crate::js_err)?;
+    Ok(out.pos as f64)
+}
