@@ -11,6 +11,7 @@
 
 use crate::blob::js_io;
 use imgforge_core::io::{NoProgress, ReadAt, Sink, Source};
+use std::cell::RefCell;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -42,13 +43,19 @@ struct JsFile {
     read: JsReadable,
     size: u64,
     name: String,
+    /// The last [`JsFile::WINDOW`] bytes read for a small read, and where
+    /// they start.
+    window: RefCell<(u64, Vec<u8>)>,
 }
 
-impl ReadAt for JsFile {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+impl JsFile {
+    /// Reads up to this size go through the window: a tar's 512-byte
+    /// headers and small files sit a few KiB apart, and one call into JS and
+    /// the kernel costs as much as copying several KiB.
+    const SMALL: usize = 4096;
+    const WINDOW: usize = 16384;
+
+    fn fill(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
         let end = offset.saturating_add(buf.len() as u64);
         let truncated = || imgforge_core::Error::Truncated {
             what: self.name.clone(),
@@ -74,6 +81,36 @@ impl ReadAt for JsFile {
             }
             done += n as usize;
         }
+        Ok(())
+    }
+}
+
+impl ReadAt for JsFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        if buf.len() > Self::SMALL {
+            return self.fill(offset, buf);
+        }
+        let mut window = self.window.borrow_mut();
+        let (at, bytes) = &mut *window;
+        let end = offset.checked_add(buf.len() as u64);
+        let inside = offset >= *at && end.is_some_and(|e| e <= *at + bytes.len() as u64);
+        if !inside {
+            let len = (Self::WINDOW as u64).min(self.size.saturating_sub(offset)) as usize;
+            if len < buf.len() {
+                return self.fill(offset, buf); // past the end: its error
+            }
+            bytes.resize(len, 0);
+            if let Err(e) = self.fill(offset, bytes) {
+                bytes.clear();
+                return Err(e);
+            }
+            *at = offset;
+        }
+        let from = (offset - *at) as usize;
+        buf.copy_from_slice(&bytes[from..from + buf.len()]);
         Ok(())
     }
     fn name(&self) -> String {
@@ -171,6 +208,7 @@ fn input_map(files: &js_sys::Map) -> Result<crate::engine::FileMap, JsError> {
                         read,
                         size: size as u64,
                         name,
+                        window: RefCell::new((0, Vec::new())),
                     }),
                 );
             }
