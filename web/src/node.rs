@@ -178,8 +178,8 @@ impl Sink for JsFileWriter {
     }
 }
 
-/// Input files as a `Map` of path → `Uint8Array` (copied into wasm memory)
-/// or `{size, read}` (read on demand, see [`build_files`]).
+/// Input files as a `Map` of path → `Uint8Array` or `{size, read}` (read on
+/// demand, see [`build_files`]).
 fn input_map(files: &js_sys::Map) -> Result<crate::engine::FileMap, JsError> {
     let mut map = crate::engine::FileMap::new();
     let mut bad = None;
@@ -188,8 +188,8 @@ fn input_map(files: &js_sys::Map) -> Result<crate::engine::FileMap, JsError> {
             bad = Some("files: a key is not a path".to_string());
             return;
         };
-        if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
-            map.insert(k, Arc::new(bytes.to_vec()) as Source);
+        if let Ok(bytes) = value.clone().dyn_into::<js_sys::Uint8Array>() {
+            map.insert(k, Arc::new(JsBytes::new(bytes)) as Source);
             return;
         }
         let size = js_sys::Reflect::get(&value, &"size".into())
@@ -256,4 +256,35 @@ pub fn build_files(
     crate::engine::build(&r, &map, &mut out, &NoProgress).map_err(crate::js_err)?;
     out.flush().map_err(crate::js_err)?;
     Ok(out.pos as f64)
+}
+
+/// An input held in a JS `Uint8Array`, read where it is: copying a big
+/// input into wasm memory first costs a copy, a `memory.grow` and its page
+/// faults, and keeps it twice in memory.
+pub(crate) struct JsBytes(js_sys::Uint8Array);
+
+impl JsBytes {
+    pub(crate) fn new(bytes: js_sys::Uint8Array) -> Self {
+        JsBytes(bytes)
+    }
+}
+
+impl ReadAt for JsBytes {
+    fn size(&self) -> u64 {
+        self.0.length() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        let size = self.size();
+        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= size);
+        let Some(end) = end else {
+            return Err(imgforge_core::Error::Truncated {
+                what: "input".into(),
+                offset: offset.saturating_add(buf.len() as u64),
+                size,
+            });
+        };
+        // `end` <= length, a u32: both fit.
+        self.0.subarray(offset as u32, end as u32).copy_to(buf);
+        Ok(())
+    }
 }
