@@ -257,7 +257,8 @@ def bench_wasm_ext4():
     Both write the image to a file: `imgforge build -o` natively, and
     tests/node/bench-ext4.mjs (`build_files`: the tar read on demand, the
     image written at positions) under node; whole processes are timed.
-    The in-memory `build_bytes` path is timed too, for comparison."""
+    The in-memory `build_bytes` path is timed too, for comparison, and an
+    older wasm build's if target/wasm-node-before holds one."""
     need("node")
     tar = os.path.join(WORK, "tree.tar")
     if not os.path.exists(tar):
@@ -285,7 +286,15 @@ def bench_wasm_ext4():
     line("ext4 from a tar: wasm (build_files) under node vs native", wasm, goal=1.5)
     rm(wout)
     inmem = timed(["node", script, "--bytes", recipe, tar, wout], before=lambda: rm(wout))
-    line("  the same with build_bytes (tar and image in wasm memory)", inmem)
+    line("  the same with build_bytes (the tar in a Uint8Array, the image in wasm memory)", inmem)
+    # An older build of the wasm, when one was kept there (for a before/after
+    # comparison in one run; docs/benchmarks.md says how it was made).
+    before = os.path.join(ROOT, "target", "wasm-node-before")
+    if os.path.exists(os.path.join(before, "imgforge_web.js")):
+        rm(wout)
+        old = timed(["node", script, "--bytes", recipe, tar, wout], before=lambda: rm(wout),
+                    env={**os.environ, "IMGFORGE_WASM_NODE": before})
+        line("  the same with build_bytes of target/wasm-node-before", old)
     rm(out, wout)
 
 

@@ -8,9 +8,12 @@
 //     build_files: the tar read on demand (fs.readSync into wasm memory),
 //     the image written at positions (fs.writeSync), holes left sparse.
 //   node tests/node/bench-ext4.mjs --bytes RECIPE.toml TREE.tar OUT.img
-//     build_bytes: the tar copied into wasm memory, the image returned as
-//     one Uint8Array (the in-memory path, for comparison), written to
-//     OUT.img after the timed part.
+//     build_bytes: the tar read from a Uint8Array, the image collected in
+//     wasm memory and returned as one Uint8Array (the in-memory path, for
+//     comparison), written to OUT.img after the timed part.
+// IMGFORGE_WASM_NODE=DIR loads the wasm-bindgen output from DIR instead of
+// target/wasm-node (bench.py times an older build this way, for a before/
+// after comparison in one run).
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +21,8 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
-const wasm = require(path.join(here, '..', '..', 'target', 'wasm-node', 'imgforge_web.js'));
+const pkg = process.env.IMGFORGE_WASM_NODE || path.join(here, '..', '..', 'target', 'wasm-node');
+const wasm = require(path.resolve(pkg, 'imgforge_web.js'));
 const args = process.argv.slice(2);
 const bytesMode = args[0] === '--bytes';
 if (bytesMode) args.shift();
