@@ -235,5 +235,33 @@ for (const c of cases) {
     }
   }
 }
+// build_files: an input that ends before its size is an error naming it,
+// and a failing write is an error, never a panic or a partial success.
+if (!only || 'build_files errors'.includes(only)) {
+  const recipe = '[filesystem]\ntype = "ext4"\ncontents = [{ tar = "t.tar" }]\n';
+  const expectError = (what, f, re) => {
+    try {
+      f();
+    } catch (e) {
+      if (re.test(e.message)) return;
+      throw new Error(`${what}: unexpected error: ${e.message}`);
+    }
+    throw new Error(`${what}: no error`);
+  };
+  try {
+    expectError('a short input', () => wasm.build_files(recipe, new Map([['t.tar', { size: 1 << 20, read: () => 0 }]]), (b) => b.length), /t\.tar/);
+    const tar = fs.readFileSync(path.join(root, 'examples/inputs/rootfs.tar'));
+    const read = (b, pos) => tar.copy(b, 0, pos, pos + b.length);
+    expectError('a failing write', () => wasm.build_files(recipe, new Map([['t.tar', { size: tar.length, read }]]), () => { throw new Error('disk full'); }), /disk full/);
+    console.log('ok  build_files errors: short input, failing write');
+  } catch (e) {
+    if (e.code === 'ENOENT' && !CI) {
+      console.log(`skip  build_files errors: ${e.message}`);
+    } else {
+      failed++;
+      console.log(`FAIL  build_files errors: ${e.message}`);
+    }
+  }
+}
 console.log(`parity: ${failed} failed, ${pending} pending`);
 if (failed || (STRICT && pending)) process.exit(1);
