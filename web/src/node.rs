@@ -5,7 +5,7 @@
 //!
 //! Why not [`crate::build_bytes`] for big jobs: it collects the image in one
 //! growing `Vec` and copies that into a JS `Uint8Array` at the end (and it
-//! used to copy every input into wasm memory first, which [`JsBytes`] now
+//! used to copy every input into wasm memory first, which `JsBytes` now
 //! avoids). For a 645 MB tar giving a 962 MB ext4 image those copies, and
 //! the page faults of the 5 GB they touched, took 4× the time of the build
 //! itself (docs/benchmarks.md, "wasm under node").
