@@ -78,6 +78,7 @@ function runCase(c) {
     sh(c.input.sh, vars);
   }
   const files = new Map();
+  const paths = new Map();
   for (const [p, src] of Object.entries(c.files || {})) {
     const file = path.resolve(dir, fill(src, vars));
     if (!fs.existsSync(file)) {
@@ -85,6 +86,7 @@ function runCase(c) {
       throw new Skip(`${file} missing (./examples/get-inputs.sh fetches the example inputs)`);
     }
     files.set(p, new Uint8Array(fs.readFileSync(file)));
+    paths.set(p, file);
   }
 
   if (c.inspect) {
@@ -120,7 +122,7 @@ function runCase(c) {
     return results;
   }
 
-  let out;
+  let out, filesOut;
   if (c.preset) {
     const p = wasm.presets().find((x) => x.id === c.preset);
     if (!p) throw new Error(`no preset '${c.preset}'`);
@@ -130,6 +132,7 @@ function runCase(c) {
   if (c.build) {
     fs.writeFileSync(vars.recipe, c.build);
     out = wasmCall(() => wasm.build_bytes(c.build, files));
+    filesOut = buildFiles(c.build, paths, path.join(dir, 'wasm-files.out'));
   } else if (c.convert) {
     out = wasmCall(() => wasm.convert_bytes(fs.readFileSync(vars.in), c.convert.format, JSON.stringify(c.convert.opts || {})));
   } else {
@@ -139,6 +142,10 @@ function runCase(c) {
   fs.writeFileSync(wasmOut, out);
   out = sha(out); // the output itself can be large; only its hash is kept
   const results = [];
+  if (filesOut) {
+    assertEqual(sha(fs.readFileSync(filesOut)), out, `sha256 of build_files output (${filesOut}) vs build_bytes output`);
+    results.push('build_files');
+  }
   for (const ref of c.refs) {
     try {
       fs.rmSync(vars.out, { force: true });
@@ -183,6 +190,26 @@ function runCase(c) {
   return results;
 }
 
+// build_files as node scripts call it: inputs read from their files on
+// demand, the image written at positions into a sparse file.
+function buildFiles(recipe, paths, outPath) {
+  const fds = [];
+  try {
+    const inputs = new Map([...paths].map(([p, file]) => {
+      const fd = fs.openSync(file, 'r');
+      fds.push(fd);
+      return [p, { size: fs.fstatSync(fd).size, read: (b, pos) => fs.readSync(fd, b, 0, b.length, pos) }];
+    }));
+    const ofd = fs.openSync(outPath, 'w');
+    fds.push(ofd);
+    const size = wasmCall(() => wasm.build_files(recipe, inputs, (b, pos) => fs.writeSync(ofd, b, 0, b.length, pos)));
+    fs.ftruncateSync(ofd, size);
+    return outPath;
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
+
 function assertEqual(a, b, what) {
   const sa = JSON.stringify(a), sb = JSON.stringify(b);
   if (sa !== sb) throw new Error(`${what}: ${sa} != ${sb}`);
@@ -205,6 +232,34 @@ for (const c of cases) {
     } else {
       failed++;
       console.log(`FAIL  ${c.name}: ${e.message}`);
+    }
+  }
+}
+// build_files: an input that ends before its size is an error naming it,
+// and a failing write is an error, never a panic or a partial success.
+if (!only || 'build_files errors'.includes(only)) {
+  const recipe = '[filesystem]\ntype = "ext4"\ncontents = [{ tar = "t.tar" }]\n';
+  const expectError = (what, f, re) => {
+    try {
+      f();
+    } catch (e) {
+      if (re.test(e.message)) return;
+      throw new Error(`${what}: unexpected error: ${e.message}`);
+    }
+    throw new Error(`${what}: no error`);
+  };
+  try {
+    expectError('a short input', () => wasm.build_files(recipe, new Map([['t.tar', { size: 1 << 20, read: () => 0 }]]), (b) => b.length), /t\.tar/);
+    const tar = fs.readFileSync(path.join(root, 'examples/inputs/rootfs.tar'));
+    const read = (b, pos) => tar.copy(b, 0, pos, pos + b.length);
+    expectError('a failing write', () => wasm.build_files(recipe, new Map([['t.tar', { size: tar.length, read }]]), () => { throw new Error('disk full'); }), /disk full/);
+    console.log('ok  build_files errors: short input, failing write');
+  } catch (e) {
+    if (e.code === 'ENOENT' && !CI) {
+      console.log(`skip  build_files errors: ${e.message}`);
+    } else {
+      failed++;
+      console.log(`FAIL  build_files errors: ${e.message}`);
     }
   }
 }

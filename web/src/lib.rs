@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 
 pub mod blob;
 pub mod engine;
+pub mod node;
 pub mod page;
 pub mod recipe;
 pub mod sink;
@@ -91,7 +92,7 @@ fn file_map(files: &js_sys::Map) -> Result<engine::FileMap, JsError> {
     files.for_each(
         &mut |value, key| match (key.as_string(), value.dyn_into::<js_sys::Uint8Array>()) {
             (Some(k), Ok(v)) => {
-                map.insert(k, Arc::new(v.to_vec()));
+                map.insert(k, Arc::new(node::JsBytes::new(v)));
             }
             (k, _) => bad = Some(format!("files: entry {k:?} is not path → Uint8Array")),
         },
