@@ -193,6 +193,21 @@ impl Sink for JsFileWriter {
     fn finish(&mut self) -> imgforge_core::Result<()> {
         self.flush()
     }
+    // The file is written at positions, so a writer can go back (qcow2
+    // writes its header last and reads its input once).
+    fn can_patch(&self) -> bool {
+        true
+    }
+    fn patch(&mut self, offset: u64, data: &[u8]) -> imgforge_core::Result<()> {
+        imgforge_core::io::check_patch(offset, data.len(), self.pos)?;
+        self.flush()?;
+        let (buf_at, pos) = (self.buf_at, self.pos);
+        self.buf_at = offset;
+        self.buf.extend_from_slice(data);
+        let r = self.flush();
+        (self.buf_at, self.pos) = (buf_at, pos);
+        r
+    }
 }
 
 /// The block size of the file systems outputs are written to (ext4, xfs,
