@@ -7,8 +7,9 @@
 // Ways measured, each over the first N MiB of FILE, front to back:
 //   - FileReaderSync.readAsArrayBuffer(file.slice(..)) at 1/4/16/64 MiB
 //     chunks (what BlobSource does; a fresh ArrayBuffer per call);
-//   - the same, then copied into a WebAssembly.Memory (what BlobSource's
-//     Uint8Array::copy_to does);
+//   - the same, then copied into a WebAssembly.Memory whole, or in 64 KiB
+//     pieces (what BlobSource's read-ahead does: Uint8Array::copy_to of
+//     each cluster);
 //   - await file.slice(..).arrayBuffer() at 4/16/64 MiB;
 //   - file.stream() read to the end (chunks as the browser gives them);
 //   - FileReaderSync at 64 KiB (the per-call cost);
@@ -26,6 +27,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const file = process.argv[2];
 const mib = Number(process.argv[3] || 1024);
 const rounds = Number(process.env.ROUNDS || 3);
+// CHUNKS=4,16,32 (MiB) for the FileReaderSync rows; ONLY=text keeps the rows whose name has it.
+const chunks = (process.env.CHUNKS || '1,4,16,64').split(',').map(Number);
+const only = process.env.ONLY || '';
 if (!file || !fs.existsSync(file)) {
   console.error('usage: node tests/node/bench-blobread.mjs FILE [MiB]');
   process.exit(2);
@@ -35,20 +39,24 @@ const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 // The worker's code: runs every method and posts the results.
 const workerSrc = `
 self.onmessage = async (e) => {
-  const { file, limit, rounds } = e.data;
+  const { file, limit, rounds, chunks, only } = e.data;
   const total = Math.min(limit, file.size);
   const MiB = 1 << 20;
   const mem = new WebAssembly.Memory({ initial: (64 * MiB) / 65536 + 1 });
   const wasm = new Uint8Array(mem.buffer);
   const frs = new FileReaderSync();
   const methods = [];
-  for (const copy of [false, true]) {
-    for (const chunk of [1, 4, 16, 64].map((m) => m * MiB)) {
-      methods.push(['FileReaderSync ' + chunk / MiB + ' MiB' + (copy ? ' + copy into wasm memory' : ''), () => {
+  const copies = { '': null, ' + copy into wasm memory': 'whole', ' + copied out in 64 KiB pieces': 'pieces' };
+  for (const [label, copy] of Object.entries(copies)) {
+    for (const chunk of chunks.map((m) => m * MiB)) {
+      methods.push(['FileReaderSync ' + chunk / MiB + ' MiB' + label, () => {
         let sum = 0;
         for (let off = 0; off < total; off += chunk) {
           const buf = frs.readAsArrayBuffer(file.slice(off, Math.min(off + chunk, total)));
-          if (copy) wasm.set(new Uint8Array(buf), 0);
+          const a = new Uint8Array(buf);
+          if (copy === 'whole') wasm.set(a, 0);
+          // As BlobSource does: each cluster copied from the window.
+          if (copy === 'pieces') for (let p = 0; p < a.length; p += 65536) wasm.set(a.subarray(p, p + 65536), 0);
           sum += buf.byteLength;
         }
         return sum;
@@ -100,6 +108,7 @@ self.onmessage = async (e) => {
     while (sum < total) { wasm.set(src, 0); sum += src.length; }
     return sum;
   }]);
+  if (only) methods.splice(0, methods.length, ...methods.filter(([n]) => n.includes(only)));
   // Warm-up: the file once through (page cache, browser blob plumbing).
   for (let off = 0; off < total; off += 16 * MiB) frs.readAsArrayBuffer(file.slice(off, Math.min(off + 16 * MiB, total)));
   const out = methods.map(([name]) => ({ name, ms: [], bytes: 0 }));
@@ -143,17 +152,17 @@ try {
     document.body.append(i);
   });
   await page.setInputFiles('#probe-file', file);
-  const res = await page.evaluate(async ({ src, limit, rounds }) => {
+  const res = await page.evaluate(async ({ src, limit, rounds, chunks, only }) => {
     const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
     const file = document.getElementById('probe-file').files[0];
     const r = await new Promise((ok, bad) => {
       w.onmessage = (e) => ok(e.data);
       w.onerror = (e) => bad(new Error(e.message));
-      w.postMessage({ file, limit, rounds });
+      w.postMessage({ file, limit, rounds, chunks, only });
     });
     w.terminate();
     return r;
-  }, { src: workerSrc, limit: mib * 2 ** 20, rounds });
+  }, { src: workerSrc, limit: mib * 2 ** 20, rounds, chunks, only });
   console.log(`reading ${Math.min(mib * 2 ** 20, fs.statSync(file).size) / 2 ** 20} MiB of ${file} in a worker (${chromiumPath})`);
   console.log(`${rounds} rounds; MB/s of the best round, then each round's`);
   for (const r of res) {

@@ -64,7 +64,7 @@ fn sequential_reads_use_few_browser_reads() {
         off += n;
     }
     // One 1 MiB block for the first 256 KiB, then windows of 1, 2, 4, 8,
-    // 16 and 16 MiB (the last one cut at the end): 7; the block cache
+    // 16 and 32 MiB (the last one cut at the end): 7; the block cache
     // alone would take 41.
     assert!(
         src.browser_reads() <= 8,
