@@ -26,7 +26,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const cli = process.env.IMGFORGE_BIN || path.join(root, 'target/release/imgforge');
-const work = path.join(root, 'target/bench');
+// BENCH_WORK: where outputs go (e.g. a tmpfs, to keep disk writeback
+// stalls of a shared machine out of the times).
+const work = process.env.BENCH_WORK || path.join(root, 'target/bench');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 fs.mkdirSync(work, { recursive: true });
 

@@ -139,6 +139,14 @@ impl BlobSource {
         self.calls.get()
     }
 
+    /// Bytes held by the read-ahead window (0 when there is none).
+    pub fn window_bytes(&self) -> u64 {
+        self.window
+            .borrow()
+            .as_ref()
+            .map_or(0, |w| w.data.length() as u64)
+    }
+
     /// Reads `[start, end)` of the blob in one browser call, as the
     /// `Uint8Array` over the `ArrayBuffer` the browser returned.
     fn read_js(&self, start: u64, end: u64) -> Result<Uint8Array> {
@@ -242,6 +250,23 @@ impl ReadAt for BlobSource {
         if buf.is_empty() {
             return Ok(());
         }
+        let r = self.read_span(offset, end, buf);
+        if end == self.size {
+            // Read to the last byte: a stream is over, so its window goes
+            // (a build keeps all its inputs open; each would hold one).
+            self.window.borrow_mut().take();
+        }
+        r
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl BlobSource {
+    /// [`ReadAt::read_at`] of a non-empty `buf` ending at `end`, in bounds.
+    fn read_span(&self, offset: u64, end: u64, buf: &mut [u8]) -> Result<()> {
         let sequential = self.stream.borrow_mut().note(offset, buf.len() as u64);
         // The part the current window holds.
         let done = self.copy_from_window(offset, buf);
@@ -267,10 +292,6 @@ impl ReadAt for BlobSource {
             return self.read_into(pos, rest);
         }
         self.read_blocks(pos, rest)
-    }
-
-    fn name(&self) -> String {
-        self.name.clone()
     }
 }
 

@@ -62,7 +62,12 @@ fn sequential_reads_use_few_browser_reads() {
         let n = (64 << 10).min(BIG - off);
         check(&src, off, n);
         off += n;
+        if off == 20 << 20 {
+            assert_eq!(src.window_bytes(), 16 << 20);
+        }
     }
+    // Read to the end: the window is let go.
+    assert_eq!(src.window_bytes(), 0);
     // One 1 MiB block for the first 256 KiB, then windows of 1, 2, 4, 8,
     // 16 and 32 MiB (the last one cut at the end): 7; the block cache
     // alone would take 41.
