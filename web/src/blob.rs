@@ -33,9 +33,10 @@ const BYPASS: usize = 4 * BLOCK as usize;
 pub const READ_AHEAD: u64 = 32 << 20;
 
 /// Detects sequential reads and sizes the read-ahead window: after
-/// [`Stream::MIN_RUN`] bytes read front to back (gaps up to the window's
-/// size allowed, as a writer skipping zero clusters makes), windows start
-/// at [`Stream::FIRST`] and double up to the maximum; any other read
+/// [`Stream::MIN_RUN`] bytes read front to back, windows start at
+/// [`Stream::FIRST`] and double up to the maximum. Short gaps (as a writer
+/// skipping zero clusters makes) keep the window growing; a jump forward
+/// of more than [`Stream::FIRST`] starts it small again; a read backwards
 /// starts over.
 #[derive(Debug, Clone)]
 struct Stream {
@@ -68,9 +69,14 @@ impl Stream {
     /// Records a read of `len` bytes at `offset`; true if it continues a
     /// forward run long enough to be served by read-ahead.
     fn note(&mut self, offset: u64, len: u64) -> bool {
-        let forward = offset >= self.next && offset - self.next <= self.window;
-        if forward {
+        if offset >= self.next {
             self.run = self.run.saturating_add(len);
+            if offset - self.next > Self::FIRST {
+                // A long jump forward: the run goes on, but the window
+                // starts small again, so that sparse forward reads cost
+                // about what the 1 MiB block cache would.
+                self.window = Self::FIRST.min(self.max);
+            }
         } else {
             self.run = len;
             self.window = Self::FIRST.min(self.max);
@@ -107,8 +113,9 @@ pub struct BlobSource {
     cache: RefCell<Vec<(u64, Rc<Vec<u8>>)>>,
     stream: RefCell<Stream>,
     window: RefCell<Option<Window>>,
-    /// Browser reads made (for tests and benchmarks).
+    /// Browser reads made and bytes they returned (for tests and benchmarks).
     calls: Cell<u64>,
+    bytes: Cell<u64>,
 }
 
 impl BlobSource {
@@ -131,12 +138,18 @@ impl BlobSource {
             stream: RefCell::new(Stream::new(max)),
             window: RefCell::new(None),
             calls: Cell::new(0),
+            bytes: Cell::new(0),
         })
     }
 
     /// How many times the browser was asked for bytes so far.
     pub fn browser_reads(&self) -> u64 {
         self.calls.get()
+    }
+
+    /// How many bytes the browser was asked for so far.
+    pub fn browser_bytes(&self) -> u64 {
+        self.bytes.get()
     }
 
     /// Bytes held by the read-ahead window (0 when there is none).
@@ -155,6 +168,7 @@ impl BlobSource {
             .slice_with_f64_and_f64(start as f64, end as f64)
             .map_err(|e| js_io(&format!("slicing {}", self.name), e))?;
         self.calls.set(self.calls.get() + 1);
+        self.bytes.set(self.bytes.get() + (end - start));
         let data = self
             .reader
             .read_as_array_buffer(&slice)

@@ -78,6 +78,27 @@ fn sequential_reads_use_few_browser_reads() {
     );
 }
 
+/// After a long sequential run has grown the window to its maximum, reads
+/// far apart (jumps of more than 1 MiB forward) get small windows again:
+/// no 32 MiB read to serve 64 KiB.
+#[wasm_bindgen_test]
+fn long_jumps_shrink_the_window() {
+    const BIG: usize = 40 * (1 << 20) + 123;
+    let src = BlobSource::new(blob_of(BIG), "big.img").unwrap();
+    let mut off = 0;
+    while off < 20 << 20 {
+        check(&src, off, 64 << 10);
+        off += 64 << 10;
+    }
+    // The last window, 16 MiB from 15 MiB + 192 KiB, holds up to 31.2 MiB.
+    let before = src.browser_bytes();
+    for at in [32, 35, 38] {
+        check(&src, at << 20, 64 << 10);
+    }
+    let used = src.browser_bytes() - before;
+    assert!(used <= 4 << 20, "{used} bytes read for three 64 KiB reads");
+}
+
 /// Windows of an odd size, so cluster reads straddle their edges; gaps in
 /// a forward run (skipped zero clusters); random reads in between; the last
 /// window cut short at the end of the blob; a read larger than a window.
