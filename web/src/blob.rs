@@ -9,8 +9,8 @@
 //!   The window is the `ArrayBuffer` the browser returned, so each byte is
 //!   copied into wasm memory once, straight into the caller's buffer. In
 //!   Chromium a `FileReaderSync` call costs 1–1.5 ms before any data moves,
-//!   and reads of 32–64 MiB reach about 600 MB/s where 1 MiB reads got
-//!   200–300 (docs/benchmarks.md, "Reading a File in a worker");
+//!   and 64 MiB reads reach 700–1000 MB/s where 1 MiB reads got 200–300
+//!   (docs/benchmarks.md, "Reading a File in a worker");
 //! - anywhere, a few bytes at a time (parsers reading headers and tables):
 //!   a small LRU cache of 1 MiB blocks.
 
@@ -28,9 +28,9 @@ const CACHE_BLOCKS: usize = 16;
 /// Reads at least this long bypass the block cache (bulk data is read once).
 const BYPASS: usize = 4 * BLOCK as usize;
 /// The largest read-ahead window: one browser call (and the memory of one
-/// `ArrayBuffer`) per this many bytes of a sequential read. 64 MiB reads
-/// were at most a few percent faster than 32 MiB in Chromium.
-pub const READ_AHEAD: u64 = 32 << 20;
+/// `ArrayBuffer`) per this many bytes of a sequential read. On a quiet
+/// machine 64 MiB reads were 15–30% faster than 32 MiB in Chromium.
+pub const READ_AHEAD: u64 = 64 << 20;
 
 /// Detects sequential reads and sizes the read-ahead window: after
 /// [`Stream::MIN_RUN`] bytes read front to back, windows start at
