@@ -26,7 +26,9 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
 const cli = process.env.IMGFORGE_BIN || path.join(root, 'target/release/imgforge');
-const work = path.join(root, 'target/bench');
+// BENCH_WORK: where outputs go (e.g. a tmpfs, to keep disk writeback
+// stalls of a shared machine out of the times).
+const work = process.env.BENCH_WORK || path.join(root, 'target/bench');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 fs.mkdirSync(work, { recursive: true });
 
@@ -36,18 +38,29 @@ function ratio(name, wasmMs, nativeMs, goal = 1.5) {
   const r = wasmMs / nativeMs;
   line(name, `${secs(wasmMs)} vs native ${secs(nativeMs)}: ratio ${r.toFixed(2)}x (goal <= ${goal}x: ${r <= goal ? 'ok' : 'MISSED'})`);
 }
+// CPU seconds (user + sys) of the last timeCli run, from /usr/bin/time.
+let cliCpu = null;
 function timeCli(args) {
+  const timed = fs.existsSync('/usr/bin/time');
   const t = performance.now();
-  const r = spawnSync(cli, args, { encoding: 'utf8' });
+  const r = timed
+    ? spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', cli, ...args], { encoding: 'utf8' })
+    : spawnSync(cli, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`imgforge ${args.join(' ')}: ${r.stderr}`);
+  const m = timed && /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  cliCpu = m ? Number(m[1]) + Number(m[2]) : null;
   return performance.now() - t;
 }
 
 if (!fs.existsSync(cli)) { console.log(`wasm bench: no CLI at ${cli} (./build.sh build)`); process.exit(0); }
-const wasm = require(path.join(root, 'target/wasm-node/imgforge_web.js'));
+// IMGFORGE_WASM_NODE / IMGFORGE_WWW point at other builds (to time two
+// builds one after the other).
+const wasmNode = process.env.IMGFORGE_WASM_NODE || path.join(root, 'target/wasm-node');
+const www = process.env.IMGFORGE_WWW || path.join(root, 'www');
+const wasm = require(path.join(wasmNode, 'imgforge_web.js'));
 
 // The .wasm the page loads, gzipped as a server would send it.
-const wasmFile = path.join(root, 'www/pkg/imgforge_web_bg.wasm');
+const wasmFile = path.join(www, 'pkg/imgforge_web_bg.wasm');
 if (fs.existsSync(wasmFile)) {
   const raw = fs.statSync(wasmFile).size;
   const gz = zlib.gzipSync(fs.readFileSync(wasmFile), { level: 9 }).length;
@@ -75,8 +88,9 @@ const nat = {};
 const best = (f) => Math.min(f(), f(), f());
 if (haveInputs) nat.boot = best(() => timeCli(['build', recipe, '-o', path.join(work, 'wasm-boot.cli.img')]));
 nat.convert = timeCli(['convert', '-O', 'qcow2', big, path.join(work, 'wasm-conv.cli.qcow2')]);
+nat.convertCpu = cliCpu;
 if (haveInputs) line('native: bootable disk recipe', secs(nat.boot));
-line(`native: ${bigLabel}`, secs(nat.convert));
+line(`native: ${bigLabel}`, secs(nat.convert) + (nat.convertCpu != null ? ` (CPU ${nat.convertCpu.toFixed(2)}s)` : ''));
 
 // Wasm under node, streamed to files like the CLI.
 function fileWriter(file) {
@@ -104,22 +118,32 @@ if (haveInputs) {
 }
 {
   const fd = fs.openSync(big, 'r');
-  const read = (off, len) => {
-    const b = new Uint8Array(len);
+  // Reads straight into `into` (a view of wasm memory) when given; older
+  // builds call read(offset, length) and get a fresh Uint8Array.
+  const read = (off, len, into) => {
+    const b = into || new Uint8Array(len);
     let got = 0;
     while (got < len) {
       const n = fs.readSync(fd, b, got, len - got, off + got);
       if (n === 0) break;
       got += n;
     }
+    if (into) return got;
     return got === len ? b : b.subarray(0, got);
   };
   const out = fileWriter(path.join(work, 'wasm-conv.node.qcow2'));
   const t = performance.now();
+  const cpu = process.cpuUsage();
   wasm.convert_stream(bigSize, read, 'qcow2', '{}', out.write);
   out.close();
   fs.closeSync(fd);
-  ratio(`wasm/node: ${bigLabel}`, performance.now() - t, nat.convert);
+  const ms = performance.now() - t;
+  const c = process.cpuUsage(cpu);
+  ratio(`wasm/node: ${bigLabel}`, ms, nat.convert);
+  if (nat.convertCpu) {
+    const s = (c.user + c.system) / 1e6;
+    line('  CPU (user+sys)', `${s.toFixed(2)}s vs native ${nat.convertCpu.toFixed(2)}s: ratio ${(s / nat.convertCpu).toFixed(2)}x`);
+  }
 }
 
 // The same bytes, or the ratios compare different work.
@@ -130,7 +154,7 @@ for (const [a, b] of [['wasm-boot.cli.img', 'wasm-boot.node.img'], ['wasm-conv.c
 }
 
 // Wasm in Chromium.
-if (!fs.existsSync(chromiumPath) || !fs.existsSync(path.join(root, 'www/pkg/imgforge_web.js'))) {
+if (!fs.existsSync(chromiumPath) || !fs.existsSync(path.join(www, 'pkg/imgforge_web.js'))) {
   console.log('wasm in chromium: skipped (no chromium or no www/pkg)');
   process.exit(0);
 }
@@ -139,7 +163,7 @@ const port = await new Promise((res) => {
   s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
 });
 const origin = `http://127.0.0.1:${port}`;
-const server = spawn('python3', [path.join(root, 'tests/serve.py'), path.join(root, 'www'), String(port)], { stdio: 'inherit' });
+const server = spawn('python3', [path.join(root, 'tests/serve.py'), www, String(port)], { stdio: 'inherit' });
 for (let i = 0; i < 50; i++) {
   if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
   await new Promise((r) => setTimeout(r, 100));

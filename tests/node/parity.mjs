@@ -10,7 +10,8 @@
 // Cases include every recipe in examples/ (built by `imgforge build` and by
 // build_bytes with the examples/inputs files keyed by the recipe's paths),
 // the grow job against `imgforge resize --grow-last`, and raw → every
-// container format through convert_bytes against `imgforge convert`.
+// container format through convert_bytes against `imgforge convert` (and
+// convert_stream against convert_bytes).
 import { createRequire } from 'node:module';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -134,7 +135,20 @@ function runCase(c) {
     out = wasmCall(() => wasm.build_bytes(c.build, files));
     filesOut = buildFiles(c.build, paths, path.join(dir, 'wasm-files.out'));
   } else if (c.convert) {
-    out = wasmCall(() => wasm.convert_bytes(fs.readFileSync(vars.in), c.convert.format, JSON.stringify(c.convert.opts || {})));
+    const input = fs.readFileSync(vars.in);
+    const opts = JSON.stringify(c.convert.opts || {});
+    out = wasmCall(() => wasm.convert_bytes(input, c.convert.format, opts));
+    // convert_stream gives the same bytes, whether read() fills the view of
+    // wasm memory it is handed or returns a Uint8Array of its own.
+    for (const fill of [true, false]) {
+      const parts = [];
+      const read = fill
+        ? (off, len, into) => { into.set(input.subarray(off, off + len)); return len; }
+        : (off, len) => input.slice(off, off + len);
+      const write = (chunk, hole) => parts.push(chunk ? Buffer.from(chunk) : Buffer.alloc(hole));
+      wasmCall(() => wasm.convert_stream(input.length, read, c.convert.format, opts, write));
+      assertEqual(sha(Buffer.concat(parts)), sha(out), `sha256 of convert_stream (read ${fill ? 'into wasm memory' : 'returning arrays'}) vs convert_bytes`);
+    }
   } else {
     throw new Error('a case has build, convert or inspect');
   }

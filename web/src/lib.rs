@@ -114,12 +114,66 @@ pub fn build_bytes(recipe_text: &str, files: &js_sys::Map) -> Result<Vec<u8>, Js
     Ok(out.0)
 }
 
-/// An input read through a JS function `read(offset, length) → Uint8Array`
-/// (node: `fs.readSync` on a file), so that images larger than wasm memory
-/// can be converted.
+/// An input read through a JS function `read(offset, length, into)` (node:
+/// `fs.readSync` on a file), so that images larger than wasm memory can be
+/// converted. `into` is a `Uint8Array` of `length` bytes over the caller's
+/// buffer in wasm memory: the function fills it and returns the number of
+/// bytes read, so the input lands in wasm memory with no copy of its own
+/// (`fs.readSync(fd, into, 0, length, offset)`); or, as before, it returns
+/// a `Uint8Array` of its own, which is copied. Read-ahead into a larger
+/// window was measured and did not pay here: a 64 KiB `pread` into the
+/// caller's buffer costs less than copying the same bytes out of a 1–16
+/// MiB window (docs/benchmarks.md, issue 6).
 struct JsReader {
     read: js_sys::Function,
     size: u64,
+}
+
+impl JsReader {
+    /// Fills `buf` from `offset` with one call of `read`.
+    fn fill(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        let len = buf.len();
+        let truncated = || imgforge_core::Error::Truncated {
+            what: "input".into(),
+            offset: offset.saturating_add(len as u64),
+            size: self.size,
+        };
+        // A view of `buf` in wasm memory, for the function to fill: it
+        // lives only during the call, which runs no wasm code that could
+        // grow (and so detach) the memory.
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        let into = js_sys::Uint8Array::new_with_byte_offset_and_length(
+            &memory.buffer(),
+            buf.as_mut_ptr() as usize as u32,
+            len as u32,
+        );
+        let got = self
+            .read
+            .call3(
+                &JsValue::NULL,
+                &(offset as f64).into(),
+                &(len as f64).into(),
+                &into,
+            )
+            .map_err(|e| blob::js_io("reading the input", e))?;
+        if let Some(n) = got.as_f64() {
+            if n as usize != len {
+                return Err(truncated());
+            }
+            return Ok(());
+        }
+        let arr: js_sys::Uint8Array = got.dyn_into().map_err(|_| {
+            blob::js_io(
+                "reading the input",
+                "read() returned neither a byte count nor a Uint8Array".into(),
+            )
+        })?;
+        if arr.length() as usize != len {
+            return Err(truncated());
+        }
+        arr.copy_to(buf);
+        Ok(())
+    }
 }
 
 impl imgforge_core::io::ReadAt for JsReader {
@@ -127,36 +181,20 @@ impl imgforge_core::io::ReadAt for JsReader {
         self.size
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
-        let truncated = || imgforge_core::Error::Truncated {
-            what: "input".into(),
-            offset: offset.saturating_add(buf.len() as u64),
-            size: self.size,
-        };
         if offset
             .checked_add(buf.len() as u64)
             .is_none_or(|e| e > self.size)
         {
-            return Err(truncated());
+            return Err(imgforge_core::Error::Truncated {
+                what: "input".into(),
+                offset: offset.saturating_add(buf.len() as u64),
+                size: self.size,
+            });
         }
-        let v = self
-            .read
-            .call2(
-                &JsValue::NULL,
-                &(offset as f64).into(),
-                &(buf.len() as f64).into(),
-            )
-            .map_err(|e| blob::js_io("reading the input", e))?;
-        let arr: js_sys::Uint8Array = v.dyn_into().map_err(|_| {
-            blob::js_io(
-                "reading the input",
-                "read() did not return a Uint8Array".into(),
-            )
-        })?;
-        if arr.length() as usize != buf.len() {
-            return Err(truncated());
+        if buf.is_empty() {
+            return Ok(());
         }
-        arr.copy_to(buf);
-        Ok(())
+        self.fill(offset, buf)
     }
 }
 

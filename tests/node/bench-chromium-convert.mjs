@@ -1,0 +1,79 @@
+// Times only the Chromium conversion of bench.mjs's job 2 (FILE → qcow2
+// through imgforge.js convert() on a File: the worker reads it with
+// BlobSource and writes to OPFS), for one or more builds of www/ in turn,
+// ROUNDS times each, interleaved, so that builds can be compared in the
+// same run on a noisy machine. Not a test.
+//
+//   node tests/node/bench-chromium-convert.mjs FILE [WWW_DIR…]   (default: www)
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const [file, ...dirs] = process.argv.slice(2);
+if (!file || !fs.existsSync(file)) {
+  console.error('usage: node tests/node/bench-chromium-convert.mjs FILE [WWW_DIR…]');
+  process.exit(2);
+}
+const wwws = dirs.length ? dirs.map((d) => path.resolve(d)) : [path.join(root, 'www')];
+const rounds = Number(process.env.ROUNDS || 2);
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+async function freePort() {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+  });
+}
+
+async function timeOnce(www) {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const server = spawn('python3', [path.join(root, 'tests/serve.py'), www, String(port)], { stdio: 'inherit' });
+  for (let i = 0; i < 50; i++) {
+    if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-bench-conv-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`${origin}/index.html`);
+    await page.evaluate(() => {
+      const i = document.createElement('input');
+      i.type = 'file';
+      i.id = 'bench-file';
+      document.body.append(i);
+    });
+    await page.setInputFiles('#bench-file', file);
+    return await page.evaluate(async () => {
+      const m = await import('./imgforge.js');
+      await m.init();
+      const f = document.getElementById('bench-file').files[0];
+      const t = performance.now();
+      const out = await m.convert(f, 'qcow2');
+      const ms = performance.now() - t;
+      return { ms, size: out.size };
+    });
+  } finally {
+    await ctx.close();
+    server.kill();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+for (let r = 0; r < rounds; r++) {
+  for (const www of wwws) {
+    const { ms, size } = await timeOnce(www);
+    console.log(`${path.relative(root, www).padEnd(28)} ${(ms / 1000).toFixed(2)} s (output ${size} bytes)`);
+  }
+}
