@@ -8,7 +8,7 @@
 //      worker, OPFS output);
 //   2. RAW → qcow2 (bench.py passes target/bench/src.raw, a 4 GiB raw
 //      holding ext4; without it a 1 GiB one is made here); under node with
-//      convert_stream (fs reads and writes), in Chromium with imgforge.js
+//      convert_files (fs reads and writes at positions: one pass), in Chromium with imgforge.js
 //      convert() on a File (the worker reads it lazily, writes to OPFS).
 // Prints the wasm/native ratios (goal ≤ 1.5×), the longest main-thread
 // task during the Chromium jobs (PerformanceObserver 'longtask', goal
@@ -131,11 +131,21 @@ if (haveInputs) {
     if (into) return got;
     return got === len ? b : b.subarray(0, got);
   };
-  const out = fileWriter(path.join(work, 'wasm-conv.node.qcow2'));
+  const outPath = path.join(work, 'wasm-conv.node.qcow2');
   const t = performance.now();
   const cpu = process.cpuUsage();
-  wasm.convert_stream(bigSize, read, 'qcow2', '{}', out.write);
-  out.close();
+  if (wasm.convert_files) {
+    // Read and written at positions, as the CLI does: one pass for qcow2.
+    const ofd = fs.openSync(outPath, 'w');
+    const src = { size: bigSize, read: (b, pos) => read(pos, b.length, b) };
+    const n = wasm.convert_files(src, 'qcow2', '{}', (b, pos) => fs.writeSync(ofd, b, 0, b.length, pos));
+    fs.ftruncateSync(ofd, n);
+    fs.closeSync(ofd);
+  } else {
+    const out = fileWriter(outPath);
+    wasm.convert_stream(bigSize, read, 'qcow2', '{}', out.write);
+    out.close();
+  }
   fs.closeSync(fd);
   const ms = performance.now() - t;
   const c = process.cpuUsage(cpu);

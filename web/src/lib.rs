@@ -298,7 +298,9 @@ pub fn convert_stream(
     Ok(out.written as f64)
 }
 
-fn convert_options(opts_json: &str) -> Result<imgforge_core::container::WriteOptions, JsError> {
+pub(crate) fn convert_options(
+    opts_json: &str,
+) -> Result<imgforge_core::container::WriteOptions, JsError> {
     let opts: serde_json::Value = if opts_json.trim().is_empty() {
         serde_json::json!({})
     } else {

@@ -324,3 +324,35 @@ impl ReadAt for JsBytes {
         Ok(())
     }
 }
+
+/// Converts an image read on demand to `format`, written at positions, for
+/// images of any size in little memory: `input` is `{size, read(buf,
+/// position) → bytesRead}` and `write(buf, position) → bytesWritten` as in
+/// [`build_files`]; `opts_json` as in [`crate::convert_bytes`]. Because the
+/// output is written at positions, a qcow2 is written in one pass over the
+/// input (its header last). Returns the output's size (the caller sets the
+/// file's length to it).
+#[wasm_bindgen]
+pub fn convert_files(
+    input: &JsValue,
+    format: &str,
+    opts_json: &str,
+    write: &js_sys::Function,
+) -> Result<f64, JsError> {
+    let format = imgforge_core::container::Format::parse(format).map_err(crate::js_err)?;
+    let opts = crate::convert_options(opts_json)?;
+    let files = js_sys::Map::new();
+    files.set(&"input".into(), input);
+    let src = input_map(&files)?
+        .remove("input")
+        .ok_or_else(|| JsError::new("input: missing"))?;
+    let mut out = JsFileWriter {
+        write: write.clone().unchecked_into(),
+        buf: Vec::with_capacity(JsFileWriter::CHUNK),
+        buf_at: 0,
+        pos: 0,
+    };
+    crate::engine::convert(src, format, &opts, &mut out, &NoProgress).map_err(crate::js_err)?;
+    out.flush().map_err(crate::js_err)?;
+    Ok(out.pos as f64)
+}
