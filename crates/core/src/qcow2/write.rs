@@ -501,7 +501,7 @@ fn copy_clusters(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    const PIECE: u64 = 1 << 20;
+    const PIECE: u64 = 256 << 10;
     let cs = layout.cs;
     let per = (PIECE / cs).max(1);
     let size = disk.size();
