@@ -973,6 +973,7 @@ async fn start_build() {
     let id = pm.next_id;
     pm.next_id += 1;
     let opfs_name = format!("imgforge-out-{id}-{file_name}");
+    let picked = matches!(out, Out::Writable { .. });
     if matches!(out, Out::None) {
         out = Out::Parts(Array::new());
     }
@@ -989,6 +990,9 @@ async fn start_build() {
         ("syntax", syntax.name().into()),
         ("files", files.into()),
         ("out", mode.into()),
+        // A picked file takes "patch" messages (below): qcow2 reads its
+        // input once. Blob parts stay a pure stream (two passes, same bytes).
+        ("patch", picked.into()),
         ("name", opfs_name.into()),
     ]);
     set_text("status", "Building…");
@@ -1163,6 +1167,42 @@ fn on_worker_message(data: JsValue) {
                     }
                 }
                 Out::None => {}
+            }
+        }
+        "patch" => {
+            // Bytes to overwrite behind the end (a qcow2 header, written last).
+            // Counted on #status (data-patches) for the browser tests.
+            if let Some(e) = doc().get_element_by_id("status") {
+                let n = e
+                    .get_attribute("data-patches")
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0);
+                let _ = e.set_attribute("data-patches", &(n + 1).to_string());
+            }
+            let offset = get(&data, "offset").as_f64().unwrap_or(0.0);
+            let bytes: Uint8Array = get(&data, "data").unchecked_into();
+            match &mut job.out {
+                Out::Writable {
+                    stream,
+                    pos,
+                    writes,
+                } => {
+                    let at = obj(&[
+                        ("type", "write".into()),
+                        ("position", offset.into()),
+                        ("data", bytes.into()),
+                    ]);
+                    // A positioned write moves the stream's position: back
+                    // to the end for what follows.
+                    let back = obj(&[("type", "seek".into()), ("position", (*pos).into())]);
+                    for step in [at, back] {
+                        if let Ok(pr) = call(stream, "write", &[step.into()]) {
+                            writes.push(&pr);
+                        }
+                    }
+                }
+                // Never asked for (see "patch" in start_build).
+                Out::Parts(_) | Out::None => {}
             }
         }
         "done" | "error" => {

@@ -9,6 +9,8 @@
 //!   buffers are transferred, not copied) and holes as lengths; the page
 //!   writes them to a `FileSystemWritableFileStream` from
 //!   `showSaveFilePicker` (holes become seeks) or collects them into a Blob.
+//!   A page that asks for it (`patch: true`) also gets patches, bytes to
+//!   overwrite behind the end.
 //!   It cannot patch (the page's Blob fallback only appends), so qcow2 takes
 //!   its two-pass path there; the bytes are the same.
 
@@ -138,6 +140,7 @@ pub struct ChunkSink {
     id: JsValue,
     buf: Vec<u8>,
     pos: u64,
+    patchable: bool,
 }
 
 impl ChunkSink {
@@ -146,7 +149,16 @@ impl ChunkSink {
             id,
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
+            patchable: false,
         }
+    }
+
+    /// A receiver that also handles `{type: "patch", offset, data}` (bytes
+    /// to overwrite at `offset`, before the current end): writers that can
+    /// go back (qcow2 writes its header last) then read their input once.
+    pub fn patchable(mut self, yes: bool) -> Self {
+        self.patchable = yes;
+        self
     }
 
     pub fn written(&self) -> u64 {
@@ -204,6 +216,33 @@ impl Sink for ChunkSink {
 
     fn finish(&mut self) -> Result<()> {
         self.flush();
+        Ok(())
+    }
+
+    fn can_patch(&self) -> bool {
+        self.patchable
+    }
+
+    fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        if !self.patchable {
+            return Err(imgforge_core::Error::unsupported(
+                "output",
+                "this output cannot be rewritten in place",
+            ));
+        }
+        imgforge_core::io::check_patch(offset, data.len(), self.pos)?;
+        self.flush();
+        let arr = Uint8Array::from(data);
+        let buffer = arr.buffer();
+        post(
+            &obj(&[
+                ("id", self.id.clone()),
+                ("type", "patch".into()),
+                ("offset", (offset as f64).into()),
+                ("data", arr.into()),
+            ]),
+            Some(&buffer.into()),
+        );
         Ok(())
     }
 }

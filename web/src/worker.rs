@@ -258,7 +258,11 @@ async fn with_output(
             ]))
         }
         None => {
-            let mut sink = ChunkSink::new(id.clone());
+            let patch = js_sys::Reflect::get(msg, &"patch".into())
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let mut sink = ChunkSink::new(id.clone()).patchable(patch);
             job(&mut sink, &progress).map_err(|e| e.to_string())?;
             Ok(obj(&[
                 ("output", "chunks".into()),
