@@ -26,6 +26,29 @@ impl XorShift {
     }
 }
 
+/// One round of the readers' mutation loops on a copy of an image: 1 to 6
+/// bytes changed, half of them in the first 2048 bytes (headers), the rest
+/// anywhere, and one time in 16 the image cut short.
+pub fn mutate_bytes(v: &mut Vec<u8>, rng: &mut XorShift) {
+    if v.is_empty() {
+        return;
+    }
+    let hot = (v.len() as u64).min(2048);
+    for _ in 0..1 + rng.below(6) {
+        let r = rng.next();
+        let at = if r & 1 == 0 {
+            (r >> 8) % hot
+        } else {
+            (r >> 8) % v.len() as u64
+        };
+        v[at as usize] = (r >> 40) as u8;
+    }
+    if rng.below(16) == 0 {
+        let l = rng.below(v.len() as u64) as usize;
+        v.truncate(l);
+    }
+}
+
 /// An image with some bytes replaced and maybe cut short.
 pub struct Mutated {
     pub base: Arc<Vec<u8>>,

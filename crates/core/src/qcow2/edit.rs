@@ -1081,29 +1081,10 @@ mod tests {
             (40_500, vec![2u8; 5000]),
             (1 << 20, vec![3u8; 512]),
         ];
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
         for round in 0..2000 {
             let mut v = seeds[round % seeds.len()].clone();
-            let hot = (v.len() as u64).min(2048);
-            for _ in 0..1 + next() % 6 {
-                let r = next();
-                let at = if r & 1 == 0 {
-                    (r >> 8) % hot
-                } else {
-                    (r >> 8) % v.len() as u64
-                };
-                v[at as usize] = (r >> 40) as u8;
-            }
-            if next() % 16 == 0 {
-                let l = (next() % v.len() as u64) as usize;
-                v.truncate(l);
-            }
+            crate::testutil::mutate_bytes(&mut v, &mut rng);
             if let Ok(p) = edit_patch(&v, Some(2 << 20), &w) {
                 let total: usize = p.iter().map(|(_, b)| b.len()).sum();
                 assert!(total < 4 << 20, "round {round}: {total} bytes of patches");

@@ -540,30 +540,10 @@ fn mutated_images_never_panic() {
         image(&d, 512, true),
         image(&d, 4096, true),
     ];
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
     for round in 0..3000 {
         let mut v = seeds[round % seeds.len()].clone();
-        let hot = (v.len() as u64).min(2048);
-        for _ in 0..1 + next() % 6 {
-            let r = next();
-            // Mostly the metadata at the front, sometimes anywhere.
-            let at = if r & 1 == 0 {
-                (r >> 8) % hot
-            } else {
-                (r >> 8) % v.len() as u64
-            };
-            v[at as usize] = (r >> 40) as u8;
-        }
-        if next() % 16 == 0 {
-            let l = (next() % v.len() as u64) as usize;
-            v.truncate(l);
-        }
+        crate::testutil::mutate_bytes(&mut v, &mut rng);
         if let Ok(o) = open_vec(v) {
             let mut b = vec![0u8; 4096];
             for (off, len) in o.disk.allocated_ranges().into_iter().take(64) {
