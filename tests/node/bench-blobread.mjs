@@ -15,13 +15,11 @@
 //   - FileReaderSync at 64 KiB (the per-call cost);
 //   - a memcpy-only baseline: one 16 MiB ArrayBuffer copied into wasm
 //     memory repeatedly.
-import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const file = process.argv[2];
@@ -34,7 +32,6 @@ if (!file || !fs.existsSync(file)) {
   console.error('usage: node tests/node/bench-blobread.mjs FILE [MiB]');
   process.exit(2);
 }
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // The worker's code: runs every method and posts the results.
 const workerSrc = `
@@ -122,26 +119,10 @@ self.onmessage = async (e) => {
   self.postMessage(out);
 };`;
 
-const port = await new Promise((res) => {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
-});
-const origin = `http://127.0.0.1:${port}`;
 // A blank page of its own (the app's CSP would refuse a blob: worker).
 const site = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-blobread-site-'));
 fs.writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>probe</title>');
-const server = spawn('python3', [path.join(root, 'tests/serve.py'), site, String(port)], { stdio: 'inherit' });
-for (let i = 0; i < 50; i++) {
-  if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
-  await new Promise((r) => setTimeout(r, 100));
-}
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-blobread-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { origin, ctx, close } = await openSession(site, 'imgforge-blobread-');
 try {
   const page = await ctx.newPage();
   await page.goto(`${origin}/index.html`);
@@ -163,7 +144,7 @@ try {
     w.terminate();
     return r;
   }, { src: workerSrc, limit: mib * 2 ** 20, rounds, chunks, only });
-  console.log(`reading ${Math.min(mib * 2 ** 20, fs.statSync(file).size) / 2 ** 20} MiB of ${file} in a worker (${chromiumPath})`);
+  console.log(`reading ${Math.min(mib * 2 ** 20, fs.statSync(file).size) / 2 ** 20} MiB of ${file} in a worker (${process.env.CHROMIUM || '/usr/bin/chromium'})`);
   console.log(`${rounds} rounds; MB/s of the best round, then each round's`);
   for (const r of res) {
     const each = r.ms.map((ms) => (r.bytes / 1e6 / (ms / 1000)).toFixed(0));
@@ -171,8 +152,6 @@ try {
     console.log(`${r.name.padEnd(56)} ${best.toFixed(0).padStart(6)} MB/s  (${each.join(', ')})`);
   }
 } finally {
-  await ctx.close();
-  server.kill();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
   fs.rmSync(site, { recursive: true, force: true });
 }

@@ -5,13 +5,10 @@
 // same run on a noisy machine. Not a test.
 //
 //   node tests/node/bench-chromium-convert.mjs FILE [WWW_DIR…]   (default: www)
-import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const [file, ...dirs] = process.argv.slice(2);
@@ -21,30 +18,8 @@ if (!file || !fs.existsSync(file)) {
 }
 const wwws = dirs.length ? dirs.map((d) => path.resolve(d)) : [path.join(root, 'www')];
 const rounds = Number(process.env.ROUNDS || 2);
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-
-async function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
-  });
-}
-
 async function timeOnce(www) {
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const server = spawn('python3', [path.join(root, 'tests/serve.py'), www, String(port)], { stdio: 'inherit' });
-  for (let i = 0; i < 50; i++) {
-    if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-bench-conv-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { origin, ctx, close } = await openSession(www, 'imgforge-bench-conv-');
   try {
     const page = await ctx.newPage();
     await page.goto(`${origin}/index.html`);
@@ -65,9 +40,7 @@ async function timeOnce(www) {
       return { ms, size: out.size };
     });
   } finally {
-    await ctx.close();
-    server.kill();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await close();
   }
 }
 
