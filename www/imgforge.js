@@ -73,13 +73,18 @@ async function collect(msg, onProgress) {
  * ({path: Blob|File|Uint8Array|URL} or a Map). Resolves to a Blob (a File
  * in the origin private file system where the browser has one).
  * options.onProgress(phase, done, total) is called ~10 times a second.
+ * options.prefetch: inputs up to this many bytes (default 32 MiB, at most
+ * 128 MiB in all) are read whole, concurrently, before the build starts;
+ * larger ones are read on demand. 0: everything on demand.
  */
 export async function build(recipe, files = {}, options = {}) {
   const text = typeof recipe === 'string' ? recipe : JSON.stringify(recipe);
   const entries = files instanceof Map ? [...files] : Object.entries(files);
   const list = [];
   for (const [path, v] of entries) list.push([path, await toBlob(v)]);
-  return collect({ cmd: 'build', recipe: text, files: list, out: 'auto' }, options.onProgress);
+  const msg = { cmd: 'build', recipe: text, files: list, out: 'auto' };
+  if (options.prefetch !== undefined) msg.prefetch = options.prefetch;
+  return collect(msg, options.onProgress);
 }
 
 /** Converts an image to `format` (raw, qcow2, vhd, vhdx, vmdk, ova, box). */

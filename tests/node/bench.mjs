@@ -216,11 +216,16 @@ try {
     await page.setInputFiles('#folder', inputs);
     await waitFor(page, () => document.getElementById('file-list').textContent.includes('inputs/rootfs.tar'), 20000);
     await takeLongtasks();
-    const t = Date.now();
-    await page.click('#build');
-    const status = await waitFor(page, () => { const s = document.getElementById('status').textContent; return /Built|failed|Cannot/.test(s) && s; }, 300000);
-    const ms = Date.now() - t;
-    if (!status.startsWith('Built')) throw new Error(status);
+    // Best of three, as natively; the time is the page's own (from the
+    // click to the download being offered: the status line's data-ms).
+    let ms = Infinity;
+    for (let i = 0; i < 3; i++) {
+      await page.evaluate(() => { document.getElementById('status').textContent = ''; });
+      await page.click('#build');
+      const status = await waitFor(page, () => { const s = document.getElementById('status').textContent; return /Built|failed|Cannot/.test(s) && s; }, 300000);
+      if (!status.startsWith('Built')) throw new Error(status);
+      ms = Math.min(ms, Number(await page.getAttribute('#status', 'data-ms')));
+    }
     ratio('chromium: bootable disk recipe (page, OPFS)', ms, nat.boot);
     const l = await takeLongtasks();
     line('  longest main-thread task during the build', `${l.toFixed(0)} ms (goal < 100 ms: ${l < 100 ? 'ok' : 'MISSED'})`);

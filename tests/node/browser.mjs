@@ -409,6 +409,58 @@ for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk']) {
   });
 }
 
+// The worker reads small inputs whole before a build (prefetch, 32 MiB by
+// default) and big ones on demand: all up front, all on demand, and mixed
+// (1 MiB: BOOTX64.EFI and initrd.img up front, vmlinuz and rootfs.tar on
+// demand) give the CLI's bytes. Straight through the worker's messages, to
+// see how many inputs it read up front.
+await test('worker build: inputs read up front, on demand and mixed = imgforge build', async () => {
+  if (!haveInputs || !haveCli()) return 'skip';
+  const ref = exampleRef('bootable-disk');
+  ref.sha ??= await shaFile(ref.out);
+  const page = await openPage();
+  await page.evaluate(() => {
+    const i = document.createElement('input');
+    Object.assign(i, { type: 'file', multiple: true, id: 'worker-files', hidden: true });
+    document.body.append(i);
+  });
+  const names = ['BOOTX64.EFI', 'vmlinuz', 'initrd.img', 'rootfs.tar'];
+  await page.setInputFiles('#worker-files', names.map((n) => path.join(inputsDir, n)));
+  const text = fs.readFileSync(path.join(root, 'examples', 'bootable-disk.toml'), 'utf8');
+  const small = names.filter((n) => fs.statSync(path.join(inputsDir, n)).size <= 1 << 20).length;
+  if (small === 0 || small === names.length) throw new Error(`${small} of the inputs are <= 1 MiB: not a mixed case`);
+  for (const [prefetch, want] of [[undefined, names.length], [0, 0], [1 << 20, small]]) {
+    const [download, prefetched] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.evaluate(async ({ text, prefetch }) => {
+      const w = new Worker('./worker.js', { type: 'module' });
+      const files = [...document.getElementById('worker-files').files].map((f) => [`inputs/${f.name}`, f]);
+      const parts = [];
+      const done = await new Promise((ok, bad) => {
+        w.onmessage = (e) => {
+          const m = e.data;
+          if (m.type === 'chunk') parts.push(m.data);
+          else if (m.type === 'hole') { for (let left = m.len; left > 0; left -= 1 << 26) parts.push(new Uint8Array(Math.min(left, 1 << 26))); }
+          else if (m.type === 'done') ok(m);
+          else if (m.type === 'error') bad(new Error(m.message));
+        };
+        const msg = { id: 1, cmd: 'build', recipe: text, files, out: 'chunks' };
+        if (prefetch !== undefined) msg.prefetch = prefetch;
+        w.postMessage(msg);
+      });
+      w.terminate();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(new Blob(parts));
+      a.download = 'worker.img';
+      document.body.append(a);
+      a.click();
+      return done.prefetched;
+    }, { text, prefetch })]);
+    if (prefetched !== want) throw new Error(`prefetch ${prefetch}: ${prefetched} inputs read up front, expected ${want}`);
+    const got = await shaFile(await download.path());
+    if (got !== ref.sha) throw new Error(`prefetch ${prefetch}: ${got} != imgforge build ${ref.sha}`);
+  }
+  await page.close();
+});
+
 // The picked file as raw, and as qcow2: a FileSystemWritableFileStream
 // takes positioned writes, so the worker's qcow2 writer reads its input
 // once and patches the header in last ("patch" messages).

@@ -297,11 +297,16 @@ pub fn build_files(
 /// An input held in a JS `Uint8Array`, read where it is: copying a big
 /// input into wasm memory first costs a copy, a `memory.grow` and its page
 /// faults, and keeps it twice in memory.
-pub(crate) struct JsBytes(js_sys::Uint8Array);
+pub(crate) struct JsBytes(js_sys::Uint8Array, Option<String>);
 
 impl JsBytes {
     pub(crate) fn new(bytes: js_sys::Uint8Array) -> Self {
-        JsBytes(bytes)
+        JsBytes(bytes, None)
+    }
+
+    /// Bytes that came from the file `name` (the name errors give).
+    pub(crate) fn named(bytes: js_sys::Uint8Array, name: String) -> Self {
+        JsBytes(bytes, Some(name))
     }
 }
 
@@ -314,7 +319,7 @@ impl ReadAt for JsBytes {
         let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= size);
         let Some(end) = end else {
             return Err(imgforge_core::Error::Truncated {
-                what: "input".into(),
+                what: self.name(),
                 offset: offset.saturating_add(buf.len() as u64),
                 size,
             });
@@ -322,6 +327,9 @@ impl ReadAt for JsBytes {
         // `end` <= length, a u32: both fit.
         self.0.subarray(offset as u32, end as u32).copy_to(buf);
         Ok(())
+    }
+    fn name(&self) -> String {
+        self.1.clone().unwrap_or_else(|| "input".to_string())
     }
 }
 

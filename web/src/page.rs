@@ -48,6 +48,15 @@ struct Job {
     kind: &'static str,
     file_name: String,
     out: Out,
+    /// `performance.now()` when the page sent it.
+    started: f64,
+}
+
+/// Milliseconds since the page loaded (`performance.now()`).
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or_else(js_sys::Date::now, |p| p.now())
 }
 
 struct Page {
@@ -982,6 +991,7 @@ async fn start_build() {
         kind: "build",
         file_name,
         out,
+        started: now_ms(),
     });
     let msg = obj(&[
         ("id", id.into()),
@@ -1014,6 +1024,7 @@ fn start_inspect(f: File) {
         kind: "inspect",
         file_name: f.name(),
         out: Out::None,
+        started: now_ms(),
     });
     pm.inspected = Some((f.clone(), format!("inspect-{id}")));
     set_text("inspect-status", &format!("Reading {}…", f.name()));
@@ -1284,7 +1295,12 @@ async fn complete(job: Job, data: JsValue) {
                 // Trailing holes: the file gets its full length.
                 call_async(&stream, "truncate", &[size.into()]).await?;
                 call_async(&stream, "close", &[]).await?;
-                Ok(format!("Saved {} ({}).", job.file_name, human(size as u64)))
+                Ok(format!(
+                    "Saved {} ({}) in {}.",
+                    job.file_name,
+                    human(size as u64),
+                    took(job.started)
+                ))
             }
             Out::Parts(_) => {
                 if get(&data, "output").as_string().as_deref() != Some("opfs") {
@@ -1295,7 +1311,12 @@ async fn complete(job: Job, data: JsValue) {
                 }
                 let blob = job_blob(&job, &data).await?;
                 offer_download("download", &blob, &job.file_name)?;
-                Ok(format!("Built {} ({}).", job.file_name, human(size as u64)))
+                Ok(format!(
+                    "Built {} ({}) in {}.",
+                    job.file_name,
+                    human(size as u64),
+                    took(job.started)
+                ))
             }
             Out::None => Ok(String::new()),
         }
@@ -1308,6 +1329,19 @@ async fn complete(job: Job, data: JsValue) {
         }
         Err(e) => finish_job(&format!("Cannot save the image: {}", js_message(&e)), true),
     }
+}
+
+/// "0.05 s" since `started`; also left in the status line's `data-ms`
+/// (benchmarks read it).
+fn took(started: f64) -> String {
+    let ms = now_ms() - started;
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("status"))
+    {
+        let _ = el.set_attribute("data-ms", &format!("{ms:.1}"));
+    }
+    format!("{:.2} s", ms / 1000.0)
 }
 
 fn finish_job(msg: &str, error: bool) {
@@ -1755,6 +1789,7 @@ fn start_read_file(part: Option<u32>, path: &str) {
         kind: "file",
         file_name: name.clone(),
         out: Out::Parts(Array::new()),
+        started: now_ms(),
     });
     set_text("inspect-status", &format!("Reading {path}…"));
     let msg = obj(&[
