@@ -6,10 +6,10 @@
 //! Requests:
 //! - `{id, cmd: "inspect", file: Blob}` → `done.result` = the info object
 //! - `{id, cmd: "build", recipe: string, syntax?: "json"|"toml",
-//!    files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?,
-//!    prefetch?: bytes}` (inputs up to `prefetch` bytes, 32 MiB by default,
-//!    are read whole before the build starts, the others on demand;
-//!    `done.prefetched` = how many were read whole)
+//!   files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?,
+//!   prefetch?: bytes}` (inputs up to `prefetch` bytes, 32 MiB by default,
+//!   are read whole before the build starts, the others on demand;
+//!   `done.prefetched` = how many were read whole)
 //! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`
 //! - `{id, cmd: "list_dir", file: Blob, key: string, part?: number, path}`
 //!   → `done.result` = the entries (engine::list_dir); the filesystem's tree
