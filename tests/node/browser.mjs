@@ -412,7 +412,7 @@ for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk']) {
 // The worker reads small inputs whole before a build (prefetch, 32 MiB by
 // default) and big ones on demand: all up front, all on demand, and mixed
 // (1 MiB: BOOTX64.EFI and initrd.img up front, vmlinuz and rootfs.tar on
-// demand) give the CLI's bytes. Straight through the worker's messages, to
+// demand) give the CLI's bytes; a file the recipe does not name is not read. Straight through the worker's messages, to
 // see how many inputs it read up front.
 await test('worker build: inputs read up front, on demand and mixed = imgforge build', async () => {
   if (!haveInputs || !haveCli()) return 'skip';
@@ -425,7 +425,8 @@ await test('worker build: inputs read up front, on demand and mixed = imgforge b
     document.body.append(i);
   });
   const names = ['BOOTX64.EFI', 'vmlinuz', 'initrd.img', 'rootfs.tar'];
-  await page.setInputFiles('#worker-files', names.map((n) => path.join(inputsDir, n)));
+  // isolinux.bin: given, but the recipe does not name it: never read up front.
+  await page.setInputFiles('#worker-files', [...names, 'isolinux.bin'].map((n) => path.join(inputsDir, n)));
   const text = fs.readFileSync(path.join(root, 'examples', 'bootable-disk.toml'), 'utf8');
   const small = names.filter((n) => fs.statSync(path.join(inputsDir, n)).size <= 1 << 20).length;
   if (small === 0 || small === names.length) throw new Error(`${small} of the inputs are <= 1 MiB: not a mixed case`);

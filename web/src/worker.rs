@@ -135,7 +135,17 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
                 }
             }
             // The inputs are being read while the output is opened.
-            let reads = Prefetch::start(inputs, get(msg, "prefetch").as_f64())?;
+            // Only what the recipe names (the page sends its whole file list).
+            let named = recipe::input_paths(&recipe);
+            let wanted = |path: &str| {
+                named.iter().any(|n| {
+                    path == n
+                        || path
+                            .strip_prefix(n.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                })
+            };
+            let reads = Prefetch::start(inputs, get(msg, "prefetch").as_f64(), wanted)?;
             let prefetched = reads.wanted.len();
             let out = open_output(msg).await?;
             let files = reads.finish().await?;
@@ -196,10 +206,15 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    /// Starts the reads (a JS promise starts its work when made). `max`:
-    /// the largest input read up front (the request's `prefetch`; default
-    /// [`PREFETCH_FILE`], 0 reads everything on demand).
-    fn start(inputs: Vec<(String, JsValue)>, max: Option<f64>) -> Result<Prefetch, String> {
+    /// Starts the reads (a JS promise starts its work when made) of the
+    /// inputs `named` says the recipe reads. `max`: the largest input read
+    /// up front (the request's `prefetch`; default [`PREFETCH_FILE`], 0
+    /// reads everything on demand).
+    fn start(
+        inputs: Vec<(String, JsValue)>,
+        max: Option<f64>,
+        named: impl Fn(&str) -> bool,
+    ) -> Result<Prefetch, String> {
         let max = max
             .filter(|m| m.is_finite() && *m >= 0.0)
             .map_or(PREFETCH_FILE, |m| m.min(PREFETCH_TOTAL));
@@ -213,7 +228,7 @@ impl Prefetch {
                 .dyn_into()
                 .map_err(|_| format!("{path}: not a File or Blob"))?;
             let size = blob.size();
-            if size > max || size == 0.0 || total + size > PREFETCH_TOTAL {
+            if size > max || size == 0.0 || total + size > PREFETCH_TOTAL || !named(path) {
                 continue;
             }
             total += size;
