@@ -16,8 +16,10 @@ const TYPES: [FatType; 3] = [FatType::Fat12, FatType::Fat16, FatType::Fat32];
 fn test_tree() -> Tree {
     let mut t = Tree::new(1_704_067_200);
     t.add_file("docs/readme.txt", b"lower".to_vec()).unwrap();
-    t.add_file("docs/README.TXT", b"UPPER".to_vec()).unwrap();
-    t.add_file("docs/Readme.txt", b"Mixed".to_vec()).unwrap();
+    // Lower case, upper case and mixed case short names (FAT looks names up
+    // ignoring case, so they differ in more than case).
+    t.add_file("docs/NOTES.TXT", b"UPPER".to_vec()).unwrap();
+    t.add_file("docs/Changes.txt", b"Mixed".to_vec()).unwrap();
     t.add_file(
         "docs/Long Name With Spaces and Ünïcødé — 日本語.txt",
         "unicode ✓".as_bytes().to_vec(),

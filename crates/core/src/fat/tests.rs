@@ -18,7 +18,7 @@ fn image(disk: &Disk) -> Source {
 fn sample_tree() -> Tree {
     let mut t = Tree::new(1_704_067_200);
     t.add_file("readme.txt", b"hello".to_vec()).unwrap();
-    t.add_file("README.TXT", b"HELLO".to_vec()).unwrap();
+    t.add_file("NOTES.TXT", b"HELLO".to_vec()).unwrap();
     t.add_file("Mixed.Txt", b"mixed".to_vec()).unwrap();
     t.add_file("empty", Vec::new()).unwrap();
     t.add_file("a long file name with spaces.text", vec![7u8; 3000])
@@ -243,7 +243,7 @@ fn followed_symlinks_store_what_they_point_to() {
     t.add_file("boot/vmlinuz-6.1", b"kernel".to_vec()).unwrap();
     t.add_symlink("boot/vmlinuz", "vmlinuz-6.1").unwrap();
     t.add_file("efi/BOOT/grub.cfg", b"menu".to_vec()).unwrap();
-    t.add_symlink("EFI", "/efi").unwrap();
+    t.add_symlink("esp", "/efi").unwrap();
     let opts = FatOptions {
         follow_symlinks: true,
         ..Default::default()
@@ -256,7 +256,7 @@ fn followed_symlinks_store_what_they_point_to() {
     };
     assert_eq!(read("boot/vmlinuz"), b"kernel");
     assert_eq!(read("boot/vmlinuz-6.1"), b"kernel");
-    assert_eq!(read("EFI/BOOT/grub.cfg"), b"menu");
+    assert_eq!(read("esp/BOOT/grub.cfg"), b"menu");
     assert_eq!(read("efi/BOOT/grub.cfg"), b"menu");
 
     // A link to a directory holding it, and a dangling link: errors naming it.
@@ -438,4 +438,22 @@ impl ReadAt for Patched {
         }
         Ok(())
     }
+}
+
+#[test]
+fn names_differing_only_in_case_are_refused() {
+    let mut t = Tree::new(0);
+    t.add_file("dir/readme.txt", b"a".to_vec()).unwrap();
+    t.add_file("dir/README.TXT", b"b".to_vec()).unwrap();
+    let err = build(&t, &FatOptions::default(), &BuildContext::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/dir/"), "{err}");
+    assert!(err.contains("clashes with"), "{err}");
+    assert!(err.contains("README.TXT") && err.contains("readme.txt"), "{err}");
+    // Different names in different directories are fine.
+    let mut t = Tree::new(0);
+    t.add_file("a/readme.txt", b"a".to_vec()).unwrap();
+    t.add_file("b/README.TXT", b"b".to_vec()).unwrap();
+    build(&t, &FatOptions::default(), &BuildContext::default()).unwrap();
 }

@@ -567,6 +567,8 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
     let mut i = 0;
     while i < dirs.len() {
         let mut used = ShortNames::default();
+        // FAT looks names up ignoring case: upper-cased name -> name.
+        let mut folded: std::collections::BTreeMap<String, &str> = Default::default();
         let mut ents = Vec::new();
         let node = dirs[i].node;
         for (name, child) in tree.children(node) {
@@ -647,6 +649,14 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
                 return Err(Error::invalid(
                     &path,
                     format!("following symlinks gives more than {MAX_FOLLOWED_ENTRIES} entries"),
+                ));
+            }
+            if let Some(other) = folded.insert(name.to_uppercase(), name) {
+                // As mcopy does, refuse rather than write an entry that a
+                // case-insensitive lookup never finds.
+                return Err(Error::invalid(
+                    &path,
+                    format!("FAT names ignore case: it clashes with '{other}' in the same directory"),
                 ));
             }
             let name = fat_name(name, &path, &mut used)?;
