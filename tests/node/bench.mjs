@@ -13,15 +13,13 @@
 // Prints the wasm/native ratios (goal ≤ 1.5×), the longest main-thread
 // task during the Chromium jobs (PerformanceObserver 'longtask', goal
 // < 100 ms) and the gzipped .wasm size (goal ≤ 2 MiB).
-import { chromium } from 'playwright-core';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -168,24 +166,9 @@ if (!fs.existsSync(chromiumPath) || !fs.existsSync(path.join(www, 'pkg/imgforge_
   console.log('wasm in chromium: skipped (no chromium or no www/pkg)');
   process.exit(0);
 }
-const port = await new Promise((res) => {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
-});
-const origin = `http://127.0.0.1:${port}`;
-const server = spawn('python3', [path.join(root, 'tests/serve.py'), www, String(port)], { stdio: 'inherit' });
-for (let i = 0; i < 50; i++) {
-  if (await fetch(`${origin}/index.html`).then((r) => r.ok, () => false)) break;
-  await new Promise((r) => setTimeout(r, 100));
-}
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'imgforge-bench-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: chromiumPath,
-  headless: true,
+const { origin, ctx, close } = await openSession(www, 'imgforge-bench-', {
   acceptDownloads: true,
   viewport: { width: 1280, height: 900 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 async function waitFor(page, f, timeout) {
   const end = Date.now() + timeout;
@@ -262,8 +245,6 @@ try {
   line('  (check: a 150 ms busy loop shows as)', `${(await takeLongtasks()).toFixed(0)} ms`);
   line('longest main-thread task (chromium, all jobs)', `${longest.toFixed(0)} ms (goal < 100 ms: ${longest < 100 ? 'ok' : 'MISSED'})`);
 } finally {
-  await ctx.close();
-  server.kill();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
   for (const f of ['wasm-boot.cli.img', 'wasm-boot.node.img', 'wasm-conv.cli.qcow2', 'wasm-conv.node.qcow2']) fs.rmSync(path.join(work, f), { force: true });
 }

@@ -20,7 +20,8 @@ async function freePort() {
   });
 }
 
-export async function openSession(dir, profilePrefix) {
+// `options`: more launchPersistentContext options (acceptDownloads, viewport).
+export async function openSession(dir, profilePrefix, options = {}) {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const server = spawn('python3', [path.join(root, 'tests/serve.py'), dir, String(port)], { stdio: 'inherit' });
@@ -30,6 +31,7 @@ export async function openSession(dir, profilePrefix) {
   }
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), profilePrefix));
   const ctx = await chromium.launchPersistentContext(profile, {
+    ...options,
     executablePath: chromiumPath,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
