@@ -607,6 +607,23 @@ await test('a missing input file: the build fails naming it, the page builds aga
   await page.close();
 });
 
+// A raw image larger than the page's storage may hold: one clear error
+// that says why and what to do, and the same disk as qcow2 builds.
+await test('a build larger than the browser allows: the page says so, qcow2 builds', async () => {
+  const page = await openPage(() => { delete window.showSaveFilePicker; });
+  const recipe = (format) => `[output]\nformat = "${format}"\n[disk]\nsize = "100T"\ntable = "gpt"\n[[partition]]\ntype = "8300"\nsize = "rest"\n`;
+  await page.fill('#recipe', recipe('raw'));
+  await page.click('#build');
+  const status = await waitDone(page);
+  if (!/Build failed: output: the browser's storage for this page cannot hold 100\.0 TiB .*qcow2/.test(status)) throw new Error(status);
+  await page.screenshot({ path: path.join(shots, 'error-too-big.png'), fullPage: true });
+  await page.fill('#recipe', recipe('qcow2'));
+  await page.click('#build');
+  const again = await waitDone(page);
+  if (!again.startsWith('Built disk.qcow2')) throw new Error(`as qcow2: ${again}`);
+  await page.close();
+});
+
 await test('an image format imgforge does not read: inspect says so', async () => {
   if (!need('qemu-img')) return 'skip';
   const vdi = path.join(tmp, 'disk.vdi');

@@ -90,15 +90,35 @@ impl OpfsSink {
         opts.set_at(at as f64);
         let n = h
             .write_with_u8_array_and_options(data, &opts)
-            .map_err(|e| js_io(&format!("writing {}", self.name), e))?;
+            .map_err(|e| {
+                let quota = Reflect::get(&e, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+                    .is_some_and(|n| n == "QuotaExceededError");
+                if quota {
+                    // Chromium gives this for a write past what the page's
+                    // storage may hold (a raw image of many TiB).
+                    no_room(at + data.len() as u64)
+                } else {
+                    js_io(&format!("writing {}", self.name), e)
+                }
+            })?;
         if n as usize != data.len() {
-            return Err(imgforge_core::Error::no_space(
-                self.name.clone(),
-                "the browser's storage is full (short write)",
-            ));
+            return Err(no_room(at + data.len() as u64));
         }
         Ok(())
     }
+}
+
+/// The output does not fit in the page's storage (OPFS).
+fn no_room(end: u64) -> imgforge_core::Error {
+    imgforge_core::Error::no_space(
+        "output",
+        format!(
+            "the browser's storage for this page cannot hold {} (its quota or the disk is full); qcow2 stores only the used clusters, or build it with the imgforge command line",
+            imgforge_core::size::human(end)
+        ),
+    )
 }
 
 impl OpfsSink {
