@@ -15,7 +15,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # qemu-system-common is named so apt can resolve qemu-system-x86 beside it.
 APT_PACKAGES=(qemu-utils gdisk fdisk dosfstools mtools e2fsprogs xorriso cpio genisoimage
   qemu-system-x86 qemu-system-common qemu-system-data ovmf seabios isolinux syslinux-common busybox-static
-  systemd-boot-efi zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin chromium chromium-driver)
+  systemd-boot-efi zstd xz-utils grub-common grub-pc-bin grub-efi-amd64-bin chromium chromium-driver
+  dracut-core)
 
 log() { echo "==> $*" >&2; }
 
