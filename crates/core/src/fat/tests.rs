@@ -450,7 +450,10 @@ fn names_differing_only_in_case_are_refused() {
         .to_string();
     assert!(err.contains("/dir/"), "{err}");
     assert!(err.contains("clashes with"), "{err}");
-    assert!(err.contains("README.TXT") && err.contains("readme.txt"), "{err}");
+    assert!(
+        err.contains("README.TXT") && err.contains("readme.txt"),
+        "{err}"
+    );
     // Different names in different directories are fine.
     let mut t = Tree::new(0);
     t.add_file("a/readme.txt", b"a".to_vec()).unwrap();

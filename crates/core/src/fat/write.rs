@@ -656,7 +656,9 @@ fn plan(tree: &Tree, skip_special: bool, follow: bool) -> Result<Plan> {
                 // case-insensitive lookup never finds.
                 return Err(Error::invalid(
                     &path,
-                    format!("FAT names ignore case: it clashes with '{other}' in the same directory"),
+                    format!(
+                        "FAT names ignore case: it clashes with '{other}' in the same directory"
+                    ),
                 ));
             }
             let name = fat_name(name, &path, &mut used)?;
