@@ -57,18 +57,7 @@ impl JsFile {
     const WINDOW: usize = 16384;
 
     fn fill(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
-        let end = offset.saturating_add(buf.len() as u64);
-        let truncated = || imgforge_core::Error::Truncated {
-            what: self.name.clone(),
-            offset: end,
-            size: self.size,
-        };
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
-            return Err(truncated());
-        }
+        imgforge_core::io::check_read(offset, buf.len() as u64, self.size, || self.name.clone())?;
         let mut done = 0;
         while done < buf.len() {
             let rest = &mut buf[done..];
@@ -78,7 +67,12 @@ impl JsFile {
                 .read_into(rest, (offset + done as u64) as f64)
                 .map_err(|e| js_io(&format!("reading {}", self.name), e))?;
             if !(n >= 1.0 && n <= want as f64) {
-                return Err(truncated());
+                // The file is shorter than its stated size.
+                return Err(imgforge_core::Error::Truncated {
+                    what: self.name.clone(),
+                    offset: offset + buf.len() as u64,
+                    size: self.size,
+                });
             }
             done += n as usize;
         }
@@ -315,16 +309,9 @@ impl ReadAt for JsBytes {
         self.0.length() as u64
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
-        let size = self.size();
-        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= size);
-        let Some(end) = end else {
-            return Err(imgforge_core::Error::Truncated {
-                what: self.name(),
-                offset: offset.saturating_add(buf.len() as u64),
-                size,
-            });
-        };
-        // `end` <= length, a u32: both fit.
+        imgforge_core::io::check_read(offset, buf.len() as u64, self.size(), || self.name())?;
+        // The end is <= length, a u32: both fit.
+        let end = offset + buf.len() as u64;
         self.0.subarray(offset as u32, end as u32).copy_to(buf);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! turns holes into sparse holes, and renames it into place only on success.
 
 use anyhow::{Context, Result};
-use imgforge_core::io::{ReadAt, Sink, Source, Spill};
+use imgforge_core::io::{check_read, ReadAt, Sink, Source, Spill};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -39,16 +39,7 @@ impl ReadAt for FileSource {
         self.size
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
-        match offset.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.size => {}
-            _ => {
-                return Err(imgforge_core::Error::Truncated {
-                    what: self.name.clone(),
-                    offset: offset.saturating_add(buf.len() as u64),
-                    size: self.size,
-                })
-            }
-        }
+        check_read(offset, buf.len() as u64, self.size, || self.name.clone())?;
         self.file
             .read_exact_at(buf, offset)
             .map_err(|e| imgforge_core::Error::io(format!("reading {}", self.name), e))
@@ -325,16 +316,9 @@ impl ReadAt for SpillFile {
         self.size
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
-        match offset.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.size => {}
-            _ => {
-                return Err(imgforge_core::Error::Truncated {
-                    what: "scratch file".into(),
-                    offset: offset.saturating_add(buf.len() as u64),
-                    size: self.size,
-                })
-            }
-        }
+        check_read(offset, buf.len() as u64, self.size, || {
+            "scratch file".into()
+        })?;
         self.file
             .read_exact_at(buf, offset)
             .map_err(|e| imgforge_core::Error::io("reading the scratch file", e))

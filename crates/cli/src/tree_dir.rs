@@ -26,16 +26,7 @@ impl ReadAt for PathSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
         use std::os::unix::fs::FileExt;
         let name = self.path.display().to_string();
-        match offset.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.size => {}
-            _ => {
-                return Err(imgforge_core::Error::Truncated {
-                    what: name,
-                    offset: offset.saturating_add(buf.len() as u64),
-                    size: self.size,
-                })
-            }
-        }
+        imgforge_core::io::check_read(offset, buf.len() as u64, self.size, || name.clone())?;
         let f = std::fs::File::open(&self.path)
             .map_err(|e| imgforge_core::Error::io(format!("opening {name}"), e))?;
         f.read_exact_at(buf, offset)

@@ -103,6 +103,20 @@ fn truncated(what: &str, offset: u64, len: usize, size: u64) -> Error {
     }
 }
 
+/// The check every `ReadAt` makes first: `len` bytes at `offset` lie
+/// inside an input of `size` bytes; otherwise [`Error::Truncated`] naming
+/// `what()`.
+pub fn check_read(offset: u64, len: u64, size: u64, what: impl FnOnce() -> String) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::Truncated {
+            what: what(),
+            offset: offset.saturating_add(len),
+            size,
+        }),
+    }
+}
+
 /// True if every byte of `b` is zero. Word-wise, so the compiler
 /// vectorises it (a byte-wise `all` with an early exit is not): every
 /// container writer scans whole disks with it.
@@ -136,14 +150,8 @@ pub struct SubRange<R> {
 impl<R: ReadAt> SubRange<R> {
     /// Fails if the window does not lie inside `inner`.
     pub fn new(inner: R, offset: u64, len: u64) -> Result<Self> {
-        match offset.checked_add(len) {
-            Some(end) if end <= inner.size() => Ok(SubRange { inner, offset, len }),
-            _ => Err(Error::Truncated {
-                what: inner.name(),
-                offset: offset.saturating_add(len),
-                size: inner.size(),
-            }),
-        }
+        check_read(offset, len, inner.size(), || inner.name())?;
+        Ok(SubRange { inner, offset, len })
     }
 }
 
@@ -178,16 +186,7 @@ pub fn read_vec(
             format!("{len} bytes is more than the limit of {cap} bytes"),
         ));
     }
-    match offset.checked_add(len) {
-        Some(end) if end <= r.size() => {}
-        _ => {
-            return Err(Error::Truncated {
-                what: what.to_string(),
-                offset: offset.saturating_add(len),
-                size: r.size(),
-            })
-        }
-    }
+    check_read(offset, len, r.size(), || what.to_string())?;
     let mut v = vec![0u8; len as usize];
     r.read_at(offset, &mut v)?;
     Ok(v)
