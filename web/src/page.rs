@@ -1141,9 +1141,7 @@ fn on_worker_message(data: JsValue) {
                     writes,
                 } => {
                     *pos += chunk.length() as f64;
-                    if let Ok(pr) = call(stream, "write", &[chunk.into()]) {
-                        writes.push(&pr);
-                    }
+                    queue_write(stream, writes, chunk.into());
                 }
                 Out::Parts(parts) => {
                     parts.push(&chunk);
@@ -1161,9 +1159,7 @@ fn on_worker_message(data: JsValue) {
                 } => {
                     *pos += len;
                     let seek = obj(&[("type", "seek".into()), ("position", (*pos).into())]);
-                    if let Ok(pr) = call(stream, "write", &[seek.into()]) {
-                        writes.push(&pr);
-                    }
+                    queue_write(stream, writes, seek.into());
                 }
                 Out::Parts(parts) => {
                     // Zeros for the Blob: this is where the no-OPFS download
@@ -1206,11 +1202,8 @@ fn on_worker_message(data: JsValue) {
                     // A positioned write moves the stream's position: back
                     // to the end for what follows.
                     let back = obj(&[("type", "seek".into()), ("position", (*pos).into())]);
-                    for step in [at, back] {
-                        if let Ok(pr) = call(stream, "write", &[step.into()]) {
-                            writes.push(&pr);
-                        }
-                    }
+                    queue_write(stream, writes, at.into());
+                    queue_write(stream, writes, back.into());
                 }
                 // Never asked for (see "patch" in start_build).
                 Out::Parts(_) | Out::None => {}
@@ -1224,6 +1217,14 @@ fn on_worker_message(data: JsValue) {
             }
         }
         _ => {}
+    }
+}
+
+/// Queues `step` (bytes, or a `{type: "seek"|"write", ...}` command) on a
+/// picked file's writable stream; `complete` awaits `writes`.
+fn queue_write(stream: &JsValue, writes: &Array, step: JsValue) {
+    if let Ok(pr) = call(stream, "write", &[step]) {
+        writes.push(&pr);
     }
 }
 
