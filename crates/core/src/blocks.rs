@@ -75,8 +75,9 @@ pub(crate) fn round_up(v: u64, to: u64) -> u64 {
     v.div_ceil(to) * to
 }
 
-/// Bytes read per call by [`copy_nonzero_units`].
-pub(crate) const PIECE: usize = 1 << 20;
+/// Bytes read per call by [`copy_nonzero_units`]: 256 KiB, as the qcow2
+/// writer reads (the buffer stays in a 1 MiB L2 cache; docs/benchmarks.md).
+pub(crate) const PIECE: usize = 256 << 10;
 
 /// One pass over the `unit`-byte units (VHD/VHDX blocks, VMDK grains) of
 /// `disk` that an allocated extent touches, in order. Each allocated byte is
