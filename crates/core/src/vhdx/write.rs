@@ -406,6 +406,8 @@ mod tests {
             o.disk.read_at(at, &mut b).unwrap();
             assert_eq!(&b, b"data", "at {at}");
         }
+        let empty = Disk::new(0);
+        assert!(same_one_and_two_passes("size 0", &empty, &with_block(MIB)).is_some());
         // A fixed disk (always one pass) is still the same either way.
         let fixed = |d: &Disk, sink: &mut dyn Sink| {
             let opts = WriteOptions {

@@ -453,6 +453,10 @@ mod tests {
             wide.write(at, b"data").unwrap();
         }
         disks.push(("wide", wide));
+        let empty = Disk::new(0);
+        for sub in ["monolithicSparse", "streamOptimized"] {
+            assert!(same_one_and_two_passes("size 0", &empty, &with_sub(sub)).is_some());
+        }
         for (name, d) in &disks {
             let img = same_one_and_two_passes(name, d, &with_sub("monolithicSparse")).unwrap();
             let o = super::super::open(Arc::new(img)).unwrap();
