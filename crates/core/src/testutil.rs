@@ -129,3 +129,122 @@ pub fn exercise(disk: &Disk, rng: &mut XorShift) {
         let _ = disk.read_at(at, &mut buf[..n]);
     }
 }
+
+/// A `Vec` seen as a pure stream: it cannot patch, so writers that have a
+/// one-pass path for patchable sinks take their two-pass path.
+pub struct StreamSink(pub Vec<u8>);
+
+impl crate::io::Sink for StreamSink {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+/// An input that counts the bytes read from it.
+pub struct CountingReads(pub Vec<u8>, pub std::sync::atomic::AtomicU64);
+
+impl CountingReads {
+    pub fn read(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn reset(&self) {
+        self.1.store(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl ReadAt for CountingReads {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.1
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.0.read_at(offset, buf)
+    }
+}
+
+/// Disks that a one-pass writer with `unit`-byte blocks (or grains) must
+/// write as its two-pass path does: empty, all data, data and holes
+/// (allocated zeros, data in the second half of a block only, several
+/// extents in one block), zeros only, a last partial block, sizes not a
+/// multiple of the block size.
+pub fn one_pass_disks(unit: u64) -> Vec<(&'static str, Disk)> {
+    let pattern = |len: u64, seed: u64| -> Vec<u8> {
+        (0..len)
+            .map(|i| ((i.wrapping_mul(seed) >> 5) as u8) | 1)
+            .collect()
+    };
+    let mut out = vec![("empty", Disk::new(3 * unit + 512))];
+
+    let size = 3 * unit + 1000;
+    let mut full = Disk::new(size);
+    full.write_vec(0, pattern(size, 0x9e37_79b9)).unwrap();
+    out.push(("all data", full));
+
+    let mut mixed = crate::qcow2::tests::sample_disk((4 * unit).max(256 << 10) + 1234);
+    // A whole block of allocated zeros, a block with data in its second
+    // half only (after allocated zeros), a block with three extents.
+    mixed.write_vec(unit, vec![0; unit as usize]).unwrap();
+    mixed.write_vec(2 * unit, vec![0; unit as usize]).unwrap();
+    mixed
+        .write_vec(2 * unit + unit / 2 + 3, pattern(unit / 4, 77))
+        .unwrap();
+    mixed.write(3 * unit + 10, b"one").unwrap();
+    mixed.write(3 * unit + unit / 2, b"two").unwrap();
+    mixed.write(4 * unit - 3, b"3").unwrap();
+    out.push(("data and holes", mixed));
+
+    let mut zeros = Disk::new(2 * unit + 4096);
+    zeros.write_vec(0, vec![0; (2 * unit) as usize]).unwrap();
+    out.push(("zeros only", zeros));
+
+    let mut tail = Disk::new(2 * unit + 700);
+    tail.write(2 * unit, &[5u8; 700]).unwrap();
+    out.push(("last partial block", tail));
+
+    let mut odd = Disk::new(5 * unit / 2 + 512 * 3);
+    odd.write(unit / 3, b"first").unwrap();
+    odd.write(5 * unit / 2 + 100, b"last").unwrap();
+    out.push(("size not a multiple of the block", odd));
+    out
+}
+
+/// Writes `disk` with `write` into a `Vec` (one pass) and a [`StreamSink`]
+/// (two passes): the same bytes, or both fail. Returns the image.
+pub fn same_one_and_two_passes(
+    what: &str,
+    disk: &Disk,
+    write: &dyn Fn(&Disk, &mut dyn crate::io::Sink) -> Result<()>,
+) -> Option<Vec<u8>> {
+    let mut patched = Vec::new();
+    let one = write(disk, &mut patched);
+    let mut streamed = StreamSink(Vec::new());
+    let two = write(disk, &mut streamed);
+    match (one, two) {
+        (Ok(()), Ok(())) => {
+            assert!(patched == streamed.0, "{what}: one pass differs");
+            Some(patched)
+        }
+        (Err(_), Err(_)) => None,
+        (a, b) => panic!("{what}: one pass {a:?}, two passes {b:?}"),
+    }
+}
+
+/// The bytes a writer reads from a disk over a counting input, into a
+/// `Vec` (one pass) and into a [`StreamSink`] (two passes); also the
+/// disk's allocated bytes.
+pub fn bytes_read(
+    disk: &Disk,
+    write: &dyn Fn(&Disk, &mut dyn crate::io::Sink) -> Result<()>,
+) -> (u64, u64, u64) {
+    let mut v = vec![0u8; disk.size() as usize];
+    disk.read_at(0, &mut v).unwrap();
+    let src = Arc::new(CountingReads(v, Default::default()));
+    let counted = Disk::from_source(src.clone(), &disk.allocated_ranges()).unwrap();
+    write(&counted, &mut Vec::new()).unwrap();
+    let one = src.read();
+    src.reset();
+    write(&counted, &mut StreamSink(Vec::new())).unwrap();
+    (one, src.read(), counted.allocated_bytes())
+}

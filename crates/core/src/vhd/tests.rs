@@ -64,6 +64,55 @@ fn empty_blocks_are_not_stored() {
     assert_eq!(o.disk.allocated_ranges(), vec![(10 << 20, 2 << 20)]);
 }
 
+fn dynamic(block: u64) -> impl Fn(&Disk, &mut dyn crate::io::Sink) -> crate::Result<()> {
+    move |d, sink| {
+        let opts = WriteOptions {
+            subformat: Some("dynamic".into()),
+            cluster_size: Some(block),
+            ..Default::default()
+        };
+        write(d, &opts, sink, &NoProgress)
+    }
+}
+
+#[test]
+fn one_pass_and_two_passes_give_the_same_bytes() {
+    use crate::testutil::{one_pass_disks, same_one_and_two_passes};
+    for block in [4096u64, 64 << 10, 2 << 20] {
+        let mut disks = one_pass_disks(block);
+        // A BAT of more than one patched piece (64 KiB: 16384 entries).
+        let mut wide = Disk::new(100 << 20);
+        for at in [0u64, 5 << 20, 70 << 20, (100 << 20) - 4] {
+            wide.write(at, b"data").unwrap();
+        }
+        disks.push(("wide", wide));
+        disks.push(("size 0", Disk::new(0)));
+        for (name, d) in &disks {
+            let what = format!("{name}, block {block}");
+            let img = same_one_and_two_passes(&what, d, &dynamic(block)).unwrap();
+            let o = open(Arc::new(img)).unwrap();
+            let mut want = all(d);
+            want.resize(o.disk.size() as usize, 0);
+            assert!(all(&o.disk) == want, "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_patchable_sink_reads_the_disk_once() {
+    for block in [4096u64, 2 << 20] {
+        let d = &one_pass_disks_mixed(block);
+        let (one, two, allocated) = crate::testutil::bytes_read(d, &dynamic(block));
+        assert_eq!(one, allocated, "block {block}");
+        assert!(two > allocated, "block {block}: {two}");
+    }
+}
+
+fn one_pass_disks_mixed(block: u64) -> Disk {
+    let mut v = crate::testutil::one_pass_disks(block);
+    v.swap_remove(2).1
+}
+
 #[test]
 fn geometry_matches_qemu() {
     // What `qemu-img create -f vpc IMG SIZE; qemu-img info` reports.

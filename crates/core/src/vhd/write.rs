@@ -3,6 +3,17 @@
 //! front to back. The size is rounded up to a CHS geometry as qemu-img does
 //! (see [`super::raw::size_for`]), so qemu, which trusts the geometry for
 //! images it does not know the creator of, reports the same size we wrote.
+//!
+//! A dynamic disk's BAT comes before the blocks it places; its size depends
+//! only on the virtual size. Two ways, the same bytes:
+//!
+//! - **One pass**, when the sink can rewrite what it wrote
+//!   ([`Sink::can_patch`]): the BAT is written all "unused" (0xff), each block
+//!   that holds data is written as it is read (its place: the count of such
+//!   blocks before it), and the BAT entries are patched in at the end. The
+//!   disk is read once.
+//! - **Two passes**, for pure streams: pass 1 finds the blocks that hold
+//!   data, then everything is written in order.
 
 use super::raw::*;
 use crate::container::WriteOptions;
@@ -180,6 +191,20 @@ pub fn write_vhd(
             let bitmap = bitmap_len(block_size);
             let stride = bitmap + block_size;
 
+            let dh = DynHeader {
+                data_offset: NO_OFFSET,
+                table_offset,
+                header_version: DYN_HEADER_VERSION,
+                max_table_entries: entries as u32,
+                block_size: block_size as u32,
+                checksum: 0,
+            };
+            if sink.can_patch() {
+                sink.write(&f.to_bytes())?;
+                sink.write(&dh.to_bytes())?;
+                return one_pass(disk, &f, block_size, table_offset, bat_len, sink, progress);
+            }
+
             // Pass 1: which blocks hold non-zero data.
             let mut blocks: Vec<u64> = Vec::new();
             for (off, len) in disk.allocated_ranges() {
@@ -205,14 +230,6 @@ pub fn write_vhd(
             }
 
             sink.write(&f.to_bytes())?;
-            let dh = DynHeader {
-                data_offset: NO_OFFSET,
-                table_offset,
-                header_version: DYN_HEADER_VERSION,
-                max_table_entries: entries as u32,
-                block_size: block_size as u32,
-                checksum: 0,
-            };
             sink.write(&dh.to_bytes())?;
             let mut bat = vec![0xffu8; bat_len as usize];
             for (k, &b) in blocks.iter().enumerate() {
@@ -233,5 +250,60 @@ pub fn write_vhd(
             sink.write(&f.to_bytes())?;
         }
     }
+    sink.finish()
+}
+
+/// A dynamic disk after its footer copy and dynamic header: the BAT as all
+/// unused, the blocks that hold data as they are read, the footer, then the
+/// BAT entries patched in.
+fn one_pass(
+    disk: &Disk,
+    f: &Footer,
+    block_size: u64,
+    table_offset: u64,
+    bat_len: u64,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let first_block = table_offset + bat_len;
+    let bitmap = bitmap_len(block_size);
+    let stride = bitmap + block_size;
+    let unused = vec![0xffu8; (CHUNK.min(bat_len)) as usize];
+    let mut left = bat_len;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        sink.write(&unused[..n as usize])?;
+        left -= n;
+    }
+    drop(unused);
+    // Every sector of a stored block is marked present, as qemu does.
+    let bm = vec![0xffu8; bitmap as usize];
+    let mut blocks: Vec<u64> = Vec::new();
+    let mut buf = vec![0u8; crate::blocks::PIECE];
+    crate::blocks::copy_nonzero_units(
+        disk,
+        block_size,
+        sink,
+        &mut buf,
+        progress,
+        "writing vhd",
+        |b, sink| {
+            let end = first_block + (blocks.len() as u64 + 1) * stride;
+            if end / 512 > u32::MAX as u64 {
+                return Err(Error::no_space(
+                    "vhd",
+                    "the image would be too large for 32-bit BAT entries",
+                ));
+            }
+            blocks.push(b);
+            sink.write(&bm)
+        },
+    )?;
+    sink.write(&f.to_bytes())?;
+    let entries = blocks.iter().enumerate().map(|(k, &b)| {
+        let sector = ((first_block + k as u64 * stride) / 512) as u32;
+        (b * 4, sector.to_be_bytes())
+    });
+    crate::blocks::patch_table(sink, table_offset, bat_len, 0xff, entries)?;
     sink.finish()
 }

@@ -5,6 +5,16 @@
 //! the metadata region at 2 MiB (1 MiB), the BAT at 3 MiB (rounded up to
 //! 1 MiB), then the payload blocks that hold data, in virtual order.
 //!
+//! The BAT comes before the blocks it places, but its place and size depend
+//! only on the virtual size and block size. For a dynamic disk written to a
+//! sink that can rewrite what it wrote ([`Sink::can_patch`]) the BAT is left
+//! as a hole (all "not present"), each block that holds data is written as
+//! it is read (its place: the count of such blocks before it) and the BAT
+//! entries are patched in at the end: the disk is read once. For pure
+//! streams a first pass finds the blocks ([`layout`]); the bytes are the
+//! same. Nothing else in the file (headers, region tables, metadata, their
+//! checksums) depends on which blocks hold data.
+//!
 //! Block size: `-o block_size=` / `cluster_size`, else qemu-img's rule
 //! (8 MiB up to 1 GiB, 16 MiB up to 100 GiB, 32 MiB up to 32 TiB, 64 MiB
 //! above), so `qemu-img convert -O vhdx` and imgforge pick the same.
@@ -91,6 +101,15 @@ fn options(disk: &Disk, opts: &WriteOptions) -> Result<(bool, u64)> {
 /// Decides where everything goes; reads the disk's allocated extents once to
 /// leave out blocks that are all zeros.
 pub fn layout(disk: &Disk, opts: &WriteOptions, progress: &dyn Progress) -> Result<Layout> {
+    let mut l = plan(disk, opts)?;
+    place_blocks(disk, &mut l, progress)?;
+    Ok(l)
+}
+
+/// The layout up to the BAT, which depends only on the virtual size and the
+/// options: no block placed yet (`block_offsets` empty, `file_size` the end
+/// of the BAT).
+fn plan(disk: &Disk, opts: &WriteOptions) -> Result<Layout> {
     let (fixed, block_size) = options(disk, opts)?;
     let virtual_size = round_up(disk.size(), LOGICAL_SECTOR_SIZE);
     if virtual_size > MAX_VIRTUAL_DISK_SIZE {
@@ -100,20 +119,6 @@ pub fn layout(disk: &Disk, opts: &WriteOptions, progress: &dyn Progress) -> Resu
     let blocks = virtual_size.div_ceil(block_size);
     let bat_entries = total_bat_entries(blocks, chunk_ratio);
     let bat_length = round_up((bat_entries * 8).max(1), MIB);
-    let mut pos = BAT_OFFSET + bat_length;
-    let mut block_offsets = Vec::with_capacity(blocks as usize);
-    let mut buf = vec![0u8; blocks::CHUNK];
-    for i in 0..blocks {
-        let off = i * block_size;
-        let stored = fixed || blocks::has_data(disk, off, block_size, &mut buf)?;
-        if stored {
-            block_offsets.push(pos);
-            pos += block_size;
-        } else {
-            block_offsets.push(0);
-        }
-        progress.step("scanning blocks", i + 1, blocks)?;
-    }
     Ok(Layout {
         virtual_size,
         block_size,
@@ -122,9 +127,36 @@ pub fn layout(disk: &Disk, opts: &WriteOptions, progress: &dyn Progress) -> Resu
         bat_entries,
         bat_length,
         fixed,
-        block_offsets,
-        file_size: pos,
+        block_offsets: Vec::new(),
+        file_size: BAT_OFFSET + bat_length,
     })
+}
+
+/// Pass 1 of two: places every block that holds data (every block of a
+/// fixed disk) after the BAT, in order.
+fn place_blocks(disk: &Disk, l: &mut Layout, progress: &dyn Progress) -> Result<()> {
+    let mut pos = BAT_OFFSET + l.bat_length;
+    l.block_offsets = Vec::with_capacity(l.blocks as usize);
+    let mut buf = vec![0u8; blocks::CHUNK];
+    for i in 0..l.blocks {
+        let off = i * l.block_size;
+        let stored = l.fixed || blocks::has_data(disk, off, l.block_size, &mut buf)?;
+        if stored {
+            l.block_offsets.push(pos);
+            pos += l.block_size;
+        } else {
+            l.block_offsets.push(0);
+        }
+        progress.step("scanning blocks", i + 1, l.blocks)?;
+    }
+    l.file_size = pos;
+    Ok(())
+}
+
+/// Index in the BAT of payload block `i`: a sector bitmap entry follows
+/// every `chunk_ratio` payload entries.
+fn bat_index(l: &Layout, i: u64) -> u64 {
+    i + i / l.chunk_ratio
 }
 
 fn header(seq: u64, opts: &WriteOptions) -> Vec<u8> {
@@ -217,7 +249,12 @@ pub fn write(
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let l = layout(disk, opts, progress)?;
+    let mut l = plan(disk, opts)?;
+    // A fixed disk stores every block: its layout needs no scan.
+    let one_pass = !l.fixed && sink.can_patch();
+    if !one_pass {
+        place_blocks(disk, &mut l, progress)?;
+    }
     let mut pos = 0u64;
     let put = |sink: &mut dyn Sink, at: u64, data: &[u8], pos: &mut u64| -> Result<()> {
         sink.hole(at - *pos)?;
@@ -244,6 +281,9 @@ pub fn write(
     put(sink, METADATA_OFFSET, &metadata(&l, opts), &mut pos)?;
     sink.hole(BAT_OFFSET - pos)?;
     pos = BAT_OFFSET;
+    if one_pass {
+        return write_one_pass(disk, &l, sink, progress);
+    }
 
     // BAT, written in chunks: payload entries with a sector bitmap entry
     // after every chunk_ratio of them.
@@ -282,4 +322,109 @@ pub fn write(
         progress.step("writing vhdx", done, stored)?;
     }
     sink.finish()
+}
+
+/// A dynamic disk after the metadata region (the sink at the BAT): the BAT
+/// as a hole, the blocks that hold data as they are read, then their BAT
+/// entries patched in.
+fn write_one_pass(
+    disk: &Disk,
+    l: &Layout,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    sink.hole(l.bat_length)?;
+    let first = BAT_OFFSET + l.bat_length;
+    let mut stored: Vec<u64> = Vec::new();
+    let mut buf = vec![0u8; blocks::PIECE];
+    blocks::copy_nonzero_units(
+        disk,
+        l.block_size,
+        sink,
+        &mut buf,
+        progress,
+        "writing vhdx",
+        |i, _| {
+            stored.push(i);
+            Ok(())
+        },
+    )?;
+    let entries = stored.iter().enumerate().map(|(k, &i)| {
+        let off = first + k as u64 * l.block_size;
+        let entry = off | PAYLOAD_BLOCK_FULLY_PRESENT;
+        (bat_index(l, i) * 8, entry.to_le_bytes())
+    });
+    blocks::patch_table(sink, BAT_OFFSET, l.bat_length, 0, entries)?;
+    sink.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{NoProgress, ReadAt};
+    use crate::testutil::{bytes_read, one_pass_disks, same_one_and_two_passes};
+    use std::sync::Arc;
+
+    fn with_block(block: u64) -> impl Fn(&Disk, &mut dyn Sink) -> Result<()> {
+        move |d, sink| {
+            let opts = WriteOptions {
+                cluster_size: Some(block),
+                ..Default::default()
+            };
+            write(d, &opts, sink, &NoProgress)
+        }
+    }
+
+    fn all(r: &dyn ReadAt) -> Vec<u8> {
+        let mut v = vec![0u8; r.size() as usize];
+        r.read_at(0, &mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn one_pass_and_two_passes_give_the_same_bytes() {
+        for block in [MIB, 8 * MIB] {
+            for (name, d) in one_pass_disks(block) {
+                let what = format!("{name}, block {block}");
+                let img = same_one_and_two_passes(&what, &d, &with_block(block)).unwrap();
+                let o = super::super::open(Arc::new(img)).unwrap();
+                let mut want = all(&d);
+                want.resize(o.disk.size() as usize, 0);
+                assert!(all(&o.disk) == want, "{what}");
+            }
+        }
+        // Past the first chunk of 4096 blocks of 1 MiB: sector bitmap
+        // entries in the BAT, a BAT of two patched pieces.
+        let mut big = Disk::new((9 << 30) + 4096);
+        for at in [0u64, 4 << 30, (5 << 30) + 7, 9 << 30] {
+            big.write(at, b"data").unwrap();
+        }
+        let img = same_one_and_two_passes("9 GiB", &big, &with_block(MIB)).unwrap();
+        let o = super::super::open(Arc::new(img)).unwrap();
+        let mut b = [0u8; 4];
+        for at in [0u64, 4 << 30, (5 << 30) + 7, 9 << 30] {
+            o.disk.read_at(at, &mut b).unwrap();
+            assert_eq!(&b, b"data", "at {at}");
+        }
+        let empty = Disk::new(0);
+        assert!(same_one_and_two_passes("size 0", &empty, &with_block(MIB)).is_some());
+        // A fixed disk (always one pass) is still the same either way.
+        let fixed = |d: &Disk, sink: &mut dyn Sink| {
+            let opts = WriteOptions {
+                subformat: Some("fixed".into()),
+                ..Default::default()
+            };
+            write(d, &opts, sink, &NoProgress)
+        };
+        let d = &one_pass_disks(MIB)[2].1;
+        same_one_and_two_passes("fixed", d, &fixed).unwrap();
+    }
+
+    #[test]
+    fn a_patchable_sink_reads_the_disk_once() {
+        let d = &one_pass_disks(MIB)[2].1;
+        let (one, two, allocated) = bytes_read(d, &with_block(MIB));
+        assert_eq!(one, allocated);
+        assert!(two > allocated, "{two}");
+    }
 }

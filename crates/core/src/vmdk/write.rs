@@ -3,10 +3,21 @@
 //! (header with gdOffset = GD_AT_END, deflate grains behind grain markers,
 //! each GT after its grains, GD, footer, end-of-stream marker).
 //!
-//! monolithicSparse needs the set of stored grains before the first GT is
-//! written, so it scans the allocated extents first (memory: 8 bytes per
-//! stored 64 KiB grain). streamOptimized is one pass: the only tables held
-//! are the GD and the current GT.
+//! monolithicSparse places its GDs and GTs before the grains, but their
+//! places and sizes depend only on the capacity; the GT entries need the
+//! set of stored grains (memory: 8 bytes per stored 64 KiB grain). Two
+//! ways, the same bytes:
+//!
+//! - **One pass**, when the sink can rewrite what it wrote
+//!   ([`Sink::can_patch`]): the GDs are written, the GTs left as holes, each
+//!   grain that holds data written as it is read (its place: the count of
+//!   such grains before it), and the GTs patched in at the end (both
+//!   copies). The disk is read once.
+//! - **Two passes**, for pure streams: pass 1 finds the grains that hold
+//!   data, then everything is written in order.
+//!
+//! streamOptimized is always one pass (its GD and GTs come after the grains
+//! they place): the only tables held are the GD and the current GT.
 
 use super::raw::*;
 use crate::blocks::{self, round_up};
@@ -181,15 +192,6 @@ fn sparse(
         DEFAULT_GRAIN_SECTORS,
     );
 
-    let mut buf = vec![0u8; blocks::CHUNK];
-    let mut stored: Vec<u64> = Vec::new();
-    for g in candidate_grains(disk) {
-        if blocks::has_data(disk, g * GRAIN_BYTES, GRAIN_BYTES, &mut buf)? {
-            stored.push(g);
-        }
-        progress.step("scanning grains", g * GRAIN_BYTES, disk.size())?;
-    }
-
     let header = SparseExtentHeader {
         version: 1,
         flags: FLAG_VALID_NEWLINE_TEST | FLAG_USE_REDUNDANT_GT,
@@ -204,17 +206,72 @@ fn sparse(
         unclean_shutdown: false,
         compress_algorithm: COMPRESSION_NONE,
     };
-    sink.write(&header.to_bytes())?;
-    put_descriptor(desc, sink)?;
-    for dir in [rgd_offset, gd_offset] {
-        // Grain directory: sector of each grain table, which follow it.
+    // Grain directory: sector of each grain table, which follow it.
+    let gd = |dir: u64| {
         let mut gd = Vec::with_capacity((gd_sectors * SECTOR) as usize);
         for i in 0..gt_count {
             gd.extend_from_slice(&((dir + gd_sectors + i * GT_SECTORS) as u32).to_le_bytes());
         }
         gd.resize((gd_sectors * SECTOR) as usize, 0);
-        sink.write(&gd)?;
-        // Grain tables: the n-th stored grain lives at over_head + n*grain.
+        gd
+    };
+    // The n-th stored grain lives at over_head + n*grain.
+    let grain_sector = |n: usize| {
+        u32::try_from(over_head + n as u64 * DEFAULT_GRAIN_SECTORS)
+            .map_err(|_| Error::no_space("vmdk", "grain offset past 2 TiB of file"))
+    };
+    let tables_end = gd_offset + gd_sectors + GT_SECTORS * gt_count;
+
+    if sink.can_patch() {
+        sink.write(&header.to_bytes())?;
+        put_descriptor(desc, sink)?;
+        for dir in [rgd_offset, gd_offset] {
+            sink.write(&gd(dir))?;
+            sink.hole(GT_SECTORS * gt_count * SECTOR)?;
+        }
+        sink.hole((over_head - tables_end) * SECTOR)?;
+        let mut stored: Vec<u64> = Vec::new();
+        let mut buf = vec![0u8; blocks::PIECE];
+        blocks::copy_nonzero_units(
+            disk,
+            GRAIN_BYTES,
+            sink,
+            &mut buf,
+            progress,
+            "writing vmdk",
+            |g, _| {
+                grain_sector(stored.len())?;
+                stored.push(g);
+                Ok(())
+            },
+        )?;
+        for dir in [rgd_offset, gd_offset] {
+            let entries = stored.iter().enumerate().map(|(n, &g)| {
+                // Checked as each grain was placed.
+                let sector = (over_head + n as u64 * DEFAULT_GRAIN_SECTORS) as u32;
+                (g * 4, sector.to_le_bytes())
+            });
+            let at = (dir + gd_sectors) * SECTOR;
+            blocks::patch_table(sink, at, GT_SECTORS * gt_count * SECTOR, 0, entries)?;
+        }
+        sink.finish()?;
+        return Ok(stored.len() as u64 * GRAIN_BYTES);
+    }
+
+    let mut buf = vec![0u8; blocks::CHUNK];
+    let mut stored: Vec<u64> = Vec::new();
+    for g in candidate_grains(disk) {
+        if blocks::has_data(disk, g * GRAIN_BYTES, GRAIN_BYTES, &mut buf)? {
+            stored.push(g);
+        }
+        progress.step("scanning grains", g * GRAIN_BYTES, disk.size())?;
+    }
+
+    sink.write(&header.to_bytes())?;
+    put_descriptor(desc, sink)?;
+    for dir in [rgd_offset, gd_offset] {
+        sink.write(&gd(dir))?;
+        // Grain tables.
         let mut next = 0usize;
         let mut gt = vec![0u8; (GT_SECTORS * SECTOR) as usize];
         for i in 0..gt_count {
@@ -224,9 +281,7 @@ fn sparse(
                 if g >= first + NUM_GTES_PER_GT as u64 {
                     break;
                 }
-                let sector = over_head + next as u64 * DEFAULT_GRAIN_SECTORS;
-                let sector = u32::try_from(sector)
-                    .map_err(|_| Error::no_space("vmdk", "grain offset past 2 TiB of file"))?;
+                let sector = grain_sector(next)?;
                 let e = ((g - first) * 4) as usize;
                 gt[e..e + 4].copy_from_slice(&sector.to_le_bytes());
                 next += 1;
@@ -234,7 +289,7 @@ fn sparse(
             sink.write(&gt)?;
         }
     }
-    sink.hole((over_head - (gd_offset + gd_sectors + GT_SECTORS * gt_count)) * SECTOR)?;
+    sink.hole((over_head - tables_end) * SECTOR)?;
     for (n, &g) in stored.iter().enumerate() {
         blocks::copy(disk, g * GRAIN_BYTES, GRAIN_BYTES, sink, &mut buf)?;
         progress.step("writing vmdk", n as u64 + 1, stored.len() as u64)?;
@@ -362,4 +417,68 @@ fn stream(
     out.write(&marker(0, MARKER_EOS))?;
     out.sink.finish()?;
     Ok(populated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{NoProgress, ReadAt};
+    use crate::testutil::{bytes_read, one_pass_disks, same_one_and_two_passes};
+    use std::sync::Arc;
+
+    fn with_sub(sub: &'static str) -> impl Fn(&Disk, &mut dyn Sink) -> Result<()> {
+        move |d, sink| {
+            let opts = WriteOptions {
+                subformat: Some(sub.into()),
+                ..Default::default()
+            };
+            super::super::write(d, &opts, sink, &NoProgress)
+        }
+    }
+
+    fn all(r: &dyn ReadAt) -> Vec<u8> {
+        let mut v = vec![0u8; r.size() as usize];
+        r.read_at(0, &mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn one_pass_and_two_passes_give_the_same_bytes() {
+        let mut disks = one_pass_disks(GRAIN_BYTES);
+        disks.extend(one_pass_disks(GT_COVERAGE * SECTOR / 2));
+        // Several grain tables (32 MiB each), some empty; GT areas of more
+        // than one patched piece (64 KiB: 32 GTs).
+        let mut wide = Disk::new((1100 << 20) + 512);
+        for at in [0u64, 40 << 20, 41 << 20, 1099 << 20, 1100 << 20] {
+            wide.write(at, b"data").unwrap();
+        }
+        disks.push(("wide", wide));
+        let empty = Disk::new(0);
+        for sub in ["monolithicSparse", "streamOptimized"] {
+            assert!(same_one_and_two_passes("size 0", &empty, &with_sub(sub)).is_some());
+        }
+        for (name, d) in &disks {
+            let img = same_one_and_two_passes(name, d, &with_sub("monolithicSparse")).unwrap();
+            let o = super::super::open(Arc::new(img)).unwrap();
+            if d.size() < (64 << 20) {
+                let mut want = all(d);
+                want.resize(o.disk.size() as usize, 0);
+                assert!(all(&o.disk) == want, "{name}");
+            }
+            // streamOptimized is one pass either way.
+            same_one_and_two_passes(name, d, &with_sub("streamOptimized")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_patchable_sink_reads_the_disk_once() {
+        let d = &one_pass_disks(GRAIN_BYTES)[2].1;
+        let (one, two, allocated) = bytes_read(d, &with_sub("monolithicSparse"));
+        assert_eq!(one, allocated);
+        assert!(two > allocated, "{two}");
+        // streamOptimized reads each grain once with or without patching.
+        let (one, two, _) = bytes_read(d, &with_sub("streamOptimized"));
+        assert_eq!(one, two);
+        assert_eq!(one, allocated);
+    }
 }
