@@ -3,6 +3,78 @@
 // and the result back. Messages are handled one at a time, in order.
 import init, { handle_message } from './pkg/imgforge_web.js';
 
+// Parallel readers for a big input, used by Rust (worker.rs, convert of a
+// raw image to qcow2): one File read by several reader.js workers at once,
+// each on interleaved chunks (one FileReaderSync tops out below the disk's
+// speed; a few in parallel do not). next() resolves to the chunks in
+// order, {offset, data: Uint8Array}, then null at the end; a reader's
+// error rejects it (and every later call) with the file's name. At most
+// `ahead` chunks per reader are read but not yet done with: a chunk is
+// done with when next() is called again. close() ends the readers.
+if (typeof Worker !== 'undefined' && typeof FileReaderSync !== 'undefined') {
+  self.imgforgeReaders = (file, opts = {}) => {
+    const size = file.size;
+    const MiB = 1 << 20;
+    const want = opts.readers ?? Math.min(4, Math.max(2, navigator.hardwareConcurrency || 2));
+    // Chunks of 32 MiB, smaller for small files so that every reader has
+    // a few (whole MiB, at least 1 MiB).
+    const chunk = opts.chunk ?? Math.max(MiB, Math.min(32 * MiB, Math.floor(size / (want * 4) / MiB) * MiB));
+    const count = Math.max(1, Math.min(want, Math.ceil(size / chunk)));
+    const ahead = opts.ahead ?? 2;
+    const name = file.name || 'input';
+    const workers = [];
+    const ready = new Map(); // offset -> {data, w}
+    let nextOffset = 0;
+    let waiting = null; // the pending next(): {resolve, reject}
+    let held = null; // the reader of the chunk the caller has now
+    let failure = null;
+    const close = () => {
+      for (const w of workers) w.terminate();
+      workers.length = 0;
+      ready.clear();
+    };
+    const fail = (message) => {
+      failure ??= new Error(`reading ${name}: ${message}`);
+      close();
+      if (waiting) { waiting.reject(failure); waiting = null; }
+    };
+    const deliver = () => {
+      if (!waiting) return;
+      if (nextOffset >= size) { waiting.resolve(null); waiting = null; return; }
+      const c = ready.get(nextOffset);
+      if (!c) return;
+      ready.delete(nextOffset);
+      held = c.w;
+      const offset = nextOffset;
+      nextOffset += c.data.length;
+      waiting.resolve({ offset, data: c.data });
+      waiting = null;
+    };
+    for (let i = 0; i < count; i++) {
+      const w = new Worker(new URL('./reader.js', import.meta.url));
+      w.onmessage = (e) => {
+        const m = e.data;
+        if (m.type === 'chunk') { ready.set(m.offset, { data: new Uint8Array(m.data), w }); deliver(); }
+        else if (m.type === 'error') fail(m.message);
+      };
+      w.onerror = (e) => { e.preventDefault(); fail(`a reader worker failed (${e.message || 'reader.js did not load'})`); };
+      w.onmessageerror = () => fail('a chunk could not be received');
+      w.postMessage({ file, start: i * chunk, stride: count * chunk, chunk, end: size, ahead });
+      workers.push(w);
+    }
+    return {
+      readers: count,
+      chunk,
+      next() {
+        if (held) { held.postMessage('ack'); held = null; }
+        if (failure) return Promise.reject(failure);
+        return new Promise((resolve, reject) => { waiting = { resolve, reject }; deliver(); });
+      },
+      close,
+    };
+  };
+}
+
 const ready = init();
 let queue = Promise.resolve();
 self.onmessage = (e) => {

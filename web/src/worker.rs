@@ -7,7 +7,10 @@
 //! - `{id, cmd: "inspect", file: Blob}` → `done.result` = the info object
 //! - `{id, cmd: "build", recipe: string, syntax?: "json"|"toml",
 //!    files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?}`
-//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`
+//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`;
+//!   a raw image to qcow2 into an output that can patch is read by
+//!   parallel reader workers (crate::readers) and `done.readers` says how
+//!   many
 //! - `{id, cmd: "list_dir", file: Blob, key: string, part?: number, path}`
 //!   → `done.result` = the entries (engine::list_dir); the filesystem's tree
 //!   is kept per (`key`, `part`) for the next requests
@@ -26,6 +29,7 @@
 
 use crate::blob::{js_message, BlobSource};
 use crate::engine::{self, FileMap};
+use crate::readers::{self, ReaderPool};
 use crate::recipe::{self, Syntax};
 use crate::sink::{obj, post, ChunkSink, OpfsSink, WorkerProgress};
 use imgforge_core::container::Format;
@@ -152,6 +156,11 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
                 _ => Value::Object(Default::default()),
             };
             let opts = engine::write_options(&opts, &opts).map_err(|e| e.to_string())?;
+            if format == Format::Qcow2 {
+                if let Some(done) = convert_in_parallel(msg, id, &src, &opts).await? {
+                    return Ok(done);
+                }
+            }
             with_output(msg, id, |sink, progress| {
                 engine::convert(src.clone(), format, &opts, sink, progress)
             })
@@ -161,6 +170,89 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
         "panic" => panic!("a panic the browser test asked for"),
         other => Err(format!("unknown command '{other}'")),
     }
+}
+
+/// Convert of a raw image to qcow2 with the input read by parallel readers
+/// (crate::readers), when the worker has them and the output can patch
+/// (OPFS; chunks with `patch: true`); `None` to take the one-reader path.
+/// `done` carries `readers`: how many read in parallel.
+async fn convert_in_parallel(
+    msg: &JsValue,
+    id: &JsValue,
+    src: &Source,
+    opts: &imgforge_core::container::WriteOptions,
+) -> Result<Option<js_sys::Object>, String> {
+    // The same detection as engine::convert's container::open (the header
+    // read through the one-reader BlobSource).
+    if imgforge_core::container::detect(&**src).ok() != Some(Format::Raw) {
+        return Ok(None);
+    }
+    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
+    let patch = get(msg, "patch").as_bool().unwrap_or(false);
+    if out == "chunks" && !patch {
+        return Ok(None);
+    }
+    let Some(pool) = ReaderPool::start(&get(msg, "file"))? else {
+        return Ok(None);
+    };
+    let progress = WorkerProgress::new(id.clone());
+    let mut output = open_output(msg, id).await?;
+    let name = src.name();
+    if !output.sink().can_patch() {
+        drop(pool);
+        engine::convert(src.clone(), Format::Qcow2, opts, output.sink(), &progress)
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(output.done()));
+    }
+    readers::raw_to_qcow2(&pool, &name, src.size(), opts, output.sink(), &progress).await?;
+    let done = output.done();
+    let _ = Reflect::set(&done, &"readers".into(), &pool.readers().into());
+    Ok(Some(done))
+}
+
+/// An output opened as the request asks ([`with_output`]'s choice).
+enum Output {
+    Opfs(OpfsSink, String),
+    Chunks(ChunkSink),
+}
+
+impl Output {
+    fn sink(&mut self) -> &mut dyn Sink {
+        match self {
+            Output::Opfs(s, _) => s,
+            Output::Chunks(s) => s,
+        }
+    }
+
+    /// The `done` message's fields for this output.
+    fn done(self) -> js_sys::Object {
+        match self {
+            Output::Opfs(s, name) => obj(&[
+                ("output", "opfs".into()),
+                ("name", name.into()),
+                ("size", (s.written() as f64).into()),
+            ]),
+            Output::Chunks(s) => obj(&[
+                ("output", "chunks".into()),
+                ("size", (s.written() as f64).into()),
+            ]),
+        }
+    }
+}
+
+/// Opens the output `{out, name, patch}` names, as [`with_output`] does.
+async fn open_output(msg: &JsValue, id: &JsValue) -> Result<Output, String> {
+    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
+    let name = get_str(msg, "name").unwrap_or_else(|| "imgforge-out.bin".into());
+    if out != "chunks" {
+        match open_opfs(&name).await {
+            Ok(h) => return Ok(Output::Opfs(OpfsSink::new(h, name.clone()), name)),
+            Err(e) if out == "opfs" => return Err(format!("OPFS: {e}")),
+            Err(_) => {}
+        }
+    }
+    let patch = get(msg, "patch").as_bool().unwrap_or(false);
+    Ok(Output::Chunks(ChunkSink::new(id.clone()).patchable(patch)))
 }
 
 /// Trees of the filesystems the page is browsing, by (`key`, partition):
