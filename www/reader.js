@@ -34,6 +34,26 @@ function pump() {
     }
     job.next += job.stride;
     credits--;
-    self.postMessage({ type: 'chunk', offset, data }, [data]);
+    self.postMessage({ type: 'chunk', offset, data, ranges: dataRanges(data) }, [data]);
   }
+}
+
+// [start, end, start, end, …] of the 64 KiB blocks of `buf` (the last one
+// may be short) that hold a non-zero byte, adjacent ones merged.
+function dataRanges(buf) {
+  const BLOCK = 1 << 16;
+  const words = new Int32Array(buf, 0, buf.byteLength >> 2);
+  const bytes = new Uint8Array(buf);
+  const ranges = [];
+  for (let start = 0; start < buf.byteLength; start += BLOCK) {
+    const end = Math.min(start + BLOCK, buf.byteLength);
+    let data = false;
+    const wend = end >> 2;
+    for (let i = start >> 2; i < wend; i++) if (words[i] !== 0) { data = true; break; }
+    for (let i = wend << 2; !data && i < end; i++) if (bytes[i] !== 0) data = true;
+    if (!data) continue;
+    if (ranges.length && ranges[ranges.length - 1] === start) ranges[ranges.length - 1] = end;
+    else ranges.push(start, end);
+  }
+  return ranges;
 }

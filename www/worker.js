@@ -7,7 +7,8 @@ import init, { handle_message } from './pkg/imgforge_web.js';
 // raw image to qcow2): one File read by several reader.js workers at once,
 // each on interleaved chunks (one FileReaderSync tops out below the disk's
 // speed; a few in parallel do not). next() resolves to the chunks in
-// order, {offset, data: Uint8Array}, then null at the end; a reader's
+// order, {offset, data: Uint8Array, ranges: [start, end, …] (the parts of
+// data that are not zeros)}, then null at the end; a reader's
 // error rejects it (and every later call) with the file's name. At most
 // `ahead` chunks per reader are read but not yet done with: a chunk is
 // done with when next() is called again. close() ends the readers.
@@ -15,9 +16,13 @@ if (typeof Worker !== 'undefined' && typeof FileReaderSync !== 'undefined') {
   self.imgforgeReaders = (file, opts = {}) => {
     const size = file.size;
     const MiB = 1 << 20;
-    const want = opts.readers ?? Math.min(4, Math.max(2, navigator.hardwareConcurrency || 2));
+    // Four readers whatever the core count: they mostly wait on the
+    // browser's file I/O (docs/benchmarks.md, "Issue 6": 1 reader ~0.7
+    // GB/s, 2 ~1.1, 4 ~1.4 on a 2-core machine).
+    const want = opts.readers ?? 4;
     // Chunks of 32 MiB, smaller for small files so that every reader has
-    // a few (whole MiB, at least 1 MiB).
+    // a few (whole MiB, at least 1 MiB); with 2 ahead per reader at most
+    // 256 MiB are read but not yet converted.
     const chunk = opts.chunk ?? Math.max(MiB, Math.min(32 * MiB, Math.floor(size / (want * 4) / MiB) * MiB));
     const count = Math.max(1, Math.min(want, Math.ceil(size / chunk)));
     const ahead = opts.ahead ?? 2;
@@ -47,14 +52,14 @@ if (typeof Worker !== 'undefined' && typeof FileReaderSync !== 'undefined') {
       held = c.w;
       const offset = nextOffset;
       nextOffset += c.data.length;
-      waiting.resolve({ offset, data: c.data });
+      waiting.resolve({ offset, data: c.data, ranges: c.ranges });
       waiting = null;
     };
     for (let i = 0; i < count; i++) {
       const w = new Worker(new URL('./reader.js', import.meta.url));
       w.onmessage = (e) => {
         const m = e.data;
-        if (m.type === 'chunk') { ready.set(m.offset, { data: new Uint8Array(m.data), w }); deliver(); }
+        if (m.type === 'chunk') { ready.set(m.offset, { data: new Uint8Array(m.data), ranges: m.ranges, w }); deliver(); }
         else if (m.type === 'error') fail(m.message);
       };
       w.onerror = (e) => { e.preventDefault(); fail(`a reader worker failed (${e.message || 'reader.js did not load'})`); };

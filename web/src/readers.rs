@@ -64,7 +64,7 @@ impl ReaderPool {
     }
 
     /// The next chunk in file order, `None` at the end.
-    async fn next(&self) -> Result<Option<(u64, Uint8Array)>, String> {
+    async fn next(&self) -> Result<Option<Chunk>, String> {
         let p: Promise = self
             .next
             .call0(&self.handle)
@@ -83,7 +83,29 @@ impl ReaderPool {
             .ok()
             .and_then(|d| d.dyn_into().ok())
             .ok_or("the file readers: a chunk without data")?;
-        Ok(Some((offset as u64, data)))
+        let len = data.length() as u64;
+        // The parts of the chunk that hold data (by default all of it).
+        let ranges = match Reflect::get(&v, &"ranges".into()) {
+            Ok(r) if js_sys::Array::is_array(&r) => {
+                let r: Vec<u64> = js_sys::Array::from(&r)
+                    .iter()
+                    .map(|x| x.as_f64().unwrap_or(f64::NAN) as u64)
+                    .collect();
+                let ok = r.len() % 2 == 0
+                    && r.windows(2).all(|w| w[0] <= w[1])
+                    && r.last().is_none_or(|&e| e <= len);
+                if !ok {
+                    return Err("the file readers: bad data ranges".into());
+                }
+                r.chunks(2).map(|p| (p[0], p[1])).collect()
+            }
+            _ => vec![(0, len)],
+        };
+        Ok(Some(Chunk {
+            offset: offset as u64,
+            data,
+            ranges,
+        }))
     }
 }
 
@@ -95,6 +117,15 @@ impl Drop for ReaderPool {
             }
         }
     }
+}
+
+/// A chunk of the file: its bytes at `offset` (a JS array, outside wasm
+/// memory) and the ranges of them, relative to `offset`, that may hold
+/// non-zero bytes (the rest are zeros).
+struct Chunk {
+    offset: u64,
+    data: Uint8Array,
+    ranges: Vec<(u64, u64)>,
 }
 
 /// Converts a raw image of `size` bytes, read by `pool`, to qcow2 in
@@ -110,23 +141,32 @@ pub async fn raw_to_qcow2(
     progress: &dyn Progress,
 ) -> Result<(), String> {
     let mut w = PushWriter::new(size, opts, sink).map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; PIECE.min(size as usize)];
+    let mut buf = vec![0u8; (PIECE as u64).min(size) as usize];
     let mut expect = 0u64;
-    while let Some((offset, data)) = pool.next().await? {
+    while let Some(Chunk {
+        offset,
+        data,
+        ranges,
+    }) = pool.next().await?
+    {
         let len = data.length() as u64;
         if offset != expect || offset + len > size || len == 0 {
             return Err(format!(
                 "reading {name}: a chunk of {len} bytes at offset {offset} where offset {expect} was due"
             ));
         }
-        let mut at = 0u64;
-        while at < len {
-            let n = (PIECE as u64).min(len - at) as usize;
-            data.subarray(at as u32, (at as usize + n) as u32)
-                .copy_to(&mut buf[..n]);
-            w.push_at(offset + at, &buf[..n])
-                .map_err(|e| e.to_string())?;
-            at += n as u64;
+        // Only the parts with data are copied into wasm memory and pushed;
+        // the writer reads the gaps as zeros.
+        for (start, end) in ranges {
+            let mut at = start;
+            while at < end {
+                let n = (PIECE as u64).min(end - at) as usize;
+                data.subarray(at as u32, (at as usize + n) as u32)
+                    .copy_to(&mut buf[..n]);
+                w.push_at(offset + at, &buf[..n])
+                    .map_err(|e| e.to_string())?;
+                at += n as u64;
+            }
         }
         expect = offset + len;
         progress
