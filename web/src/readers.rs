@@ -91,7 +91,7 @@ impl ReaderPool {
                     .iter()
                     .map(|x| x.as_f64().unwrap_or(f64::NAN) as u64)
                     .collect();
-                let ok = r.len() % 2 == 0
+                let ok = r.len().is_multiple_of(2)
                     && r.windows(2).all(|w| w[0] <= w[1])
                     && r.last().is_none_or(|&e| e <= len);
                 if !ok {
