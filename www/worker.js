@@ -26,7 +26,7 @@ if (typeof Worker !== 'undefined' && typeof FileReaderSync !== 'undefined') {
     const chunk = opts.chunk ?? Math.max(MiB, Math.min(32 * MiB, Math.floor(size / (want * 4) / MiB) * MiB));
     const count = Math.max(1, Math.min(want, Math.ceil(size / chunk)));
     const ahead = opts.ahead ?? 2;
-    const name = file.name || 'input';
+    const name = file.name || 'image';
     const workers = [];
     const ready = new Map(); // offset -> {data, w}
     let nextOffset = 0;
