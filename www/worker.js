@@ -16,16 +16,17 @@ if (typeof Worker !== 'undefined' && typeof FileReaderSync !== 'undefined') {
   self.imgforgeReaders = (file, opts = {}) => {
     const size = file.size;
     const MiB = 1 << 20;
-    // Four readers whatever the core count: they mostly wait on the
-    // browser's file I/O (docs/benchmarks.md, "Issue 6": 1 reader ~0.7
-    // GB/s, 2 ~1.1, 4 ~1.4 on a 2-core machine).
-    const want = opts.readers ?? 4;
+    // Six readers whatever the core count: they mostly wait on the
+    // browser's file I/O (docs/benchmarks.md, "Issue 6", "Parallel
+    // readers": 1 reader ~0.7 GB/s, 2 ~1.1, 4 ~1.4 on a 2-core machine;
+    // 6 with one chunk each a little faster than 4 with two).
+    const want = opts.readers ?? 6;
     // Chunks of 32 MiB, smaller for small files so that every reader has
-    // a few (whole MiB, at least 1 MiB); with 2 ahead per reader at most
-    // 256 MiB are read but not yet converted.
+    // a few (whole MiB, at least 1 MiB); with one chunk out per reader at
+    // most 192 MiB are read but not yet converted.
     const chunk = opts.chunk ?? Math.max(MiB, Math.min(32 * MiB, Math.floor(size / (want * 4) / MiB) * MiB));
     const count = Math.max(1, Math.min(want, Math.ceil(size / chunk)));
-    const ahead = opts.ahead ?? 2;
+    const ahead = opts.ahead ?? 1;
     const name = file.name || 'image';
     const workers = [];
     const ready = new Map(); // offset -> {data, w}
