@@ -17,6 +17,9 @@
 // - bad input: a recipe error shown with its line and key, a missing input
 //   file, an image format imgforge does not read, a worker panic (the page
 //   restarts the worker), Cancel during a long build then a build that works;
+// - imgforge.js convert of a raw image to qcow2 (plain and -c) read by
+//   parallel reader workers, against `imgforge convert -O qcow2`, and a
+//   failing reader;
 // - the CSP holds and no request leaves the page's origin; embed.html
 //   (iframe + module API); ?recipe=URL. Screenshots go to target/screenshots/.
 //
@@ -623,6 +626,115 @@ await test('inspect the bootable disk (qcow2): file trees, sizes, link targets, 
   const efiRow = api.rows.find((r) => r.name === 'BOOTX64.EFI');
   if (!efiRow || efiRow.size !== want || efiRow.kind !== 'file') throw new Error(`listDir: ${JSON.stringify(api.rows)}`);
   if (api.text !== fs.readFileSync(grub, 'utf8')) throw new Error(`readFile: ${api.text}`);
+  await page.close();
+});
+
+// Convert through the module API: a raw image with data and holes, its
+// size no multiple of the readers' chunks (nor of 512), to qcow2 (plain and
+// -c) read by parallel reader workers (www/reader.js; the worker's `done`
+// says how many, seen through a Worker spy), byte for byte against
+// `imgforge convert -O qcow2`; then a reader that fails: one error naming
+// the file, and the next convert works.
+const spyOnWorkers = () => {
+  const Real = window.Worker;
+  window.__imgforgeDone = [];
+  window.Worker = class extends Real {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('message', (e) => {
+        if (e.data?.type === 'done') window.__imgforgeDone.push({ ...e.data });
+      });
+    }
+  };
+};
+const sampleRaw = path.join(tmp, 'parallel.raw');
+function makeSampleRaw() {
+  if (fs.existsSync(sampleRaw)) return sampleRaw;
+  const size = 37 * (1 << 20) + 4099;
+  const fd = fs.openSync(sampleRaw, 'w');
+  fs.ftruncateSync(fd, size);
+  let x = 12345;
+  const rnd = () => { x = (x * 1103515245 + 12345) >>> 0; return x; };
+  // Text and noise scattered over the disk (some across 1 MiB and 64 KiB
+  // boundaries), and the last bytes.
+  for (let i = 0; i < 40; i++) {
+    const len = 1 + (rnd() % 300000);
+    const off = rnd() % (size - len);
+    const buf = i % 4 === 0 ? crypto.randomBytes(len) : Buffer.from('imgforge parallel readers '.repeat(Math.ceil(len / 26)).slice(0, len));
+    fs.writeSync(fd, buf, 0, len, off);
+  }
+  fs.writeSync(fd, Buffer.from('the very end'), 0, 12, size - 12);
+  fs.closeSync(fd);
+  return sampleRaw;
+}
+async function convertInPage(page, opts) {
+  return page.evaluate(async (opts) => {
+    const m = await import('./imgforge.js');
+    const f = document.getElementById('api-raw').files[0];
+    window.__imgforgeDone.length = 0;
+    try {
+      const blob = await m.convert(f, 'qcow2', opts);
+      const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
+      const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+      return { hex, size: blob.size, done: window.__imgforgeDone.at(-1) };
+    } catch (e) {
+      return { error: e.message };
+    }
+  }, opts);
+}
+async function rawApiPage(before) {
+  const page = await openPage(spyOnWorkers, before);
+  await page.evaluate(() => {
+    const i = document.createElement('input');
+    i.type = 'file';
+    i.id = 'api-raw';
+    i.hidden = true;
+    document.body.append(i);
+  });
+  await page.setInputFiles('#api-raw', makeSampleRaw());
+  return page;
+}
+
+await test('imgforge.js convert(raw, "qcow2"), plain and -c: parallel readers, = imgforge convert -O qcow2', async () => {
+  if (!haveCli()) return 'skip';
+  const raw = makeSampleRaw();
+  const page = await rawApiPage();
+  for (const [opts, flags] of [[{}, []], [{ compress: true }, ['-c']]]) {
+    const out = path.join(tmp, `parallel-cli${flags.join('')}.qcow2`);
+    cliRun(['convert', ...flags, '-O', 'qcow2', raw, out]);
+    const want = await shaFile(out);
+    const got = await convertInPage(page, opts);
+    if (got.error) throw new Error(`convert ${JSON.stringify(opts)}: ${got.error}`);
+    if (!(got.done?.readers >= 2)) throw new Error(`the parallel readers were not used: done = ${JSON.stringify(got.done)}`);
+    if (got.hex !== want) throw new Error(`convert ${JSON.stringify(opts)}: ${got.size} bytes, sha256 ${got.hex} != the CLI's ${want} (${fs.statSync(out).size} bytes)`);
+  }
+  await page.close();
+});
+
+await test('a parallel reader that fails: convert rejects naming the file, then converts again', async () => {
+  // Nested workers' requests cannot be routed, so the build worker is
+  // wrapped: its first reader pool starts readers that fail.
+  const page = await rawApiPage(async (page) => {
+    await page.route(/\/worker\.js$/, (route) => route.fulfill({
+      contentType: 'text/javascript',
+      body: `import './worker.js?real';
+const real = self.imgforgeReaders, Real = self.Worker;
+const failing = URL.createObjectURL(new Blob([
+  "self.onmessage = (e) => { if (e.data !== 'ack') self.postMessage({ type: 'error', offset: e.data.start, message: 'NotReadableError: the test says no' }); };"
+], { type: 'text/javascript' }));
+let calls = 0;
+self.imgforgeReaders = (file, opts) => {
+  if (calls++ > 0) return real(file, opts);
+  self.Worker = class extends Real { constructor(url, o) { super(failing, o); } };
+  try { return real(file, opts); } finally { self.Worker = Real; }
+};
+`,
+    }));
+  });
+  const bad = await convertInPage(page, {});
+  if (!bad.error || !/reading parallel\.raw: NotReadableError: the test says no/.test(bad.error)) throw new Error(`with failing readers: ${JSON.stringify(bad)}`);
+  const good = await convertInPage(page, {});
+  if (good.error || !(good.done?.readers >= 2)) throw new Error(`after the failure: ${JSON.stringify(good)}`);
   await page.close();
 });
 

@@ -4,7 +4,8 @@
 //! - [`engine`]: the facade over the core (inspect, build, convert).
 //! - [`worker`]: `handle_message`, the Web Worker's entry (www/worker.js).
 //! - [`page`]: `start_page`, the main thread's UI (www/index.html).
-//! - [`blob`], [`sink`]: `Blob` inputs, OPFS and streamed outputs.
+//! - [`blob`], [`sink`]: `Blob` inputs, OPFS and streamed outputs;
+//!   [`readers`]: a big input read by parallel reader workers.
 //! - The `*_bytes` exports below: the same engine on plain bytes, for node
 //!   (parity tests against the CLI) and for small jobs; the `*_stream`
 //!   exports read and write through JS callbacks, for images of any size
@@ -17,6 +18,7 @@ pub mod blob;
 pub mod engine;
 pub mod node;
 pub mod page;
+pub mod readers;
 pub mod recipe;
 pub mod sink;
 pub mod worker;

@@ -10,7 +10,10 @@
 //!   prefetch?: bytes}` (inputs up to `prefetch` bytes, 32 MiB by default,
 //!   are read whole before the build starts, the others on demand;
 //!   `done.prefetched` = how many were read whole)
-//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`
+//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`;
+//!   a raw image to qcow2 into an output that can patch is read by
+//!   parallel reader workers (crate::readers) and `done.readers` says how
+//!   many
 //! - `{id, cmd: "list_dir", file: Blob, key: string, part?: number, path}`
 //!   → `done.result` = the entries (engine::list_dir); the filesystem's tree
 //!   is kept per (`key`, `part`) for the next requests
@@ -29,6 +32,7 @@
 
 use crate::blob::{js_message, BlobSource};
 use crate::engine::{self, FileMap};
+use crate::readers::{self, ReaderPool};
 use crate::recipe::{self, Syntax};
 use crate::sink::{obj, post, ChunkSink, OpfsSink, WorkerProgress};
 use imgforge_core::container::Format;
@@ -147,10 +151,10 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
             };
             let reads = Prefetch::start(inputs, get(msg, "prefetch").as_f64(), wanted)?;
             let prefetched = reads.wanted.len();
-            let out = open_output(msg).await?;
+            let out = open_output(msg, id).await?;
             let files = reads.finish().await?;
             let mut warnings = Vec::new();
-            let done = run_output(out, msg, id, |sink, progress| {
+            let done = run_output(out, id, |sink, progress| {
                 warnings = engine::build(&recipe, &files, sink, progress)?;
                 Ok(())
             })?;
@@ -170,6 +174,11 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
                 _ => Value::Object(Default::default()),
             };
             let opts = engine::write_options(&opts, &opts).map_err(|e| e.to_string())?;
+            if format == Format::Qcow2 {
+                if let Some(done) = convert_in_parallel(msg, id, &src, &opts).await? {
+                    return Ok(done);
+                }
+            }
             with_output(msg, id, |sink, progress| {
                 engine::convert(src.clone(), format, &opts, sink, progress)
             })
@@ -295,6 +304,91 @@ impl Prefetch {
     }
 }
 
+/// Convert of a raw image to qcow2 with the input read by parallel readers
+/// (crate::readers), when the worker has them and the output can patch
+/// (OPFS; chunks with `patch: true`); `None` to take the one-reader path.
+/// `done` carries `readers`: how many read in parallel.
+async fn convert_in_parallel(
+    msg: &JsValue,
+    id: &JsValue,
+    src: &Source,
+    opts: &imgforge_core::container::WriteOptions,
+) -> Result<Option<js_sys::Object>, String> {
+    // The same detection as engine::convert's container::open (the header
+    // read through the one-reader BlobSource).
+    if imgforge_core::container::detect(&**src).ok() != Some(Format::Raw) {
+        return Ok(None);
+    }
+    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
+    let patch = get(msg, "patch").as_bool().unwrap_or(false);
+    if out == "chunks" && !patch {
+        return Ok(None);
+    }
+    let Some(pool) = ReaderPool::start(&get(msg, "file"))? else {
+        return Ok(None);
+    };
+    let progress = WorkerProgress::new(id.clone());
+    let mut output = open_output(msg, id).await?;
+    let name = src.name();
+    if !output.sink().can_patch() {
+        drop(pool);
+        engine::convert(src.clone(), Format::Qcow2, opts, output.sink(), &progress)
+            .map_err(|e| e.to_string())?;
+        return Ok(Some(output.done()));
+    }
+    readers::raw_to_qcow2(&pool, &name, src.size(), opts, output.sink(), &progress).await?;
+    let done = output.done();
+    let _ = Reflect::set(&done, &"readers".into(), &pool.readers().into());
+    Ok(Some(done))
+}
+
+/// An output opened as the request asks ([`with_output`]'s choice).
+enum Output {
+    Opfs(OpfsSink, String),
+    Chunks(ChunkSink),
+}
+
+impl Output {
+    fn sink(&mut self) -> &mut dyn Sink {
+        match self {
+            Output::Opfs(s, _) => s,
+            Output::Chunks(s) => s,
+        }
+    }
+
+    /// The `done` message's fields for this output.
+    fn done(self) -> js_sys::Object {
+        match self {
+            Output::Opfs(s, name) => obj(&[
+                ("output", "opfs".into()),
+                ("name", name.into()),
+                ("size", (s.written() as f64).into()),
+            ]),
+            Output::Chunks(s) => obj(&[
+                ("output", "chunks".into()),
+                ("size", (s.written() as f64).into()),
+            ]),
+        }
+    }
+}
+
+/// Opens the output `{out, name, patch}` names: the OPFS file `name`
+/// (`out: "opfs"`, or `"auto"` where OPFS works), else chunks posted to
+/// the page.
+async fn open_output(msg: &JsValue, id: &JsValue) -> Result<Output, String> {
+    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
+    let name = get_str(msg, "name").unwrap_or_else(|| "imgforge-out.bin".into());
+    if out != "chunks" {
+        match open_opfs(&name).await {
+            Ok(h) => return Ok(Output::Opfs(OpfsSink::new(h, name.clone()), name)),
+            Err(e) if out == "opfs" => return Err(format!("OPFS: {e}")),
+            Err(_) => {}
+        }
+    }
+    let patch = get(msg, "patch").as_bool().unwrap_or(false);
+    Ok(Output::Chunks(ChunkSink::new(id.clone()).patchable(patch)))
+}
+
 /// Trees of the filesystems the page is browsing, by (`key`, partition):
 /// opened once per dropped image and partition, so expanding a directory
 /// or downloading a file does not read the filesystem's metadata again.
@@ -367,60 +461,19 @@ async fn with_output(
     id: &JsValue,
     job: impl FnOnce(&mut dyn Sink, &WorkerProgress) -> imgforge_core::Result<()>,
 ) -> Result<js_sys::Object, String> {
-    let out = open_output(msg).await?;
-    run_output(out, msg, id, job)
+    let out = open_output(msg, id).await?;
+    run_output(out, id, job)
 }
 
-/// The output a request asks for: an OPFS file, or chunks posted to the
-/// page (`None`).
-async fn open_output(msg: &JsValue) -> Result<Option<FileSystemSyncAccessHandle>, String> {
-    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
-    if out == "chunks" {
-        return Ok(None);
-    }
-    match open_opfs(&output_name(msg)).await {
-        Ok(h) => Ok(Some(h)),
-        Err(e) if out == "opfs" => Err(format!("OPFS: {e}")),
-        Err(_) => Ok(None),
-    }
-}
-
-fn output_name(msg: &JsValue) -> String {
-    get_str(msg, "name").unwrap_or_else(|| "imgforge-out.bin".into())
-}
-
-/// Runs `job` into the output [`open_output`] gave.
+/// Runs `job` into an output [`open_output`] gave; the `done` fields.
 fn run_output(
-    handle: Option<FileSystemSyncAccessHandle>,
-    msg: &JsValue,
+    mut out: Output,
     id: &JsValue,
     job: impl FnOnce(&mut dyn Sink, &WorkerProgress) -> imgforge_core::Result<()>,
 ) -> Result<js_sys::Object, String> {
     let progress = WorkerProgress::new(id.clone());
-    match handle {
-        Some(h) => {
-            let name = output_name(msg);
-            let mut sink = OpfsSink::new(h, name.clone());
-            job(&mut sink, &progress).map_err(|e| e.to_string())?;
-            Ok(obj(&[
-                ("output", "opfs".into()),
-                ("name", name.into()),
-                ("size", (sink.written() as f64).into()),
-            ]))
-        }
-        None => {
-            let patch = js_sys::Reflect::get(msg, &"patch".into())
-                .ok()
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            let mut sink = ChunkSink::new(id.clone()).patchable(patch);
-            job(&mut sink, &progress).map_err(|e| e.to_string())?;
-            Ok(obj(&[
-                ("output", "chunks".into()),
-                ("size", (sink.written() as f64).into()),
-            ]))
-        }
-    }
+    job(out.sink(), &progress).map_err(|e| e.to_string())?;
+    Ok(out.done())
 }
 
 async fn open_opfs(name: &str) -> Result<FileSystemSyncAccessHandle, String> {

@@ -16,7 +16,7 @@ use crate::{Disk, Result};
 pub use edit::{edit_patch, Editor};
 pub use read::{open_with_backing, Qcow2Reader};
 pub use resize::grow_patch;
-pub use write::compress_cluster;
+pub use write::{compress_cluster, PushWriter};
 
 /// Opens a qcow2 file as its virtual disk.
 pub fn open(src: Source) -> Result<Opened> {

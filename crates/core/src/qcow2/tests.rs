@@ -571,3 +571,111 @@ fn compressed_cluster_bytes_are_pinned() {
     let sum = c.iter().fold(0u32, |a, &b| a.rotate_left(5) ^ b as u32);
     assert_eq!((c.len(), sum), (779, 2903589578));
 }
+
+/// Pushes all of `d`'s bytes through a [`PushWriter`] in pieces whose
+/// lengths come from `lens` (cycled), skipping the zero pieces now and
+/// then (they read as zeros anyway).
+fn pushed(d: &Disk, opts: &WriteOptions, lens: &[usize], skip_zeros: bool) -> Vec<u8> {
+    let bytes = all(d);
+    let mut out = Vec::new();
+    let mut w = PushWriter::new(d.size(), opts, &mut out).unwrap();
+    let (mut off, mut i) = (0usize, 0usize);
+    while off < bytes.len() {
+        let n = lens[i % lens.len()].min(bytes.len() - off);
+        let piece = &bytes[off..off + n];
+        if !(skip_zeros && i % 2 == 0 && crate::io::is_zero(piece)) {
+            w.push_at(off as u64, piece).unwrap();
+        }
+        off += n;
+        i += 1;
+    }
+    w.finish().unwrap();
+    out
+}
+
+#[test]
+fn pushing_pieces_gives_the_bytes_of_write_qcow2() {
+    let mut tail = Disk::new((1 << 20) + 700);
+    tail.write(1 << 20, &[5u8; 700]).unwrap();
+    let disks = [
+        ("sample", sample_disk(3 * 1024 * 1024 + 1234)),
+        ("sample, whole sectors", sample_disk(3 << 20)),
+        ("short tail", tail),
+        ("empty", Disk::new(1 << 20)),
+        ("size 0", Disk::new(0)),
+    ];
+    // Piece lengths: single bytes, odd sizes, sizes that are not multiples
+    // of 512, and whole multiples of the clusters.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let random: Vec<usize> = (0..97)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            1 + (x % 300_000) as usize
+        })
+        .collect();
+    let patterns: [(&str, Vec<usize>); 4] = [
+        ("random", random),
+        ("odd", vec![1, 3, 511, 513, 4097, 65535, 65537, 100_003]),
+        ("one 1-byte piece then big ones", vec![1, 1 << 20]),
+        ("all at once", vec![usize::MAX]),
+    ];
+    for (name, d) in &disks {
+        for cs in [512u64, 65536, 2 << 20] {
+            for compress in [false, true] {
+                let opts = WriteOptions {
+                    cluster_size: Some(cs),
+                    compress,
+                    ..Default::default()
+                };
+                let want = image(d, cs, compress);
+                for (k, (pname, lens)) in patterns.iter().enumerate() {
+                    // Gaps (pieces of zeros not pushed) with the random lengths.
+                    let skips: &[bool] = if k == 0 { &[false, true] } else { &[false] };
+                    for &skip in skips {
+                        assert!(
+                            pushed(d, &opts, lens, skip) == want,
+                            "{name}, pieces {pname}, skip zeros {skip}, cluster size {cs}, compress {compress}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_pieces_give_the_same_bytes() {
+    let d = sample_disk(200_000);
+    for compress in [false, true] {
+        let opts = WriteOptions {
+            cluster_size: Some(512),
+            compress,
+            ..Default::default()
+        };
+        assert!(pushed(&d, &opts, &[1, 2, 7, 509], false) == image(&d, 512, compress));
+    }
+}
+
+#[test]
+fn push_refuses_going_back_past_the_end_and_streams() {
+    let opts = WriteOptions::default();
+    let mut out = Vec::new();
+    let mut w = PushWriter::new(10_000, &opts, &mut out).unwrap();
+    w.push_at(100, &[1; 50]).unwrap();
+    w.push_at(150, &[]).unwrap();
+    let e = w.push_at(149, &[1]).unwrap_err().to_string();
+    assert!(e.contains("goes back"), "{e}");
+    let e = w.push_at(9_990, &[1; 11]).unwrap_err().to_string();
+    assert!(e.contains("past the disk's end"), "{e}");
+    w.push_at(9_990, &[1; 10]).unwrap();
+    assert!(w.push_at(u64::MAX, &[1; 2]).is_err());
+    w.finish().unwrap();
+    // A stream cannot take the header last.
+    let e = PushWriter::new(10_000, &opts, &mut Stream(Vec::new()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("rewritten in place"), "{e}");
+}

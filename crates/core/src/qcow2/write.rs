@@ -20,7 +20,9 @@
 //!   goes, then each non-zero cluster as it is read (zero clusters skipped on
 //!   the fly; with `-c` compressed in batches, in parallel with the
 //!   `parallel` feature, and appended in order), then the tables, and the
-//!   header patched in last. The disk is read once.
+//!   header patched in last. The disk is read once. This is a
+//!   [`PushWriter`], which callers that receive the disk as a stream of
+//!   pieces (the browser's parallel readers) drive directly.
 //! - **Two passes**, for pure streams (a download, a member of a tar): pass 1
 //!   reads the disk to find the non-zero clusters (and compressed lengths);
 //!   then the header, pass 2 reads (and compresses) the clusters again and
@@ -427,119 +429,268 @@ pub(crate) fn write_with_cache(
     progress: &dyn Progress,
     cache_cap: u64,
 ) -> Result<()> {
+    if sink.can_patch() {
+        return one_pass(disk, opts, sink, progress);
+    }
     let cb = cluster_bits(opts)?;
     // qemu sees a qcow2 disk as whole 512-byte sectors (it rounds a size
     // down), so the size is rounded up, as qemu-img convert does.
     let size = disk.size().next_multiple_of(512);
     let layout = Layout::new(cb, size)?;
-    if sink.can_patch() {
-        one_pass(disk, opts, layout, sink, progress)
-    } else {
-        two_passes(disk, opts, layout, sink, progress, cache_cap)
-    }
+    two_passes(disk, opts, layout, sink, progress, cache_cap)
 }
 
-/// Each cluster's stored bytes (compressed or not) as it is read; the
-/// header is patched in at the end.
+/// Guest bytes read (and pushed) at a time by [`one_pass`].
+const PIECE: u64 = 256 << 10;
+
+/// One pass: the candidate clusters are read in pieces and pushed through
+/// a [`PushWriter`], which stores each non-zero cluster (compressed or
+/// not) as it comes; the header is patched in at the end.
 fn one_pass(
     disk: &Disk,
     opts: &WriteOptions,
-    mut layout: Layout,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let cs = layout.cs;
+    let size = disk.size();
+    let mut w = PushWriter::new(size, opts, sink)?;
+    let cs = w.layout.cs;
     let runs = candidate_runs(disk, cs);
     let scan_total: u64 = runs.iter().map(|(a, b)| (b - a) * cs).sum();
-    sink.hole(cs)?;
-    let mut pos = cs;
-    if !opts.compress {
-        copy_clusters(
-            disk,
-            &mut layout,
-            &runs,
-            scan_total,
-            &mut pos,
-            sink,
-            progress,
-        )?;
-        return finish_one_pass(layout, pos, sink);
-    }
-    let mut it = runs.iter().flat_map(|&(a, b)| a..b);
+    let piece = PIECE.max(cs);
+    let mut buf = vec![0u8; piece.min(size) as usize];
     let mut done = 0u64;
-    for_each_nonzero_batch(disk, cs, &mut it, |batch| {
-        for ((idx, data), c) in batch.iter().zip(compress_batch(batch)) {
-            let clen = c.as_ref().map_or(0, |v| v.len() as u64);
-            let host = layout.push(*idx, clen);
-            let stored = c.as_deref().unwrap_or(data);
-            put(host, stored, &mut pos, sink)?.ok_or_else(|| internal("data order"))?;
-        }
-        done = batch.last().map(|(i, _)| (i + 1) * cs).unwrap_or(done);
-        progress.step("writing qcow2", done.min(scan_total), scan_total)
-    })?;
-    finish_one_pass(layout, pos, sink)
-}
-
-/// The tables after the data (the sink is at `pos`), then the header.
-fn finish_one_pass(layout: Layout, pos: u64, sink: &mut dyn Sink) -> Result<()> {
-    let t = layout.tables()?;
-    layout.emit_tables(&t, pos, sink)?;
-    let header = layout.header_cluster(&t);
-    sink.patch(0, &header[..HEADER_V3_LEN as usize])?;
-    sink.finish()
-}
-
-/// One pass without compression: reads the candidate clusters in pieces of
-/// about 1 MiB into one buffer and writes each run of non-zero clusters
-/// with one call (they are contiguous in the image too).
-fn copy_clusters(
-    disk: &Disk,
-    layout: &mut Layout,
-    runs: &[(u64, u64)],
-    scan_total: u64,
-    pos: &mut u64,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<()> {
-    const PIECE: u64 = 256 << 10;
-    let cs = layout.cs;
-    let per = (PIECE / cs).max(1);
-    let size = disk.size();
-    let mut buf = vec![0u8; (per * cs) as usize];
-    let mut done = 0u64;
-    for &(a, b) in runs {
-        let mut c = a;
-        while c < b {
-            let n = per.min(b - c);
-            let off = c * cs;
-            let piece = &mut buf[..(n * cs) as usize];
-            // A short last cluster is padded with zeros.
-            let len = (n * cs).min(size - off) as usize;
-            piece[len..].fill(0);
-            disk.read_at(off, &mut piece[..len])?;
-            let mut k = 0u64;
-            while k < n {
-                let cluster = |k: u64| &piece[(k * cs) as usize..((k + 1) * cs) as usize];
-                if crate::io::is_zero(cluster(k)) {
-                    k += 1;
-                    continue;
-                }
-                let first = k;
-                let host = layout.push(c + k, 0);
-                k += 1;
-                while k < n && !crate::io::is_zero(cluster(k)) {
-                    layout.push(c + k, 0);
-                    k += 1;
-                }
-                let run = &piece[(first * cs) as usize..(k * cs) as usize];
-                put(host, run, pos, sink)?.ok_or_else(|| internal("data order"))?;
-            }
-            c += n;
-            done += n * cs;
+    for &(a, b) in &runs {
+        let (mut off, end) = (a * cs, (b * cs).min(size));
+        while off < end {
+            let n = piece.min(end - off) as usize;
+            disk.read_at(off, &mut buf[..n])?;
+            w.push_at(off, &buf[..n])?;
+            off += n as u64;
+            done += n as u64;
             progress.step("writing qcow2", done.min(scan_total), scan_total)?;
         }
     }
-    Ok(())
+    w.finish()
+}
+
+/// A qcow2 encoder the guest disk's bytes are pushed into, front to back,
+/// in pieces of any length: for callers that get the disk as a stream
+/// (the browser's parallel File readers) rather than as a [`Disk`] to read.
+/// The sink must be able to patch ([`Sink::can_patch`]): the header is
+/// written last. The bytes are those of [`write_qcow2`] for the same disk
+/// (which itself writes through a `PushWriter` when the sink can patch).
+///
+/// ```
+/// # use imgforge_core::qcow2::write::PushWriter;
+/// # use imgforge_core::container::WriteOptions;
+/// let mut out = Vec::new();
+/// let mut w = PushWriter::new(1 << 20, &WriteOptions::default(), &mut out)?;
+/// w.push_at(4096, b"hello")?;
+/// w.push_at(70_000, &[1u8; 3000])?;
+/// w.finish()?;
+/// assert_eq!(&out[..4], b"QFI\xfb");
+/// # Ok::<(), imgforge_core::Error>(())
+/// ```
+pub struct PushWriter<'a> {
+    layout: Layout,
+    compress: bool,
+    sink: &'a mut dyn Sink,
+    /// Where the sink is (the end of the data written so far).
+    pos: u64,
+    /// The disk's size as given: nothing may be pushed past it.
+    limit: u64,
+    /// Guest offset up to which the disk has been consumed.
+    next: u64,
+    /// The bytes of the cluster `next` is in, from its start to `next`
+    /// (empty when `next` is on a cluster boundary).
+    partial: Vec<u8>,
+    /// With compression: non-zero clusters waiting to be compressed.
+    batch: Vec<(u64, Vec<u8>)>,
+    per_batch: usize,
+}
+
+impl<'a> PushWriter<'a> {
+    /// Starts an image of a `size`-byte disk (rounded up to whole 512-byte
+    /// sectors in the header, as [`write_qcow2`] does) with the options'
+    /// cluster size and compression; leaves a hole for the header.
+    pub fn new(size: u64, opts: &WriteOptions, sink: &'a mut dyn Sink) -> Result<Self> {
+        let cb = cluster_bits(opts)?;
+        if !sink.can_patch() {
+            return Err(Error::unsupported(
+                "qcow2",
+                "pushing a disk needs an output that can be rewritten in place (a file, OPFS, memory)",
+            ));
+        }
+        let layout = Layout::new(cb, size.next_multiple_of(512))?;
+        let cs = layout.cs;
+        sink.hole(cs)?;
+        Ok(PushWriter {
+            layout,
+            compress: opts.compress,
+            sink,
+            pos: cs,
+            limit: size,
+            next: 0,
+            partial: Vec::new(),
+            batch: Vec::new(),
+            per_batch: (BATCH_BYTES / cs).max(1) as usize,
+        })
+    }
+
+    /// The guest disk's bytes at `offset`. Offsets never go backwards
+    /// (`offset` is at least the end of the previous push); bytes not
+    /// pushed read as zeros. Pieces need not be cluster aligned.
+    pub fn push_at(&mut self, offset: u64, mut data: &[u8]) -> Result<()> {
+        if offset < self.next {
+            return Err(Error::invalid(
+                "qcow2 push",
+                format!(
+                    "offset {offset} goes back before {}, the end of what was pushed",
+                    self.next
+                ),
+            ));
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= self.limit)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "qcow2 push",
+                    format!(
+                        "{} bytes at offset {offset} go past the disk's end ({} bytes)",
+                        data.len(),
+                        self.limit
+                    ),
+                )
+            })?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.skip_to(offset)?;
+        let cs = self.layout.cs;
+        // Complete the cluster in progress.
+        if !self.partial.is_empty() {
+            let take = ((cs as usize) - self.partial.len()).min(data.len());
+            self.partial.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            self.next += take as u64;
+            if self.partial.len() == cs as usize {
+                self.flush_partial()?;
+            }
+        }
+        // Whole clusters, straight from `data`.
+        let whole = data.len() - data.len() % cs as usize;
+        if whole > 0 {
+            self.clusters(self.next / cs, &data[..whole])?;
+            self.next += whole as u64;
+            data = &data[whole..];
+        }
+        // The start of the next cluster.
+        if !data.is_empty() {
+            self.partial.extend_from_slice(data);
+            self.next += data.len() as u64;
+        }
+        debug_assert_eq!(self.next, end);
+        Ok(())
+    }
+
+    /// Moves `next` forward to `offset` over bytes that read as zeros.
+    fn skip_to(&mut self, offset: u64) -> Result<()> {
+        if offset == self.next {
+            return Ok(());
+        }
+        let cs = self.layout.cs;
+        if !self.partial.is_empty() {
+            let cluster_end = (self.next / cs + 1) * cs;
+            if offset < cluster_end {
+                self.partial.resize((offset % cs) as usize, 0);
+                self.next = offset;
+                return Ok(());
+            }
+            self.partial.resize(cs as usize, 0);
+            self.next = cluster_end;
+            self.flush_partial()?;
+        }
+        self.partial.resize((offset % cs) as usize, 0);
+        self.next = offset;
+        Ok(())
+    }
+
+    /// Stores the cluster in `partial` (padded with zeros) and empties it.
+    fn flush_partial(&mut self) -> Result<()> {
+        let cs = self.layout.cs;
+        let idx = (self.next - 1) / cs;
+        let mut p = std::mem::take(&mut self.partial);
+        p.resize(cs as usize, 0);
+        let r = self.clusters(idx, &p);
+        p.clear();
+        self.partial = p;
+        r
+    }
+
+    /// Stores the non-zero ones of the whole clusters `data`, the first
+    /// of which is guest cluster `first`.
+    fn clusters(&mut self, first: u64, data: &[u8]) -> Result<()> {
+        let cs = self.layout.cs as usize;
+        let n = data.len() / cs;
+        let cluster = |k: usize| &data[k * cs..(k + 1) * cs];
+        let mut k = 0usize;
+        while k < n {
+            if crate::io::is_zero(cluster(k)) {
+                k += 1;
+                continue;
+            }
+            if self.compress {
+                self.batch.push((first + k as u64, cluster(k).to_vec()));
+                k += 1;
+                if self.batch.len() == self.per_batch {
+                    self.flush_batch()?;
+                }
+                continue;
+            }
+            // A run of non-zero clusters is contiguous in the image too:
+            // one write.
+            let start = k;
+            let host = self.layout.push(first + k as u64, 0);
+            k += 1;
+            while k < n && !crate::io::is_zero(cluster(k)) {
+                self.layout.push(first + k as u64, 0);
+                k += 1;
+            }
+            put(host, &data[start * cs..k * cs], &mut self.pos, self.sink)?
+                .ok_or_else(|| internal("data order"))?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the waiting clusters and appends them in order.
+    fn flush_batch(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        for ((idx, data), c) in batch.iter().zip(compress_batch(&batch)) {
+            let clen = c.as_ref().map_or(0, |v| v.len() as u64);
+            let host = self.layout.push(*idx, clen);
+            let stored = c.as_deref().unwrap_or(data);
+            put(host, stored, &mut self.pos, self.sink)?.ok_or_else(|| internal("data order"))?;
+        }
+        Ok(())
+    }
+
+    /// Stores what is left, then the tables, patches the header in and
+    /// finishes the sink.
+    pub fn finish(mut self) -> Result<()> {
+        if !self.partial.is_empty() {
+            let cs = self.layout.cs;
+            self.next = self.next.next_multiple_of(cs);
+            self.flush_partial()?;
+        }
+        self.flush_batch()?;
+        let t = self.layout.tables()?;
+        self.layout.emit_tables(&t, self.pos, self.sink)?;
+        let header = self.layout.header_cluster(&t);
+        self.sink.patch(0, &header[..HEADER_V3_LEN as usize])?;
+        self.sink.finish()
+    }
 }
 
 fn internal(what: &str) -> Error {
