@@ -1307,7 +1307,7 @@ async fn complete(job: Job, data: JsValue) {
                 if get(&data, "output").as_string().as_deref() != Some("opfs") {
                     set_text(
                         "save-note",
-                        "Without OPFS or a save dialog the image was held in memory: builds of more than about 2 GiB fail in this browser; use qcow2 or the command line for those.",
+                        "Without OPFS or a save dialog the image was held in memory: a browser may refuse to download more than a few hundred MiB held that way; use qcow2 or the command line for big disks.",
                     );
                 }
                 let blob = job_blob(&job, &data).await?;
