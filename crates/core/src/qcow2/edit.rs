@@ -1067,15 +1067,7 @@ mod tests {
     /// never panic or run away.
     #[test]
     fn mutated_images_never_panic() {
-        let mut d = Disk::new(64 * 1024);
-        d.write_vec(100, (0..9000u32).map(|i| (i % 251) as u8).collect())
-            .unwrap();
-        d.write(40_000, &[7u8; 3000]).unwrap();
-        let seeds = [
-            image(&d, 512, false),
-            image(&d, 512, true),
-            image(&d, 4096, true),
-        ];
+        let seeds = crate::qcow2::tests::mutation_seeds();
         let w = [
             (0u64, vec![1u8; 700]),
             (40_500, vec![2u8; 5000]),

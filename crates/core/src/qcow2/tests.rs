@@ -45,6 +45,20 @@ pub(crate) fn image(d: &Disk, cs: u64, compress: bool) -> Vec<u8> {
     out
 }
 
+/// The valid images the mutation tests (reader and editor) start from:
+/// a small disk with data, as plain and compressed qcow2, two cluster sizes.
+pub(crate) fn mutation_seeds() -> [Vec<u8>; 3] {
+    let mut d = Disk::new(64 * 1024);
+    d.write_vec(100, (0..9000u32).map(|i| (i % 251) as u8).collect())
+        .unwrap();
+    d.write(40_000, &[7u8; 3000]).unwrap();
+    [
+        image(&d, 512, false),
+        image(&d, 512, true),
+        image(&d, 4096, true),
+    ]
+}
+
 fn open_vec(v: Vec<u8>) -> Result<crate::container::Opened> {
     open(Arc::new(v))
 }
@@ -531,15 +545,7 @@ fn grow_patch_grows_and_refuses_shrink() {
 /// Deterministic mutations of valid images: no input may panic a reader.
 #[test]
 fn mutated_images_never_panic() {
-    let mut d = Disk::new(64 * 1024);
-    d.write_vec(100, (0..9000u32).map(|i| (i % 251) as u8).collect())
-        .unwrap();
-    d.write(40_000, &[7u8; 3000]).unwrap();
-    let seeds = [
-        image(&d, 512, false),
-        image(&d, 512, true),
-        image(&d, 4096, true),
-    ];
+    let seeds = mutation_seeds();
     let mut rng = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
     for round in 0..3000 {
         let mut v = seeds[round % seeds.len()].clone();
