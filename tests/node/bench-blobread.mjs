@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSession } from './chromium-session.mjs';
+import { giveFiles, openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const file = process.argv[2];
@@ -126,13 +126,7 @@ const { origin, ctx, close } = await openSession(site, 'imgforge-blobread-');
 try {
   const page = await ctx.newPage();
   await page.goto(`${origin}/index.html`);
-  await page.evaluate(() => {
-    const i = document.createElement('input');
-    i.type = 'file';
-    i.id = 'probe-file';
-    document.body.append(i);
-  });
-  await page.setInputFiles('#probe-file', file);
+  await giveFiles(page, 'probe-file', file);
   const res = await page.evaluate(async ({ src, limit, rounds, chunks, only }) => {
     const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
     const file = document.getElementById('probe-file').files[0];

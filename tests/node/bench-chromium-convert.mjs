@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSession } from './chromium-session.mjs';
+import { giveFiles, openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const [file, ...dirs] = process.argv.slice(2);
@@ -23,13 +23,7 @@ async function timeOnce(www) {
   try {
     const page = await ctx.newPage();
     await page.goto(`${origin}/index.html`);
-    await page.evaluate(() => {
-      const i = document.createElement('input');
-      i.type = 'file';
-      i.id = 'bench-file';
-      document.body.append(i);
-    });
-    await page.setInputFiles('#bench-file', file);
+    await giveFiles(page, 'bench-file', file);
     return await page.evaluate(async () => {
       const m = await import('./imgforge.js');
       await m.init();

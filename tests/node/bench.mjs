@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { openSession } from './chromium-session.mjs';
+import { giveFiles, openSession } from './chromium-session.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(import.meta.url);
@@ -226,14 +226,7 @@ try {
   // job 1's builds in this browser it takes ~8 s where it takes 4.0–4.9 s
   // alone (bench-chromium-convert.mjs, or this script without job 1's
   // inputs), in this tab or a fresh one; the cause was not found.
-  await page.evaluate(() => {
-    const i = document.createElement('input');
-    i.type = 'file';
-    i.id = 'bench-file';
-    i.hidden = true;
-    document.body.append(i);
-  });
-  await page.setInputFiles('#bench-file', big);
+  await giveFiles(page, 'bench-file', big);
   await takeLongtasks();
   settle();
   const ms = await page.evaluate(async () => {

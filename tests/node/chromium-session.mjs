@@ -47,3 +47,15 @@ export async function openSession(dir, profilePrefix, options = {}) {
     },
   };
 }
+
+// Puts a hidden <input type=file id=ID> on the page and gives it `files`
+// (a path or paths), as a user picking them would: the page then reads
+// them as File objects (document.getElementById(ID).files).
+export async function giveFiles(page, id, files) {
+  await page.evaluate((id) => {
+    const i = document.createElement('input');
+    Object.assign(i, { type: 'file', multiple: true, hidden: true, id });
+    document.body.append(i);
+  }, id);
+  await page.setInputFiles(`#${id}`, files);
+}
