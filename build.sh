@@ -40,6 +40,20 @@ setup_rust() {
   fi
 }
 
+debian_main_uri() {
+  # The URI the machine already uses for Debian's main archive (the one whose
+  # suites include bookworm), read from deb822 .sources files or one-line
+  # .list files, so that no mirror's host name is written in this repository.
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk 'BEGIN{RS=""; FS="\n"} /Suites:[^\n]*bookworm( |$|\n)/ && !/-security/ {
+           for (i=1;i<=NF;i++) if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, " "); print u[1]; exit } }' "$f"
+  done | head -n1 | grep . && return 0
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1=="deb" && $0 ~ / bookworm / { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' | head -n1
+}
+
 setup_apt() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -53,7 +67,10 @@ setup_apt() {
   local qemu_target=()
   if dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q 'bpo12'; then
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-      echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/imgforge-bookworm-backports.list >/dev/null
+      local uri
+      uri=$(debian_main_uri)
+      [ -n "$uri" ] || { echo "error: no Debian archive URI in the machine's apt sources to derive bookworm-backports from" >&2; exit 1; }
+      echo "deb $uri bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/imgforge-bookworm-backports.list >/dev/null
     fi
     qemu_target=(-t bookworm-backports)
   fi
