@@ -84,7 +84,8 @@ setup_inputs() {
   # A Debian kernel, systemd-boot, isolinux and a busybox rootfs for the
   # example recipes and the boot tests, unpacked from Debian packages
   # without installing them (examples/get-inputs.sh; idempotent).
-  if [ ! -f examples/inputs/rootfs.tar ] || [ ! -f examples/inputs/vmlinuz ] || [ ! -f examples/inputs/initrd.img ]; then
+  if [ ! -f examples/inputs/rootfs.tar ] || [ ! -f examples/inputs/vmlinuz ] || [ ! -f examples/inputs/initrd.img ] \
+    || [ ! -f examples/inputs/grub-efi-amd64-bin.deb ] || [ ! -f examples/inputs/grub-pc-bin.deb ]; then
     log "fetching example inputs (examples/get-inputs.sh)"
     ./examples/get-inputs.sh >/dev/null
   fi

@@ -5,6 +5,7 @@
 #   BOOTX64.EFI     systemd-boot's EFI binary (systemd-boot-efi)
 #   isolinux.bin, ldlinux.c32, isohdpfx.bin   from isolinux/syslinux-common
 #   rootfs.tar      a tiny root filesystem: busybox-static and an /init
+#   grub-efi-amd64-bin.deb, grub-pc-bin.deb   GRUB's module folders, as packaged
 #   initrd.img      the same as a newc initramfs (built by imgforge if on PATH,
 #                   else by cpio + gzip)
 set -euo pipefail
@@ -26,6 +27,17 @@ fetch() { # fetch PACKAGE-PATTERN: download the newest matching package and unpa
 [ -f BOOTX64.EFI ] || { fetch '^systemd-boot-efi$'; cp "$work"/x/usr/lib/systemd/boot/efi/systemd-bootx64.efi BOOTX64.EFI; }
 [ -f isolinux.bin ] || { fetch '^isolinux$'; cp "$work"/x/usr/lib/ISOLINUX/isolinux.bin "$work"/x/usr/lib/ISOLINUX/isohdpfx.bin .; }
 [ -f ldlinux.c32 ] || { fetch '^syslinux-common$'; cp "$work"/x/usr/lib/syslinux/modules/bios/ldlinux.c32 .; }
+# GRUB's module folders as the Debian packages carry them: imgforge reads the
+# .deb itself (grub-mkimage -d, grub-install --directory, recipe [grub]).
+for g in grub-efi-amd64-bin grub-pc-bin; do
+  if [ ! -f "$g.deb" ]; then
+    pkg=$(apt-cache policy "$g" | awk '/Candidate:/ {print $2}')
+    [ -n "$pkg" ] && [ "$pkg" != "(none)" ] || { echo "no package $g (apt-get update?)" >&2; exit 1; }
+    (cd "$work" && apt-get download "$g" >/dev/null && mv ./"$g"_*.deb x-"$g".deb)
+    mv "$work/x-$g.deb" "$g.deb"
+    echo "fetched $g" >&2
+  fi
+done
 if [ ! -f rootfs.tar ]; then
   fetch '^busybox-static$'
   r="$work/rootfs"
