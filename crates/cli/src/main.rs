@@ -8,6 +8,7 @@ mod cmd_convert;
 mod cmd_copy;
 mod cmd_create;
 mod cmd_files;
+mod cmd_grub_install;
 mod cmd_info;
 mod cmd_initramfs;
 mod cmd_inspect;
@@ -37,6 +38,8 @@ enum Command {
     Resize(cmd_resize::ResizeArgs),
     /// Edit a raw or qcow2 image's partition table with sgdisk's options (--mbr for MBR).
     Part(cmd_part::PartArgs),
+    /// Install GRUB into a raw or qcow2 disk image in place (x86_64-efi, i386-pc).
+    GrubInstall(cmd_grub_install::GrubInstallArgs),
     /// Show an image's format, sizes and partitions.
     Inspect(cmd_inspect::InspectArgs),
     /// Copy a file; --sparse turns zero blocks into holes.
@@ -108,6 +111,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Create(a) => cmd_create::run(a),
         Command::Resize(a) => cmd_resize::run(a),
         Command::Part(a) => cmd_part::run(a),
+        Command::GrubInstall(a) => cmd_grub_install::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Copy(a) => cmd_copy::run(a),
         Command::Initramfs(a) => cmd_initramfs::run(a),

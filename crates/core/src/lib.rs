@@ -32,6 +32,9 @@ pub mod tree;
 pub mod gpt;
 pub mod mbr;
 
+// Boot loaders.
+pub mod grub;
+
 // Filesystems and archives.
 pub mod cpio;
 pub mod ext4;
