@@ -1,10 +1,11 @@
-//! `imgforge grub-install` into disk images edited in place: GPT disks (ESP
-//! + ext4 root, ESP only, BIOS boot + ESP) made by `imgforge build`, and a
-//! disk made by sgdisk + mkfs.fat + mcopy and converted to qcow2 by qemu-img,
-//! boot to the /init marker in QEMU (TCG) on OVMF (x86_64-efi) and SeaBIOS
-//! (i386-pc), raw and qcow2; `sgdisk -v`, `fsck.vfat -n` and `qemu-img
-//! check` are clean after every install; bad inputs give one `error:` line,
-//! exit 1 and an untouched image; a 10 GiB sparse disk stays sparse.
+//! `imgforge grub-install` into disk images edited in place: GPT disks
+//! made by `imgforge build` (ESP and ext4 root, ESP only, BIOS boot and
+//! ESP) and a disk made by sgdisk, mkfs.fat and mcopy, converted to qcow2
+//! by qemu-img, boot to the /init marker in QEMU (TCG) on OVMF
+//! (x86_64-efi) and SeaBIOS (i386-pc), raw and qcow2. `sgdisk -v`,
+//! `fsck.vfat -n` and `qemu-img check` are clean after every install; bad
+//! inputs give one `error:` line, exit 1 and an untouched image; a 10 GiB
+//! sparse disk stays sparse.
 use imgforge_tests::qemu::{boot, have_qemu};
 use imgforge_tests::*;
 use std::path::{Path, PathBuf};

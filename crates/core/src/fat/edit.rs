@@ -100,7 +100,7 @@ impl<'a> Editor<'a> {
             FatType::Fat12 => {
                 let o = n * 3 / 2;
                 let v = at(o) | (at(o + 1) << 8);
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     v & 0xFFF
                 } else {
                     v >> 4
@@ -134,7 +134,7 @@ impl<'a> Editor<'a> {
                 let old = self.fat.get(o).copied().unwrap_or(0) as u16
                     | (self.fat.get(o + 1).copied().unwrap_or(0) as u16) << 8;
                 let v = v as u16 & 0xFFF;
-                let new = if n % 2 == 0 {
+                let new = if n.is_multiple_of(2) {
                     (old & 0xF000) | v
                 } else {
                     (old & 0x000F) | (v << 4)

@@ -147,6 +147,8 @@ pub fn check(area: &Area, boot_img: &[u8], core_img: &[u8]) -> Result<u64> {
             ),
         ));
     }
+    // The blocklist must be one setup can patch.
+    patched_core(core_img, nsec, area.first_lba)?;
     Ok(nsec)
 }
 

@@ -491,6 +491,143 @@ fn finish_notes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::ReadAt;
+
+    /// Images as grub-mkimage would make them, but small and recognisable:
+    /// the prefix, then filler; boot.img is 0xB0 bytes with 0x55AA.
+    struct Fake;
+    impl Images for Fake {
+        fn make(&self, req: &ImageRequest) -> Result<Vec<u8>> {
+            let mut v = req.prefix.as_bytes().to_vec();
+            v.resize(40_000, 0xC0);
+            // diskboot.img's empty blocklist at the end of the first sector.
+            v[476..512].fill(0);
+            Ok(v)
+        }
+        fn file(&self, _: Target, name: &str) -> Result<Vec<u8>> {
+            assert_eq!(name, "boot.img");
+            let mut b = vec![0xB0u8; 512];
+            b[510] = 0x55;
+            b[511] = 0xAA;
+            Ok(b)
+        }
+        fn has_module(&self, _: Target, _: &str) -> bool {
+            false
+        }
+    }
+
+    /// A 64 MiB GPT disk: `parts` as sgdisk options; partition `esp` gets
+    /// a FAT16 volume.
+    fn disk(parts: &[&str], esp: Option<u32>) -> Disk {
+        let mut d = Disk::new(64 << 20);
+        let mut args = vec!["--clear".to_string()];
+        args.extend(parts.iter().map(|s| s.to_string()));
+        let (script, _) = crate::gpt::edit::parse_args(&args).unwrap();
+        crate::gpt::edit::apply(&mut d, &script, &BuildContext::default()).unwrap();
+        if let Some(n) = esp {
+            let t = load(&d, &mut Vec::new()).unwrap().unwrap();
+            let (ps, _) = partitions(&t);
+            let p = ps.iter().find(|p| p.number == n).unwrap();
+            let opts = crate::fat::FatOptions {
+                size: Some(p.len),
+                ..Default::default()
+            };
+            let fat =
+                crate::fat::build(&crate::tree::Tree::new(0), &opts, &BuildContext::default())
+                    .unwrap();
+            d.embed(p.offset, &fat).unwrap();
+        }
+        d
+    }
+
+    fn opts(target: Target) -> InstallOptions {
+        InstallOptions {
+            target,
+            modules: Vec::new(),
+            boot_directory: None,
+            config: Some(b"set timeout=0\n".to_vec()),
+        }
+    }
+
+    #[test]
+    fn hybrid_install_in_memory() {
+        let mut d = disk(
+            &[
+                "--new=1:0:+1M",
+                "--typecode=1:ef02",
+                "--new=2:0:0",
+                "--typecode=2:ef00",
+            ],
+            Some(2),
+        );
+        let ctx = BuildContext::default();
+        install(&mut d, &opts(Target::I386Pc), &Fake, &ctx).unwrap();
+        install(&mut d, &opts(Target::X86_64Efi), &Fake, &ctx).unwrap();
+        let mut s0 = [0u8; 512];
+        d.read_at(0, &mut s0).unwrap();
+        assert_eq!(
+            &s0[embed::KERNEL_SECTOR..embed::KERNEL_SECTOR + 8],
+            &2048u64.to_le_bytes()
+        );
+        // The protective MBR's table stays.
+        assert_eq!(s0[0x1c2], 0xEE);
+        let mut core = vec![0u8; 16];
+        d.read_at(2048 * 512, &mut core).unwrap();
+        assert_eq!(&core, b"(,gpt2)/EFI/BOOT");
+        let t = load(&d, &mut Vec::new()).unwrap().unwrap();
+        let (ps, _) = partitions(&t);
+        let esp = ps.iter().find(|p| p.esp).unwrap();
+        let sub = SubRange::new(&d, esp.offset, esp.len).unwrap();
+        let mut ed = Editor::open(&sub, "ESP", 0).unwrap();
+        assert!(ed.exists("/EFI/BOOT/BOOTX64.EFI").unwrap());
+        assert!(ed.exists("/EFI/BOOT/grub.cfg").unwrap());
+    }
+
+    #[test]
+    fn refusals_leave_the_disk_as_it_was() {
+        let ctx = BuildContext::default();
+        let cases: Vec<(Disk, InstallOptions, &str)> = vec![
+            (
+                disk(&["--new=1:0:0", "--typecode=1:ef00"], Some(1)),
+                opts(Target::I386Pc),
+                "no BIOS boot partition (type EF02)",
+            ),
+            (
+                disk(&["--new=1:0:0", "--typecode=1:8300"], Some(1)),
+                opts(Target::X86_64Efi),
+                "no EFI System Partition (type EF00)",
+            ),
+            (
+                disk(
+                    &[
+                        "--new=1:2048:2050",
+                        "--typecode=1:ef02",
+                        "--new=2:0:0",
+                        "--typecode=2:ef00",
+                    ],
+                    Some(2),
+                ),
+                opts(Target::I386Pc),
+                "add a BIOS boot partition of 1 MiB",
+            ),
+            (
+                disk(&["--new=1:0:0", "--typecode=1:ef00"], Some(1)),
+                InstallOptions {
+                    boot_directory: Some("3:/boot/grub".into()),
+                    ..opts(Target::X86_64Efi)
+                },
+                "partition 3, which does not exist",
+            ),
+        ];
+        for (mut d, o, want) in cases {
+            let before = d.allocated_ranges();
+            let bytes_before = d.allocated_bytes();
+            let e = install(&mut d, &o, &Fake, &ctx).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+            assert_eq!(d.allocated_ranges(), before);
+            assert_eq!(d.allocated_bytes(), bytes_before);
+        }
+    }
 
     #[test]
     fn paths_and_targets() {
