@@ -169,7 +169,9 @@ struct Model {
     is_rep_g2: [u16; NUM_STATES],
     is_rep0_long: [[u16; POS_STATES]; NUM_STATES],
     pos_slot: [[u16; 64]; 4],
-    pos_special: [u16; NUM_FULL_DISTANCES],
+    /// The SDK's `posEncoders`, shifted by one so that slot 4's tree
+    /// (which starts at index -1 + 1) needs no negative index.
+    pos_special: [u16; NUM_FULL_DISTANCES + 1],
     align: [u16; 16],
     len: LenEncoder,
     rep_len: LenEncoder,
@@ -186,7 +188,7 @@ impl Model {
             is_rep_g2: [PROB_INIT; NUM_STATES],
             is_rep0_long: [[PROB_INIT; POS_STATES]; NUM_STATES],
             pos_slot: [[PROB_INIT; 64]; 4],
-            pos_special: [PROB_INIT; NUM_FULL_DISTANCES],
+            pos_special: [PROB_INIT; NUM_FULL_DISTANCES + 1],
             align: [PROB_INIT; 16],
             len: LenEncoder::new(),
             rep_len: LenEncoder::new(),
@@ -401,7 +403,7 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
                     let base = (2 | (slot & 1)) << footer_bits;
                     let reduced = dist - base;
                     if slot < END_POS_MODEL_INDEX {
-                        let at = (base - slot - 1) as usize;
+                        let at = (base - slot) as usize;
                         rc.reverse_tree(&mut m.pos_special[at..], footer_bits, reduced);
                     } else {
                         rc.direct(reduced >> NUM_ALIGN_BITS, footer_bits - NUM_ALIGN_BITS);
