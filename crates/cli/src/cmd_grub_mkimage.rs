@@ -14,24 +14,24 @@ pub struct GrubMkimageArgs {
     /// GRUB's module folder (/usr/lib/grub/<format>), a tar (.tar, .tar.gz,
     /// .tar.xz, .tar.zst) of it, or the Debian package (grub-efi-amd64-bin,
     /// grub-pc-bin). Default: /usr/lib/grub/<format>.
-    #[arg(short = 'd', long = "directory", value_name = "DIR|TAR|DEB")]
-    pub directory: Option<PathBuf>,
+    #[arg(short = 'd', long = "directory", value_name = "DIR|TAR|DEB", action = clap::ArgAction::Append)]
+    pub directory: Vec<PathBuf>,
     /// The image format: x86_64-efi or i386-pc.
-    #[arg(short = 'O', long = "format", value_name = "FORMAT")]
-    pub format: String,
+    #[arg(short = 'O', long = "format", value_name = "FORMAT", required = true, action = clap::ArgAction::Append)]
+    pub format: Vec<String>,
     /// The image to write.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: PathBuf,
+    #[arg(short = 'o', long = "output", value_name = "FILE", required = true, action = clap::ArgAction::Append)]
+    pub output: Vec<PathBuf>,
     /// The directory GRUB reads modules and grub.cfg from at boot.
-    #[arg(short = 'p', long = "prefix", value_name = "DIR")]
-    pub prefix: Option<String>,
+    #[arg(short = 'p', long = "prefix", value_name = "DIR", action = clap::ArgAction::Append)]
+    pub prefix: Vec<String>,
     /// Embed FILE as an early config.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[arg(short = 'c', long = "config", value_name = "FILE", action = clap::ArgAction::Append)]
+    pub config: Vec<PathBuf>,
     /// Embed FILE as a memdisk (sets the prefix to (memdisk)/boot/grub
     /// unless -p comes after it).
-    #[arg(short = 'm', long = "memdisk", value_name = "FILE")]
-    pub memdisk: Option<PathBuf>,
+    #[arg(short = 'm', long = "memdisk", value_name = "FILE", action = clap::ArgAction::Append)]
+    pub memdisk: Vec<PathBuf>,
     /// Add an ELF note (IEEE1275 images only; no effect on these formats).
     #[arg(short = 'n', long = "note")]
     pub note: bool,
@@ -41,12 +41,14 @@ pub struct GrubMkimageArgs {
 }
 
 pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
-    let format = Platform::parse(&a.format)?;
+    // As grub-mkimage (argp), an option given twice takes its last value.
+    let format = Platform::parse(a.format.last().map_or("", String::as_str))?;
+    let output = a.output.last().context("no output (use -o)")?;
     // grub-mkimage: -m sets the prefix to (memdisk)/boot/grub; whichever
     // of -m and -p comes last wins.
     let sub = matches.subcommand_matches("grub-mkimage");
     let last_index = |id: &str| sub.and_then(|m| m.indices_of(id)).and_then(|i| i.last());
-    let prefix = match (&a.prefix, &a.memdisk) {
+    let prefix = match (a.prefix.last(), a.memdisk.last()) {
         (Some(p), Some(_)) if last_index("prefix") > last_index("memdisk") => p.clone(),
         (_, Some(_)) => "(memdisk)/boot/grub".to_string(),
         (Some(p), None) => p.clone(),
@@ -54,26 +56,27 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
     };
     let dir = a
         .directory
-        .clone()
+        .last()
+        .cloned()
         .unwrap_or_else(|| PathBuf::from(format!("/usr/lib/grub/{}", format.name())));
     let src = load(&dir, format)?;
     let mut opts = MkimageOptions::new(format, prefix, a.modules.clone());
     opts.note = a.note;
     opts.config = a
         .config
-        .as_deref()
+        .last()
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
     opts.memdisk = a
         .memdisk
-        .as_deref()
+        .last()
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
     let image = grub::mkimage(&src, &opts)?;
-    let mut out = AtomicOutput::create(&a.output)?;
+    let mut out = AtomicOutput::create(output)?;
     out.sparse = false;
     out.write(&image)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+        .with_context(|| format!("writing {}", output.display()))?;
     out.commit()
 }
 

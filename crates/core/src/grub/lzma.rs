@@ -27,9 +27,9 @@ const NUM_FULL_DISTANCES: usize = 1 << (END_POS_MODEL_INDEX / 2);
 const NUM_ALIGN_BITS: u32 = 4;
 const PROB_INIT: u16 = 1024;
 /// Stop searching once a match this long is found (`numFastBytes`).
-const NICE_LEN: usize = 64;
+const NICE_LEN: usize = 273;
 /// Hash chain candidates examined per position (`cutValue`).
-const CHAIN_DEPTH: usize = 48;
+const CHAIN_DEPTH: usize = 256;
 const HASH_BITS: u32 = 16;
 
 struct RangeEncoder {
