@@ -83,7 +83,8 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
 /// A module folder read lazily (its regular files, not its subfolders), or
 /// an archive.
 pub fn load(path: &Path, want: Platform) -> Result<ModuleSource> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if !meta.is_dir() {
         return Ok(ModuleSource::from_archive(open_source(path)?, Some(want))?);
     }

@@ -551,7 +551,9 @@ mod tests {
         round_trip(&noise);
         let mut text = Vec::new();
         for i in 0..20_000u32 {
-            let words = ["grub", "module", "kernel", "efi", "lzma", "\0\0\0\0", "x86_64"];
+            let words = [
+                "grub", "module", "kernel", "efi", "lzma", "\0\0\0\0", "x86_64",
+            ];
             text.extend_from_slice(words[(i * 7 % 13 % 7) as usize].as_bytes());
             text.push(b' ' + (i % 3) as u8);
             if i % 97 == 0 {

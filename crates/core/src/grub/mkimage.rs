@@ -175,7 +175,13 @@ pub fn mkimage(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
         *off += size as usize;
     };
     for (_, data) in &modules {
-        object(img, &mut off, OBJ_TYPE_ELF, data, t.align_addr(data.len() as u64));
+        object(
+            img,
+            &mut off,
+            OBJ_TYPE_ELF,
+            data,
+            t.align_addr(data.len() as u64),
+        );
     }
     if let (Some(m), Some(size)) = (&opts.memdisk, memdisk_size) {
         object(img, &mut off, OBJ_TYPE_MEMDISK, m, size);
@@ -183,7 +189,13 @@ pub fn mkimage(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
     if let (Some(c), Some(size)) = (&opts.config, config_size) {
         object(img, &mut off, OBJ_TYPE_CONFIG, c, size);
     }
-    object(img, &mut off, OBJ_TYPE_PREFIX, opts.prefix.as_bytes(), prefix_size);
+    object(
+        img,
+        &mut off,
+        OBJ_TYPE_PREFIX,
+        opts.prefix.as_bytes(),
+        prefix_size,
+    );
     debug_assert_eq!(off as u64, kernel_size + total_module_size);
 
     match opts.format {
@@ -215,7 +227,10 @@ fn load_modules(
             };
             return Err(Error::invalid(
                 src.name().to_string(),
-                format!("module `{}` ({}) is not in the GRUB folder ({why})", m.name, m.file),
+                format!(
+                    "module `{}` ({}) is not in the GRUB folder ({why})",
+                    m.name, m.file
+                ),
             ));
         }
         let data = src.read(&m.file)?;
@@ -229,11 +244,9 @@ fn load_modules(
 /// (grub-mkimage copies any file; GRUB would refuse it at boot.)
 pub fn check_module(data: &[u8], what: &str, p: Platform) -> Result<()> {
     let h = Ehdr::parse(data, what).map_err(|e| match e {
-        Error::Corrupt { msg, .. } | Error::Truncated { what: msg, .. } => Error::corrupt(
-            "GRUB",
-            what,
-            format!("not a GRUB module: {msg}"),
-        ),
+        Error::Corrupt { msg, .. } | Error::Truncated { what: msg, .. } => {
+            Error::corrupt("GRUB", what, format!("not a GRUB module: {msg}"))
+        }
         e => e,
     })?;
     let (class, machine) = p.elf();
@@ -243,7 +256,11 @@ pub fn check_module(data: &[u8], what: &str, p: Platform) -> Result<()> {
             what,
             format!(
                 "a GRUB module for another machine ({}, ELF machine {}), not for {p}",
-                if h.class == ELFCLASS64 { "64-bit" } else { "32-bit" },
+                if h.class == ELFCLASS64 {
+                    "64-bit"
+                } else {
+                    "32-bit"
+                },
                 h.e_machine
             ),
         ));
@@ -335,13 +352,16 @@ fn load_kernel(buf: &[u8], what: &str, t: &Target) -> Result<Layout> {
         return Err(Error::corrupt(
             "GRUB",
             what,
-            format!("not a {} GRUB kernel (wrong ELF class or machine)", t.platform),
+            format!(
+                "not a {} GRUB kernel (wrong ELF class or machine)",
+                t.platform
+            ),
         ));
     }
     let sections = section_headers(buf, &h, what)?;
-    let shstr = sections.get(h.e_shstrndx as usize).ok_or_else(|| {
-        Error::corrupt(ELF, what, "e_shstrndx names no section")
-    })?;
+    let shstr = sections
+        .get(h.e_shstrndx as usize)
+        .ok_or_else(|| Error::corrupt(ELF, what, "e_shstrndx names no section"))?;
     let shstrtab = field(buf, shstr.sh_offset, shstr.sh_size, what)?;
     let elf = Elf {
         buf,
@@ -362,7 +382,11 @@ fn load_kernel(buf: &[u8], what: &str, t: &Target) -> Result<Layout> {
         }
         if !t.relocatable {
             cur = s.sh_addr.checked_sub(t.link_addr).ok_or_else(|| {
-                Error::corrupt(ELF, what, format!("a section at 0x{:x}, below the link address", s.sh_addr))
+                Error::corrupt(
+                    ELF,
+                    what,
+                    format!("a section at 0x{:x}, below the link address", s.sh_addr),
+                )
             })?;
         }
         Ok(cur)
@@ -422,7 +446,11 @@ fn load_kernel(buf: &[u8], what: &str, t: &Target) -> Result<Layout> {
         kernel_size = align_up(kernel_size, PE_FILE_ALIGNMENT as u64);
     }
     if kernel_size > IMAGE_CAP {
-        return Err(Error::corrupt(ELF, what, "the kernel's sections span more than 1 GiB"));
+        return Err(Error::corrupt(
+            ELF,
+            what,
+            "the kernel's sections span more than 1 GiB",
+        ));
     }
 
     let mut work = buf.to_vec();
@@ -583,14 +611,24 @@ fn relocate_addrs(
         let (i, relocs) = entry?;
         let s = &elf.sections[i];
         let target_idx = s.sh_info as usize;
-        let target_sec = elf
-            .sections
-            .get(target_idx)
-            .ok_or_else(|| Error::corrupt(ELF, what, format!("relocation section {i} applies to no section")))?;
+        let target_sec = elf.sections.get(target_idx).ok_or_else(|| {
+            Error::corrupt(
+                ELF,
+                what,
+                format!("relocation section {i} applies to no section"),
+            )
+        })?;
         let target_addr = addrs[target_idx];
         for r in relocs {
             let sym_addr = *values.get(r.sym(elf.h.class) as usize).ok_or_else(|| {
-                Error::corrupt(ELF, what, format!("relocation names symbol {} past the symbol table", r.sym(elf.h.class)))
+                Error::corrupt(
+                    ELF,
+                    what,
+                    format!(
+                        "relocation names symbol {} past the symbol table",
+                        r.sym(elf.h.class)
+                    ),
+                )
             })?;
             let addend = r.r_addend.unwrap_or(0) as u64;
             let at = target_sec.sh_offset.wrapping_add(r.r_offset);
@@ -622,7 +660,9 @@ fn relocate_addrs(
                 }
                 R_X86_64_32 | R_X86_64_32S => {
                     let b = field_mut(work, at, 4, what)?;
-                    let v = (u32_at(b, 0) as u64).wrapping_add(addend).wrapping_add(sym_addr);
+                    let v = (u32_at(b, 0) as u64)
+                        .wrapping_add(addend)
+                        .wrapping_add(sym_addr);
                     b.copy_from_slice(&(v as u32).to_le_bytes());
                 }
                 k => {
@@ -645,7 +685,13 @@ fn make_reloc_section(elf: &Elf, vaddrs: &[u64], t: &Target) -> Result<Vec<u8>> 
         let (i, relocs) = entry?;
         let section_address = *vaddrs
             .get(elf.sections[i].sh_info as usize)
-            .ok_or_else(|| Error::corrupt(ELF, elf.what, format!("relocation section {i} applies to no section")))?;
+            .ok_or_else(|| {
+                Error::corrupt(
+                    ELF,
+                    elf.what,
+                    format!("relocation section {i} applies to no section"),
+                )
+            })?;
         for r in relocs {
             let addr = section_address.wrapping_add(r.r_offset);
             match r.kind(elf.h.class) {
@@ -693,7 +739,8 @@ impl Fixups {
 
     fn flush_block(&mut self) {
         let size = 8 + 2 * self.entries.len();
-        self.out.extend_from_slice(&(self.page_rva as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(self.page_rva as u32).to_le_bytes());
         self.out.extend_from_slice(&(size as u32).to_le_bytes());
         for e in self.entries.drain(..) {
             self.out.extend_from_slice(&e.to_le_bytes());

@@ -156,7 +156,10 @@ mod tests {
     #[test]
     fn last_line_wins_and_unknown_modules_have_no_deps() {
         let d = ModDeps::parse(b"a: b\na: c\n", "t").unwrap();
-        assert_eq!(names(&d.resolve(&["a".into(), "z".into()]).unwrap()), ["c", "a", "z"]);
+        assert_eq!(
+            names(&d.resolve(&["a".into(), "z".into()]).unwrap()),
+            ["c", "a", "z"]
+        );
     }
 
     #[test]

@@ -127,14 +127,26 @@ impl Ehdr {
         let id = field(buf, 0, 16, what)
             .map_err(|_| Error::corrupt(ELF, what, "not an ELF file (too short)"))?;
         if id[..4] != ELFMAG {
-            return Err(Error::corrupt(ELF, what, "not an ELF file (no \\x7fELF magic)"));
+            return Err(Error::corrupt(
+                ELF,
+                what,
+                "not an ELF file (no \\x7fELF magic)",
+            ));
         }
         let class = id[4];
         if class != ELFCLASS32 && class != ELFCLASS64 {
-            return Err(Error::corrupt(ELF, what, format!("unknown ELF class {class}")));
+            return Err(Error::corrupt(
+                ELF,
+                what,
+                format!("unknown ELF class {class}"),
+            ));
         }
         if id[5] != ELFDATA2LSB || id[6] != EV_CURRENT {
-            return Err(Error::corrupt(ELF, what, "not a little-endian version-1 ELF file"));
+            return Err(Error::corrupt(
+                ELF,
+                what,
+                "not a little-endian version-1 ELF file",
+            ));
         }
         let h = if class == ELFCLASS64 {
             let b = field(buf, 0, 64, what)?;
@@ -899,7 +911,11 @@ mod tests {
             for addend in [None, Some(-4)] {
                 let r = Rela {
                     r_offset: 0x10,
-                    r_info: if class == ELFCLASS64 { (3 << 32) | 2 } else { (3 << 8) | 2 },
+                    r_info: if class == ELFCLASS64 {
+                        (3 << 32) | 2
+                    } else {
+                        (3 << 8) | 2
+                    },
                     r_addend: addend,
                 };
                 let b = r.encode(class);
@@ -954,7 +970,9 @@ mod tests {
     fn bad_elf_is_an_error_naming_the_file() {
         let e = Ehdr::parse(b"MZ\x90\0", "x.mod").unwrap_err().to_string();
         assert!(e.contains("x.mod") && e.contains("not an ELF"), "{e}");
-        let e = Ehdr::parse(b"\x7fELF\x02\x01\x01", "y.mod").unwrap_err().to_string();
+        let e = Ehdr::parse(b"\x7fELF\x02\x01\x01", "y.mod")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("y.mod"), "{e}");
     }
 }

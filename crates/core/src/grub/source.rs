@@ -152,15 +152,15 @@ impl ModuleSource {
         let mut t = Tree::new(0);
         let is_deb = read_deb_data(&src, &mut t)?;
         if !is_deb {
-            tree::tar::from_tar_capped(src.clone(), &mut t, "", 512 << 20).map_err(|e| match e {
-                Error::Corrupt { .. } => Error::invalid(
-                    name.clone(),
-                    format!(
-                        "not a GRUB module folder, tar archive or Debian package ({e})"
+            tree::tar::from_tar_capped(src.clone(), &mut t, "", 512 << 20).map_err(
+                |e| match e {
+                    Error::Corrupt { .. } => Error::invalid(
+                        name.clone(),
+                        format!("not a GRUB module folder, tar archive or Debian package ({e})"),
                     ),
-                ),
-                e => e,
-            })?;
+                    e => e,
+                },
+            )?;
         }
         // Every folder that holds moddep.lst or kernel.img is a candidate.
         let mut found: Vec<ModuleSource> = Vec::new();
@@ -353,12 +353,19 @@ fn read_deb_data(src: &Source, t: &mut Tree) -> Result<bool> {
                 "bad header terminator",
             ));
         }
-        let member = String::from_utf8_lossy(&h[..16]).trim_end().trim_end_matches('/').to_string();
+        let member = String::from_utf8_lossy(&h[..16])
+            .trim_end()
+            .trim_end_matches('/')
+            .to_string();
         let len: u64 = String::from_utf8_lossy(&h[48..58])
             .trim()
             .parse()
             .map_err(|_| {
-                Error::corrupt("deb", format!("{name}: {member}"), "member size is not a number")
+                Error::corrupt(
+                    "deb",
+                    format!("{name}: {member}"),
+                    "member size is not a number",
+                )
             })?;
         let data = pos + 60;
         if member.starts_with("data.tar") {
