@@ -47,7 +47,10 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
     // grub-mkimage: -m sets the prefix to (memdisk)/boot/grub; whichever
     // of -m and -p comes last wins.
     let sub = matches.subcommand_matches("grub-mkimage");
-    let last_index = |id: &str| sub.and_then(|m| m.indices_of(id)).and_then(|i| i.last());
+    let last_index = |id: &str| {
+        sub.and_then(|m| m.indices_of(id))
+            .and_then(|mut i| i.next_back())
+    };
     let prefix = match (a.prefix.last(), a.memdisk.last()) {
         (Some(p), Some(_)) if last_index("prefix") > last_index("memdisk") => p.clone(),
         (_, Some(_)) => "(memdisk)/boot/grub".to_string(),

@@ -47,6 +47,9 @@ impl MkimageOptions {
 /// formats is 32 bits.
 const IMAGE_CAP: u64 = 1 << 30;
 
+/// The most kernel + module area an i386-pc core.img is compressed from.
+const PC_PAYLOAD_CAP: u64 = 16 << 20;
+
 fn align_up(x: u64, a: u64) -> u64 {
     if a <= 1 {
         x
@@ -724,7 +727,7 @@ struct Fixups {
 impl Fixups {
     fn add(&mut self, kind: u16, addr: u64) {
         if self.open && (addr < self.page_rva || self.page_rva + 0x1000 <= addr) {
-            while (8 + 2 * self.entries.len()) % 8 != 0 {
+            while (8 + 2 * self.entries.len()) & 7 != 0 {
                 self.entries.push(0);
             }
             self.flush_block();
@@ -888,6 +891,17 @@ impl Placer {
 fn core_img(src: &ModuleSource, layout: &Layout, total_module_size: u64) -> Result<Vec<u8>> {
     let payload = &layout.image;
     let name = src.name();
+    // core.img must fit below 0x78000 compressed; a payload this large
+    // never does, so refuse it before spending time compressing it.
+    if payload.len() as u64 > PC_PAYLOAD_CAP {
+        return Err(Error::no_space(
+            "GRUB core.img",
+            format!(
+                "core image is too big: {} bytes of kernel and modules before compression",
+                payload.len()
+            ),
+        ));
+    }
     let compressed = lzma::compress(payload);
     let mut decompressor = src.read("lzma_decompress.img")?;
     if decompressor.len() as u64 > I386_PC_MAX_DECOMPRESSOR_SIZE {
