@@ -20,6 +20,7 @@ const COMMANDS: &[&str] = &[
     "extract",
     "convert",
     "info",
+    "grub-mkimage",
 ];
 
 /// Runs imgforge in `dir` and checks the error discipline; `outputs` must

@@ -9,6 +9,7 @@ mod cmd_copy;
 mod cmd_create;
 mod cmd_files;
 mod cmd_grub_install;
+mod cmd_grub_mkimage;
 mod cmd_info;
 mod cmd_initramfs;
 mod cmd_inspect;
@@ -77,12 +78,18 @@ enum Command {
     Convert(cmd_convert::ConvertArgs),
     /// Show what an image holds, like qemu-img info.
     Info(cmd_info::InfoArgs),
+    /// Make a GRUB image (x86_64-efi BOOTX64.EFI, i386-pc core.img) like grub-mkimage.
+    GrubMkimage(cmd_grub_mkimage::GrubMkimageArgs),
 }
 
 fn main() {
     quiet_stdout_panics();
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = run(cli, &matches) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -106,7 +113,7 @@ fn quiet_stdout_panics() {
     }));
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Command::Create(a) => cmd_create::run(a),
         Command::Resize(a) => cmd_resize::run(a),
@@ -127,5 +134,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Extract { spec, dir } => cmd_files::extract(&spec, &dir),
         Command::Convert(a) => cmd_convert::run(a),
         Command::Info(a) => cmd_info::run(a),
+        Command::GrubMkimage(a) => cmd_grub_mkimage::run(a, matches),
     }
 }

@@ -19,6 +19,7 @@ pub mod decompress;
 pub mod disk;
 pub mod error;
 pub mod fs;
+pub mod grub;
 pub mod inspect;
 pub mod io;
 pub mod recipe;
@@ -31,9 +32,6 @@ pub mod tree;
 // Partition tables.
 pub mod gpt;
 pub mod mbr;
-
-// Boot loaders.
-pub mod grub;
 
 // Filesystems and archives.
 pub mod cpio;

@@ -23,116 +23,116 @@
 //! disk's changed extents into the file.
 
 use super::embed;
+use super::{mkimage, MkimageOptions, ModuleSource, Platform};
 use crate::fat::edit::Editor;
 use crate::gpt::edit::{load, Table};
 use crate::gpt::Guid;
 use crate::io::SubRange;
 use crate::{BuildContext, Disk, Error, Result};
 
-/// A GRUB platform grub-install knows (`--target`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    X86_64Efi,
-    I386Pc,
-}
-
-impl Target {
-    pub fn parse(s: &str) -> Result<Target> {
-        match s {
-            "x86_64-efi" => Ok(Target::X86_64Efi),
-            "i386-pc" => Ok(Target::I386Pc),
-            _ => Err(Error::invalid(
-                "--target",
-                format!("'{s}' is not a platform imgforge installs (x86_64-efi, i386-pc)"),
-            )),
-        }
-    }
-
-    /// GRUB's name of the platform (its module directory).
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::X86_64Efi => "x86_64-efi",
-            Target::I386Pc => "i386-pc",
-        }
-    }
-
-    /// The modules built into the image by default: the disk, partition
-    /// and filesystem drivers to find the boot directory (grub-install's
-    /// choice), and what a `grub.cfg` needs to boot Linux without loading
-    /// modules from the disk.
-    pub fn default_modules(self) -> &'static [&'static str] {
-        match self {
-            Target::X86_64Efi => &[
-                "part_gpt",
-                "part_msdos",
-                "fat",
-                "ext2",
-                "normal",
-                "configfile",
-                "linux",
-                "echo",
-                "search",
-                "search_fs_uuid",
-                "search_label",
-                "test",
-                "ls",
-                "cat",
-                "reboot",
-                "halt",
-                "serial",
-                "terminal",
-                "gzio",
-            ],
-            Target::I386Pc => &[
-                "biosdisk",
-                "part_gpt",
-                "part_msdos",
-                "fat",
-                "ext2",
-                "normal",
-                "configfile",
-                "linux",
-                "echo",
-                "search",
-                "search_fs_uuid",
-                "search_label",
-                "test",
-                "ls",
-                "cat",
-                "reboot",
-                "halt",
-                "serial",
-                "terminal",
-                "gzio",
-            ],
-        }
+/// The modules built into the image by default: the disk, partition and
+/// filesystem drivers to find the boot directory (grub-install's choice),
+/// and what a `grub.cfg` needs to boot Linux without loading modules from
+/// the disk.
+pub fn default_modules(p: Platform) -> &'static [&'static str] {
+    match p {
+        Platform::X86_64Efi => &[
+            "part_gpt",
+            "part_msdos",
+            "fat",
+            "ext2",
+            "normal",
+            "configfile",
+            "linux",
+            "echo",
+            "search",
+            "search_fs_uuid",
+            "search_label",
+            "test",
+            "ls",
+            "cat",
+            "reboot",
+            "halt",
+            "serial",
+            "terminal",
+            "gzio",
+        ],
+        Platform::I386Pc => &[
+            "biosdisk",
+            "part_gpt",
+            "part_msdos",
+            "fat",
+            "ext2",
+            "normal",
+            "configfile",
+            "linux",
+            "echo",
+            "search",
+            "search_fs_uuid",
+            "search_label",
+            "test",
+            "ls",
+            "cat",
+            "reboot",
+            "halt",
+            "serial",
+            "terminal",
+            "gzio",
+        ],
     }
 }
 
 /// What the installer asks an [`Images`] maker for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRequest {
-    pub target: Target,
+    pub target: Platform,
     /// grub-mkimage's `-p`: where GRUB looks for `grub.cfg`.
     pub prefix: String,
     pub modules: Vec<String>,
 }
 
-/// Makes GRUB's images: grub-mkimage over a module source.
+/// Makes GRUB's images for one platform: [`mkimage`] over a
+/// [`ModuleSource`].
 pub trait Images {
     /// BOOTX64.EFI (x86_64-efi) or core.img (i386-pc).
     fn make(&self, req: &ImageRequest) -> Result<Vec<u8>>;
-    /// A file of the platform's directory (`boot.img`).
-    fn file(&self, target: Target, name: &str) -> Result<Vec<u8>>;
+    /// A file of the platform's folder (`boot.img`).
+    fn file(&self, name: &str) -> Result<Vec<u8>>;
     /// True if the platform has `module` (Debian's `linuxefi`).
-    fn has_module(&self, target: Target, module: &str) -> bool;
+    fn has_module(&self, module: &str) -> bool;
+}
+
+impl Images for ModuleSource {
+    fn make(&self, req: &ImageRequest) -> Result<Vec<u8>> {
+        if self.platform() != req.target {
+            return Err(Error::invalid(
+                "--directory",
+                format!(
+                    "{} holds {} modules, not {}",
+                    self.name(),
+                    self.platform().name(),
+                    req.target.name()
+                ),
+            ));
+        }
+        mkimage(
+            self,
+            &MkimageOptions::new(req.target, req.prefix.clone(), req.modules.clone()),
+        )
+    }
+    fn file(&self, name: &str) -> Result<Vec<u8>> {
+        self.read(name)
+    }
+    fn has_module(&self, module: &str) -> bool {
+        self.contains(&format!("{module}.mod"))
+    }
 }
 
 /// How to install (grub-install's options).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstallOptions {
-    pub target: Target,
-    /// Modules built in besides [`Target::default_modules`].
+    pub target: Platform,
+    /// Modules built in besides [`Platform::default_modules`].
     pub modules: Vec<String>,
     /// `--boot-directory`: `/path` on the default filesystem, or `N:/path`
     /// on partition N.
@@ -338,13 +338,11 @@ pub fn install(
     }
 
     let mut modules: Vec<String> = Vec::new();
-    for m in opts
-        .target
-        .default_modules()
+    for m in default_modules(opts.target)
         .iter()
         .map(|s| s.to_string())
         .chain(
-            (opts.target == Target::X86_64Efi && images.has_module(opts.target, "linuxefi"))
+            (opts.target == Platform::X86_64Efi && images.has_module("linuxefi"))
                 .then(|| "linuxefi".to_string()),
         )
         .chain(opts.modules.iter().cloned())
@@ -357,7 +355,7 @@ pub fn install(
     // FAT edits, by partition number: (partition, path, bytes).
     let mut files: Vec<(Part, String, Vec<u8>)> = Vec::new();
     match opts.target {
-        Target::X86_64Efi => {
+        Platform::X86_64Efi => {
             let esp = esp.clone().ok_or_else(|| {
                 Error::invalid(
                     "--target=x86_64-efi",
@@ -387,7 +385,7 @@ pub fn install(
             ));
             files.push((esp, "/EFI/BOOT/BOOTX64.EFI".into(), image));
         }
-        Target::I386Pc => {
+        Platform::I386Pc => {
             let area = embed::area(&table)?;
             let prefix = format!("(,{scheme}{}){boot_dir}", boot_part.number);
             let core = images.make(&ImageRequest {
@@ -395,7 +393,7 @@ pub fn install(
                 prefix: prefix.clone(),
                 modules: modules.clone(),
             })?;
-            let boot = images.file(opts.target, "boot.img")?;
+            let boot = images.file("boot.img")?;
             embed::check(&area, &boot, &core)?;
             out.done.push(format!(
                 "boot.img into the MBR, core.img ({} bytes, prefix {prefix}) into {}",
@@ -504,14 +502,14 @@ mod tests {
             v[476..512].fill(0);
             Ok(v)
         }
-        fn file(&self, _: Target, name: &str) -> Result<Vec<u8>> {
+        fn file(&self, name: &str) -> Result<Vec<u8>> {
             assert_eq!(name, "boot.img");
             let mut b = vec![0xB0u8; 512];
             b[510] = 0x55;
             b[511] = 0xAA;
             Ok(b)
         }
-        fn has_module(&self, _: Target, _: &str) -> bool {
+        fn has_module(&self, _: &str) -> bool {
             false
         }
     }
@@ -540,7 +538,7 @@ mod tests {
         d
     }
 
-    fn opts(target: Target) -> InstallOptions {
+    fn opts(target: Platform) -> InstallOptions {
         InstallOptions {
             target,
             modules: Vec::new(),
@@ -561,8 +559,8 @@ mod tests {
             Some(2),
         );
         let ctx = BuildContext::default();
-        install(&mut d, &opts(Target::I386Pc), &Fake, &ctx).unwrap();
-        install(&mut d, &opts(Target::X86_64Efi), &Fake, &ctx).unwrap();
+        install(&mut d, &opts(Platform::I386Pc), &Fake, &ctx).unwrap();
+        install(&mut d, &opts(Platform::X86_64Efi), &Fake, &ctx).unwrap();
         let mut s0 = [0u8; 512];
         d.read_at(0, &mut s0).unwrap();
         assert_eq!(
@@ -589,12 +587,12 @@ mod tests {
         let cases: Vec<(Disk, InstallOptions, &str)> = vec![
             (
                 disk(&["--new=1:0:0", "--typecode=1:ef00"], Some(1)),
-                opts(Target::I386Pc),
+                opts(Platform::I386Pc),
                 "no BIOS boot partition (type EF02)",
             ),
             (
                 disk(&["--new=1:0:0", "--typecode=1:8300"], Some(1)),
-                opts(Target::X86_64Efi),
+                opts(Platform::X86_64Efi),
                 "no EFI System Partition (type EF00)",
             ),
             (
@@ -607,14 +605,14 @@ mod tests {
                     ],
                     Some(2),
                 ),
-                opts(Target::I386Pc),
+                opts(Platform::I386Pc),
                 "add a BIOS boot partition of 1 MiB",
             ),
             (
                 disk(&["--new=1:0:0", "--typecode=1:ef00"], Some(1)),
                 InstallOptions {
                     boot_directory: Some("3:/boot/grub".into()),
-                    ..opts(Target::X86_64Efi)
+                    ..opts(Platform::X86_64Efi)
                 },
                 "partition 3, which does not exist",
             ),
@@ -634,7 +632,7 @@ mod tests {
         assert_eq!(check_path("k", "/EFI//BOOT/").unwrap(), "/EFI/BOOT");
         assert!(check_path("k", "boot/grub").is_err());
         assert!(check_path("k", "/boot/../x").is_err());
-        assert!(Target::parse("arm64-efi").is_err());
-        assert_eq!(Target::parse("i386-pc").unwrap().name(), "i386-pc");
+        assert!(Platform::parse("arm64-efi").is_err());
+        assert_eq!(Platform::parse("i386-pc").unwrap().name(), "i386-pc");
     }
 }
