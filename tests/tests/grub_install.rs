@@ -347,9 +347,33 @@ fn tool_made_disk_as_qcow2_boots_on_seabios_and_ovmf() {
     std::fs::write(&raw, &disk).unwrap();
     let q = d.join("disk.qcow2");
     run_ok(tool("qemu-img").args(["convert", "-O", "qcow2", s(&raw), s(&q)]));
-    // No --config: the grub.cfg mcopy put there is kept.
-    install(&q, &["--target=i386-pc"]);
-    install(&q, &["--target=x86_64-efi"]);
+    // No --config: the grub.cfg mcopy put there is kept. The modules come
+    // from the Debian packages themselves (get-inputs.sh fetched them).
+    let deb = |name: &str| {
+        let p = root().join("examples/inputs").join(name);
+        if p.is_file() {
+            s(&p).to_string()
+        } else {
+            let plat = if name.contains("-pc-") {
+                "i386-pc"
+            } else {
+                "x86_64-efi"
+            };
+            format!("/usr/lib/grub/{plat}")
+        }
+    };
+    install(
+        &q,
+        &["--target=i386-pc", "--directory", &deb("grub-pc-bin.deb")],
+    );
+    install(
+        &q,
+        &[
+            "--target=x86_64-efi",
+            "--directory",
+            &deb("grub-efi-amd64-bin.deb"),
+        ],
+    );
     check_disk(&q, 2);
     seabios_boot("grub-toolmade-seabios", &q, "qcow2");
     ovmf_boot("grub-toolmade-ovmf", &q, "qcow2");
