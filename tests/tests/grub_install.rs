@@ -546,3 +546,68 @@ fn sparse_10g_disk_stays_sparse() {
     let v = run_ok(tool("sgdisk").arg("-v").arg(&img));
     assert!(v.contains("No problems found"), "{v}");
 }
+
+/// The FAT editor the installer writes the ESP with, on volumes mkfs.fat
+/// made (FAT12, FAT16, FAT32): nested directories, long and short names,
+/// a directory grown past one cluster, a file replaced by a larger one;
+/// `fsck.vfat -n` is clean and `mtype` reads every file back.
+#[test]
+fn fat_editor_on_mkfs_fat_volumes_passes_fsck() {
+    if !have("mkfs.fat") || !have("fsck.vfat") || !have("mtype") {
+        return;
+    }
+    use imgforge_core::fat::edit::Editor;
+    let d = scratch("grub-fat-edit");
+    for (bits, size, spc) in [
+        ("12", 8 * MIB, "8"),
+        ("16", 64 * MIB, "4"),
+        ("32", 100 * MIB, "1"),
+    ] {
+        let fat = d.join(format!("fat{bits}.img"));
+        std::fs::File::create(&fat).unwrap().set_len(size).unwrap();
+        run_ok(tool("mkfs.fat").args(["-F", bits, "-s", spc, s(&fat)]));
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("/EFI/BOOT/BOOTX64.EFI".into(), vec![0xEF; 300_000]),
+            ("/EFI/BOOT/grub.cfg".into(), b"set timeout=0\n".to_vec()),
+            (
+                "/boot/grub/Mixed Case Long Name.cfg".into(),
+                b"long\n".to_vec(),
+            ),
+            ("/boot/grub/UPPER.TXT".into(), b"upper\n".to_vec()),
+        ];
+        for i in 0..40 {
+            files.push((
+                format!("/many/file-{i:03}.conf"),
+                format!("{i}\n").into_bytes(),
+            ));
+        }
+        let img = std::fs::read(&fat).unwrap();
+        let mut ed = Editor::open(&img, "ESP", 1_700_000_000).unwrap();
+        for (p, b) in &files {
+            ed.write_file(p, b).unwrap();
+        }
+        // Replaced by a larger file: the old clusters are freed.
+        ed.write_file("/EFI/BOOT/grub.cfg", &[b'#'; 5000]).unwrap();
+        files[1].1 = vec![b'#'; 5000];
+        let patches = ed.finish().unwrap();
+        let mut img = img.clone();
+        for (o, b) in patches {
+            img[o as usize..o as usize + b.len()].copy_from_slice(&b);
+        }
+        std::fs::write(&fat, &img).unwrap();
+        let out = run(tool("fsck.vfat").arg("-n").arg(&fat));
+        assert!(
+            out.status.success(),
+            "FAT{bits}: fsck.vfat -n:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (p, b) in &files {
+            let got = run(tool("mtype").args(["-i", s(&fat), &format!("::{p}")]));
+            assert!(got.status.success(), "FAT{bits}: mtype {p}");
+            assert_eq!(&got.stdout, b, "FAT{bits}: {p}");
+        }
+        let listing = run_ok(tool("mdir").args(["-i", s(&fat), "::/boot/grub"]));
+        assert!(listing.contains("Mixed Case Long Name.cfg"), "{listing}");
+    }
+}
