@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "convert",
     "info",
     "grub-mkimage",
+    "grub-install",
 ];
 
 /// Runs imgforge in `dir` and checks the error discipline; `outputs` must
