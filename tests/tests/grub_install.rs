@@ -611,3 +611,48 @@ fn fat_editor_on_mkfs_fat_volumes_passes_fsck() {
         assert!(listing.contains("Mixed Case Long Name.cfg"), "{listing}");
     }
 }
+
+/// A disk without an ESP: an MBR disk whose one ext4 partition holds
+/// /boot/grub/grub.cfg, the kernel and the initrd. i386-pc goes into the
+/// gap after the MBR with the prefix `(,msdos1)/boot/grub`, the grub.cfg
+/// already there is kept, and it boots on SeaBIOS.
+#[test]
+fn mbr_ext4_disk_boots_on_seabios() {
+    if !tools(&["sfdisk", "e2fsck"]) || !boot_ready() {
+        return;
+    }
+    let (k, i) = inputs().unwrap();
+    let d = scratch("grub-mbr-ext4");
+    let cfg = grub_cfg("linux", "initrd").replace("/EFI/BOOT/", "/boot/");
+    let r = format!(
+        "[build]\nepoch = 1700000000\nseed = \"grub-install\"\n\n[output]\nformat = \"raw\"\n\n\
+         [disk]\nsize = \"64M\"\ntable = \"mbr\"\n\n\
+         [[partition]]\ntype = \"83\"\nsize = \"rest\"\nbootable = true\n\
+         [partition.filesystem]\ntype = \"ext4\"\ncontents = [\n\
+         {{ file = \"{}\", at = \"/boot/vmlinuz\" }},\n\
+         {{ file = \"{}\", at = \"/boot/initrd.img\" }},\n\
+         {{ text = \"\"\"{cfg}\"\"\", at = \"/boot/grub/grub.cfg\" }},\n]\n",
+        k.display(),
+        i.display()
+    );
+    let rp = d.join("disk.toml");
+    std::fs::write(&rp, r).unwrap();
+    let img = d.join("disk.img");
+    run_ok(
+        Command::new(imgforge())
+            .arg("build")
+            .arg(&rp)
+            .arg("-o")
+            .arg(&img),
+    );
+    let table = run_ok(tool("sfdisk").args(["-d", s(&img)]));
+    let out = install(&img, &["--target=i386-pc"]);
+    assert!(out.contains("prefix (,msdos1)/boot/grub"), "{out}");
+    assert!(out.contains("the gap after the MBR"), "{out}");
+    assert_eq!(run_ok(tool("sfdisk").args(["-d", s(&img)])), table);
+    // --config cannot go into ext4 in place: refused, image untouched.
+    let c = write_cfg(&d, "set timeout=0\n");
+    let e = install_err(&img, &["--target=i386-pc", "--config", s(&c)]);
+    assert!(e.contains("ext4"), "{e}");
+    seabios_boot("grub-mbr-ext4-seabios", &img, "raw");
+}
