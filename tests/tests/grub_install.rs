@@ -236,10 +236,19 @@ fn efi_esp_and_ext4_root_boots_on_ovmf_raw() {
     let cfg = write_cfg(&d, &grub_cfg("linux", "initrd"));
     let out = install(
         &img,
-        &["--target=x86_64-efi", "--removable", "--config", s(&cfg)],
+        &[
+            "--target=x86_64-efi",
+            "--removable",
+            "--install-modules=",
+            "--config",
+            s(&cfg),
+        ],
     );
     assert!(out.contains("prefix /EFI/BOOT"), "{out}");
+    assert!(!out.contains("module files"), "{out}");
     check_disk(&img, 1);
+    let ls = run_ok(Command::new(imgforge()).args(["ls", &format!("{}:1:/EFI/BOOT", s(&img))]));
+    assert!(!ls.contains("x86_64-efi"), "{ls}");
     let got = run_ok(
         Command::new(imgforge()).args(["cat", &format!("{}:1:/EFI/BOOT/grub.cfg", s(&img))]),
     );
@@ -270,9 +279,16 @@ fn hybrid_disk_boots_on_ovmf_and_seabios() {
     let d = scratch("grub-hybrid");
     let img = recipe_disk(&d, true, true, "raw", "disk.img");
     let mbr_before = std::fs::read(&img).unwrap()[0x1b8..0x200].to_vec();
-    let cfg = write_cfg(&d, &grub_cfg("linux", "initrd"));
+    // The menu entry exists only if `insmod sleep` finds the module
+    // grub-install copied into /EFI/BOOT/<platform>/ (sleep is not built
+    // into the images).
+    let cfg = grub_cfg("linux", "initrd").replace(
+        "menuentry \"imgforge\" {",
+        "if insmod sleep; then\nmenuentry \"imgforge\" {",
+    ) + "fi\n";
+    let cfg = write_cfg(&d, &cfg);
     install(&img, &["--target=i386-pc", "--config", s(&cfg)]);
-    check_disk_for(&img, 2, "grub     cfg");
+    check_disk_for(&img, 2, "i386-pc      <DIR>");
     let out = install(&img, &["--target=x86_64-efi"]);
     assert!(out.contains("BOOTX64.EFI"), "{out}");
     check_disk(&img, 2);
@@ -513,7 +529,8 @@ fn bad_inputs_leave_the_image_untouched() {
 }
 
 /// Only the sectors that change are read and written: installing into a
-/// 10 GiB sparse disk allocates about what GRUB's files take.
+/// 10 GiB sparse disk allocates about what GRUB's files take (two images,
+/// ~4.5 MiB of modules copied as grub-install does, FAT sectors).
 #[test]
 fn sparse_10g_disk_stays_sparse() {
     if !tools(&["sgdisk", "mkfs.fat", "fsck.vfat", "mdir"]) {
@@ -540,7 +557,7 @@ fn sparse_10g_disk_stays_sparse() {
     let after = std::fs::metadata(&img).unwrap().blocks() * 512;
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 10 << 30);
     assert!(
-        after - before < 2 * MIB,
+        after - before < 8 * MIB,
         "allocated {before} -> {after} bytes"
     );
     let v = run_ok(tool("sgdisk").arg("-v").arg(&img));

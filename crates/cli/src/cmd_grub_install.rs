@@ -29,6 +29,10 @@ pub struct GrubInstallArgs {
     /// More modules to build into the image, space-separated.
     #[arg(long)]
     pub modules: Option<String>,
+    /// Modules to copy into BOOTDIR/TARGET/ for insmod at boot (with what
+    /// they need), space-separated; default all, "" none.
+    #[arg(long = "install-modules", value_name = "MODULES")]
+    pub install_modules: Option<String>,
     /// Where grub.cfg is: /PATH on the ESP (default /EFI/BOOT), or on the
     /// first filesystem GRUB reads when there is no ESP (default
     /// /boot/grub); N:/PATH for partition N.
@@ -79,6 +83,10 @@ pub fn run(a: GrubInstallArgs) -> Result<()> {
         modules,
         boot_directory: a.boot_directory.clone(),
         config,
+        install_modules: a
+            .install_modules
+            .as_deref()
+            .map(|l| l.split_whitespace().map(str::to_string).collect()),
     };
     println!("Installing for {} platform.", target.name());
     let done = install(&mut disk, &opts, &src, &ctx)

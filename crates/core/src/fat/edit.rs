@@ -60,6 +60,8 @@ pub struct Editor<'a> {
     data: BTreeMap<u64, Vec<u8>>,
     epoch: i64,
     last_alloc: Option<u32>,
+    /// Every cluster below this one is in use: first fit starts here.
+    hint: u32,
 }
 
 impl<'a> Editor<'a> {
@@ -80,6 +82,7 @@ impl<'a> Editor<'a> {
             data: BTreeMap::new(),
             epoch,
             last_alloc: None,
+            hint: 2,
         })
     }
 
@@ -206,7 +209,7 @@ impl<'a> Editor<'a> {
     fn allocate(&mut self, n: u64, path: &str) -> Result<Vec<u32>> {
         let mut got = Vec::new();
         if n > 0 {
-            for c in 2..self.vol.cluster_count + 2 {
+            for c in self.hint.max(2)..self.vol.cluster_count + 2 {
                 if self.get(c) == 0 {
                     got.push(c);
                     if got.len() as u64 == n {
@@ -233,6 +236,7 @@ impl<'a> Editor<'a> {
         }
         if let Some(&l) = got.last() {
             self.last_alloc = Some(l);
+            self.hint = l + 1;
         }
         Ok(got)
     }
@@ -240,6 +244,7 @@ impl<'a> Editor<'a> {
     fn free_chain(&mut self, first: u32, what: &str) -> Result<()> {
         for c in self.chain(first, what)? {
             self.set(c, 0)?;
+            self.hint = self.hint.min(c);
         }
         Ok(())
     }

@@ -100,6 +100,13 @@ pub trait Images {
     fn file(&self, name: &str) -> Result<Vec<u8>>;
     /// True if the platform has `module` (Debian's `linuxefi`).
     fn has_module(&self, module: &str) -> bool;
+    /// The files grub-install copies into `BOOTDIR/PLATFORM/`: every
+    /// `*.mod` and `*.lst`, or with `only` those modules (and what they
+    /// need) and the `*.lst` files.
+    fn module_files(&self, only: Option<&[String]>) -> Result<Vec<(String, Vec<u8>)>> {
+        let _ = only;
+        Ok(Vec::new())
+    }
 }
 
 impl Images for ModuleSource {
@@ -126,6 +133,30 @@ impl Images for ModuleSource {
     fn has_module(&self, module: &str) -> bool {
         self.contains(&format!("{module}.mod"))
     }
+    fn module_files(&self, only: Option<&[String]>) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut names: Vec<String> = match only {
+            None => self
+                .names()
+                .filter(|n| n.ends_with(".mod"))
+                .map(str::to_string)
+                .collect(),
+            Some(list) => {
+                let deps = super::moddep::ModDeps::parse(&self.read("moddep.lst")?, self.name())?;
+                deps.resolve(list)?.into_iter().map(|r| r.file).collect()
+            }
+        };
+        names.extend(
+            self.names()
+                .filter(|n| n.ends_with(".lst"))
+                .map(str::to_string),
+        );
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|n| Ok((n.clone(), self.read(&n)?)))
+            .collect()
+    }
 }
 
 /// How to install (grub-install's options).
@@ -140,6 +171,10 @@ pub struct InstallOptions {
     /// `grub.cfg` to write into the boot directory; `None` leaves one there
     /// as it is.
     pub config: Option<Vec<u8>>,
+    /// Modules copied into `BOOTDIR/PLATFORM/` for `insmod` at run time
+    /// (grub-install's `--install-modules`): `None` all of them, a list
+    /// those and what they need, an empty list none.
+    pub install_modules: Option<Vec<String>>,
 }
 
 /// What [`install`] did, in lines for the user.
@@ -401,33 +436,70 @@ pub fn install(
                 area.name
             ));
             // The FAT edits below are checked before the embedding writes.
-            let patches = fat_patches(disk, &files_with_config(&boot_part, &boot_dir, opts), ctx)?;
+            let files = boot_dir_files(&boot_part, &boot_dir, boot_fs, opts, images, &mut out)?;
+            let patches = fat_patches(disk, &files, ctx)?;
             embed::setup(disk, &table, &boot, &core)?;
             apply(disk, patches)?;
             finish_notes(disk, &boot_part, &boot_dir, boot_fs, opts, ctx, &mut out)?;
             return Ok(out);
         }
     }
-    files.extend(files_with_config(&boot_part, &boot_dir, opts));
+    files.extend(boot_dir_files(
+        &boot_part, &boot_dir, boot_fs, opts, images, &mut out,
+    )?);
     let patches = fat_patches(disk, &files, ctx)?;
     apply(disk, patches)?;
     finish_notes(disk, &boot_part, &boot_dir, boot_fs, opts, ctx, &mut out)?;
     Ok(out)
 }
 
-fn files_with_config(
+/// grub.cfg (with `--config`) and the module files for the boot
+/// directory, when it is on FAT (ext4 is not written in place: a note).
+fn boot_dir_files(
     boot_part: &Part,
     boot_dir: &str,
+    boot_fs: Fs,
     opts: &InstallOptions,
-) -> Vec<(Part, String, Vec<u8>)> {
-    match &opts.config {
-        Some(cfg) => vec![(
-            boot_part.clone(),
-            format!("{}/grub.cfg", boot_dir.trim_end_matches('/')),
-            cfg.clone(),
-        )],
-        None => Vec::new(),
+    images: &dyn Images,
+    out: &mut Installed,
+) -> Result<Vec<(Part, String, Vec<u8>)>> {
+    let dir = boot_dir.trim_end_matches('/');
+    let mut files = Vec::new();
+    if let Some(cfg) = &opts.config {
+        files.push((boot_part.clone(), format!("{dir}/grub.cfg"), cfg.clone()));
     }
+    let copy = match &opts.install_modules {
+        Some(l) if l.is_empty() => None,
+        Some(l) => Some(Some(l.as_slice())),
+        None => Some(None),
+    };
+    if let Some(only) = copy {
+        if boot_fs == Fs::Fat {
+            let mods = images.module_files(only)?;
+            let bytes: usize = mods.iter().map(|m| m.1.len()).sum();
+            if !mods.is_empty() {
+                out.done.push(format!(
+                    "{} module files ({bytes} bytes) into {dir}/{}/",
+                    mods.len(),
+                    opts.target.name()
+                ));
+            }
+            for (name, data) in mods {
+                files.push((
+                    boot_part.clone(),
+                    format!("{dir}/{}/{name}", opts.target.name()),
+                    data,
+                ));
+            }
+        } else {
+            out.notes.push(format!(
+                "modules not copied into {dir}/{} on {}: imgforge does not write ext4 in place (the image holds the modules it needs)",
+                opts.target.name(),
+                describe(boot_part)
+            ));
+        }
+    }
+    Ok(files)
 }
 
 /// The byte patches (disk offsets) of writing `files` into their FAT
@@ -439,6 +511,7 @@ fn fat_patches(
 ) -> Result<Vec<(u64, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut numbers: Vec<u32> = files.iter().map(|f| f.0.number).collect();
+    numbers.sort_unstable();
     numbers.dedup();
     for n in numbers {
         let Some(part) = files.iter().find(|f| f.0.number == n).map(|f| f.0.clone()) else {
@@ -544,6 +617,7 @@ mod tests {
             modules: Vec::new(),
             boot_directory: None,
             config: Some(b"set timeout=0\n".to_vec()),
+            install_modules: None,
         }
     }
 
