@@ -526,6 +526,12 @@ fn bad_inputs_leave_the_image_untouched() {
         &["--target=i386-pc", "--boot-directory=7:/boot/grub"],
     );
     assert!(e.contains("partition 7, which does not exist"), "{e}");
+    // A module folder for the other platform.
+    let e = install_err(
+        &no_bios,
+        &["--target=i386-pc", "--directory=/usr/lib/grub/x86_64-efi"],
+    );
+    assert!(e.contains("x86_64-efi"), "{e}");
     // Not a disk image with a partition table.
     let blank = d.join("blank.img");
     imgf(&["create", s(&blank), "8M"]);

@@ -62,6 +62,14 @@ pub fn run(a: GrubInstallArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("/usr/lib/grub/{}", target.name())));
     let src = crate::cmd_grub_mkimage::load(&dir, target)?;
+    if src.platform() != target {
+        bail!(
+            "--directory: {} holds {} modules, not {}",
+            dir.display(),
+            src.platform().name(),
+            target.name()
+        );
+    }
     let mut modules = Vec::new();
     for m in a.modules.as_deref().unwrap_or("").split_whitespace() {
         if m.starts_with('-') || m.contains('/') {
