@@ -526,6 +526,38 @@ fn bad_inputs_leave_the_image_untouched() {
         &["--target=i386-pc", "--boot-directory=7:/boot/grub"],
     );
     assert!(e.contains("partition 7, which does not exist"), "{e}");
+    // An MBR disk whose first partition starts at sector 63: a 62-sector
+    // gap is too small for core.img.
+    let gap = d.join("gap63.img");
+    imgf(&["create", s(&gap), "32M"]);
+    let mut sf = tool("sfdisk");
+    sf.arg("-q").arg(&gap).stdin(std::process::Stdio::piped());
+    let mut child = sf.spawn().unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"label: dos\nstart=63, type=c\n")
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    {
+        use std::os::unix::fs::FileExt;
+        let fat = d.join("gap63.fat");
+        std::fs::File::create(&fat)
+            .unwrap()
+            .set_len(32 * MIB - 63 * 512)
+            .unwrap();
+        run_ok(tool("mkfs.fat").args(["-F", "16", s(&fat)]));
+        let f = std::fs::OpenOptions::new().write(true).open(&gap).unwrap();
+        f.write_all_at(&std::fs::read(&fat).unwrap(), 63 * 512)
+            .unwrap();
+    }
+    let e = install_err(&gap, &["--target=i386-pc"]);
+    assert!(e.contains("the gap after the MBR"), "{e}");
+    assert!(e.contains("add a BIOS boot partition of 1 MiB"), "{e}");
     // A module folder for the other platform.
     let e = install_err(
         &no_bios,
@@ -678,6 +710,10 @@ fn mbr_ext4_disk_boots_on_seabios() {
     assert!(out.contains("prefix (,msdos1)/boot/grub"), "{out}");
     assert!(out.contains("the gap after the MBR"), "{out}");
     assert_eq!(run_ok(tool("sfdisk").args(["-d", s(&img)])), table);
+    // The ext4 filesystem after the gap is clean.
+    let part = d.join("p1.ext4");
+    std::fs::write(&part, &std::fs::read(&img).unwrap()[MIB as usize..]).unwrap();
+    run_ok(tool("e2fsck").arg("-fn").arg(&part));
     // --config cannot go into ext4 in place: refused, image untouched.
     let c = write_cfg(&d, "set timeout=0\n");
     let e = install_err(&img, &["--target=i386-pc", "--config", s(&c)]);
