@@ -315,7 +315,53 @@ def bench_wasm_ext4():
     rm(out, wout)
 
 
-GROUPS = {"gpt": bench_gpt, "fs": bench_fs, "boot": bench_boot, "qcow2": bench_qcow2, "wasm": bench_wasm, "wasm-ext4": bench_wasm_ext4}
+def bench_grub():
+    """grub-install (both targets, hybrid) into a 10 GiB sparse GPT disk
+    (BIOS boot, ESP by mkfs.fat, Linux). The real grub-install needs root
+    and a loop device, so the anchor is what it does without them:
+    grub-mkimage for each target, mcopy of the images, grub.cfg and the
+    module folders (*.mod, *.lst) into the ESP, dd of boot.img and core.img
+    (without grub-bios-setup's patching)."""
+    need("sgdisk", "mkfs.fat")
+    base = os.path.join(WORK, "grub-base.img")
+    a, b = os.path.join(WORK, "grub-a.img"), os.path.join(WORK, "grub-b.img")
+    cfg = os.path.join(WORK, "grub.cfg")
+    with open(cfg, "w") as f:
+        f.write("set timeout=0\nmenuentry x {\n\tlinux /EFI/BOOT/vmlinuz console=ttyS0\n}\n")
+    rm(base)
+    subprocess.run(f"{IMGFORGE} create {base} 10G && sgdisk -n 1:0:+1M -t 1:ef02 -n 2:0:+100M -t 2:ef00 -n 3:0:0 {base}"
+                   f" && mkfs.fat -F 32 -s 1 --offset 4096 {base} {100 * 1024}", shell=True, check=True,
+                   stdout=subprocess.DEVNULL)
+
+    def copy_base(to):
+        rm(to)
+        subprocess.run(["cp", "--sparse=always", base, to], check=True)
+    efi_mods = ("part_gpt part_msdos fat ext2 normal configfile linux echo search search_fs_uuid search_label "
+                "test ls cat reboot halt serial terminal gzio linuxefi")
+    pc_mods = "biosdisk " + efi_mods.replace(" linuxefi", "")
+    w = WORK
+    anchor = (f"grub-mkimage -O x86_64-efi -p /EFI/BOOT -o {w}/x.efi {efi_mods}"
+              f" && grub-mkimage -O i386-pc -p '(,gpt2)/EFI/BOOT' -o {w}/core.img {pc_mods}"
+              f" && mmd -i {b}@@2097152 ::/EFI ::/EFI/BOOT && mcopy -i {b}@@2097152 {w}/x.efi ::/EFI/BOOT/BOOTX64.EFI"
+              f" && mcopy -i {b}@@2097152 {cfg} ::/EFI/BOOT/grub.cfg"
+              f" && mmd -i {b}@@2097152 ::/EFI/BOOT/x86_64-efi ::/EFI/BOOT/i386-pc"
+              f" && mcopy -i {b}@@2097152 /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst ::/EFI/BOOT/x86_64-efi/"
+              f" && mcopy -i {b}@@2097152 /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst ::/EFI/BOOT/i386-pc/"
+              f" && dd if=/usr/lib/grub/i386-pc/boot.img of={b} bs=440 count=1 conv=notrunc status=none"
+              f" && dd if={w}/core.img of={b} bs=512 seek=2048 conv=notrunc status=none")
+    ours = (f"{IMGFORGE} grub-install --target=x86_64-efi --config {cfg} {a}"
+            f" && {IMGFORGE} grub-install --target=i386-pc {a}")
+    versus("grub-install x86_64-efi + i386-pc into a 10 GiB sparse GPT disk (vs grub-mkimage x2 + mcopy + dd)",
+           ours, ["grub-mkimage", "mcopy", "mmd"], anchor, goal=1.0,
+           ours_kw={"shell": True, "before": lambda: copy_base(a)},
+           anchor_kw={"shell": True, "before": lambda: copy_base(b)})
+    for p in (a, b):
+        if os.path.exists(p):
+            print(f"    {os.path.basename(p)}: {os.stat(p).st_blocks * 512 / 2**20:.1f} MiB allocated", flush=True)
+    rm(a, b, base, cfg, os.path.join(w, "x.efi"), os.path.join(w, "core.img"))
+
+
+GROUPS = {"gpt": bench_gpt, "grub": bench_grub, "fs": bench_fs, "boot": bench_boot, "qcow2": bench_qcow2, "wasm": bench_wasm, "wasm-ext4": bench_wasm_ext4}
 
 
 def main():

@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "extract",
     "convert",
     "info",
+    "grub-mkimage",
+    "grub-install",
 ];
 
 /// Runs imgforge in `dir` and checks the error discipline; `outputs` must

@@ -12,6 +12,8 @@ mod ext4; // e2fsck, debugfs, dumpe2fs, mke2fs -d images
 mod fat; // fsck.vfat, mtools, mkfs.fat images
 mod files; // ls/cat/extract on images made by mkfs.fat, mke2fs -d, xorriso, cpio, qcow2 partitions; hostile extracts
 mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --sparse
+mod grub; // grub-mkimage: x86_64-efi byte-identical to GRUB's tool, i386-pc payload, bad inputs, boots
+mod grub_install; // grub-install into GPT/MBR disks (raw, qcow2): OVMF and SeaBIOS boots, sgdisk/fsck.vfat/qemu-img check, bad inputs, sparse
 mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
 mod one_pass; // CLI (one pass, patched tables) == library into a stream (two passes) for vhd, vhdx, vmdk; qemu-img check
 mod ova; // tar, sha256sum, XML, qemu-img on OVA

@@ -8,6 +8,8 @@ mod cmd_convert;
 mod cmd_copy;
 mod cmd_create;
 mod cmd_files;
+mod cmd_grub_install;
+mod cmd_grub_mkimage;
 mod cmd_info;
 mod cmd_initramfs;
 mod cmd_inspect;
@@ -37,6 +39,8 @@ enum Command {
     Resize(cmd_resize::ResizeArgs),
     /// Edit a raw or qcow2 image's partition table with sgdisk's options (--mbr for MBR).
     Part(cmd_part::PartArgs),
+    /// Install GRUB into a raw or qcow2 disk image in place (x86_64-efi, i386-pc).
+    GrubInstall(cmd_grub_install::GrubInstallArgs),
     /// Show an image's format, sizes and partitions.
     Inspect(cmd_inspect::InspectArgs),
     /// Copy a file; --sparse turns zero blocks into holes.
@@ -74,12 +78,18 @@ enum Command {
     Convert(cmd_convert::ConvertArgs),
     /// Show what an image holds, like qemu-img info.
     Info(cmd_info::InfoArgs),
+    /// Make a GRUB image (x86_64-efi BOOTX64.EFI, i386-pc core.img) like grub-mkimage.
+    GrubMkimage(cmd_grub_mkimage::GrubMkimageArgs),
 }
 
 fn main() {
     quiet_stdout_panics();
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = run(cli, &matches) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -103,11 +113,12 @@ fn quiet_stdout_panics() {
     }));
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Command::Create(a) => cmd_create::run(a),
         Command::Resize(a) => cmd_resize::run(a),
         Command::Part(a) => cmd_part::run(a),
+        Command::GrubInstall(a) => cmd_grub_install::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Copy(a) => cmd_copy::run(a),
         Command::Initramfs(a) => cmd_initramfs::run(a),
@@ -123,5 +134,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Extract { spec, dir } => cmd_files::extract(&spec, &dir),
         Command::Convert(a) => cmd_convert::run(a),
         Command::Info(a) => cmd_info::run(a),
+        Command::GrubMkimage(a) => cmd_grub_mkimage::run(a, matches),
     }
 }

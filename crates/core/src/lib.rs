@@ -19,6 +19,7 @@ pub mod decompress;
 pub mod disk;
 pub mod error;
 pub mod fs;
+pub mod grub;
 pub mod inspect;
 pub mod io;
 pub mod recipe;

@@ -5,7 +5,9 @@
 //!   (geometry as dosfstools 4.2 chooses it, names as Linux vfat / mtools).
 //! - [`read_tree`] reads any FAT volume back into a tree whose file data are
 //!   runs of the image; [`probe`] and [`info`] serve `inspect`.
+//! - [`edit::Editor`] adds and replaces files in an existing volume in place.
 
+pub mod edit;
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -447,6 +447,12 @@ impl ShortNames {
     fn insert(&mut self, s: [u8; 11]) -> bool {
         self.used.insert(s)
     }
+
+    /// Marks a short name already in the directory (an existing volume
+    /// being edited) as taken.
+    pub fn mark_used(&mut self, s: [u8; 11]) {
+        self.used.insert(s);
+    }
 }
 
 /// Names `name` in a directory whose short names so far are `used`, adding

@@ -1,0 +1,566 @@
+//! A raw LZMA encoder (no header, no end marker) with the properties GRUB's
+//! i386-pc decompressor (`lzma_decompress.img`) expects: lc=3, lp=0, pb=2,
+//! a 64 KiB dictionary. The decoder is told the uncompressed size, so the
+//! stream ends after the last symbol's range coder flush.
+//!
+//! Parsing is LZMA SDK's "fast" strategy (`GetOptimumFast`): the longest
+//! match from a hash chain, a repeat-distance match when it is about as
+//! long, and one step of lazy evaluation. Deterministic; not byte-identical
+//! to GRUB's encoder (which uses the SDK's optimal parser).
+
+/// lc, lp, pb.
+pub const LC: u32 = 3;
+pub const LP: u32 = 0;
+pub const PB: u32 = 2;
+/// The dictionary size grub-mkimage uses (`props.dictSize = 1 << 16`).
+pub const DICT_SIZE: u32 = 1 << 16;
+/// The LZMA properties byte for lc/lp/pb: `(pb * 5 + lp) * 9 + lc`.
+pub const PROPS_BYTE: u8 = ((PB * 5 + LP) * 9 + LC) as u8;
+
+const MATCH_LEN_MIN: usize = 2;
+const MATCH_LEN_MAX: usize = 273;
+const NUM_STATES: usize = 12;
+const POS_STATES: usize = 1 << PB;
+const NUM_REPS: usize = 4;
+const END_POS_MODEL_INDEX: u32 = 14;
+const NUM_FULL_DISTANCES: usize = 1 << (END_POS_MODEL_INDEX / 2);
+const NUM_ALIGN_BITS: u32 = 4;
+const PROB_INIT: u16 = 1024;
+/// Stop searching once a match this long is found (`numFastBytes`).
+const NICE_LEN: usize = 273;
+/// Hash chain candidates examined per position (`cutValue`).
+const CHAIN_DEPTH: usize = 256;
+const HASH_BITS: u32 = 16;
+
+struct RangeEncoder {
+    low: u64,
+    range: u32,
+    cache: u8,
+    cache_size: u64,
+    out: Vec<u8>,
+}
+
+impl RangeEncoder {
+    fn new() -> Self {
+        RangeEncoder {
+            low: 0,
+            range: 0xffff_ffff,
+            cache: 0,
+            cache_size: 1,
+            out: Vec::new(),
+        }
+    }
+
+    fn shift_low(&mut self) {
+        if (self.low as u32) < 0xff00_0000 || (self.low >> 32) != 0 {
+            let carry = (self.low >> 32) as u8;
+            let mut temp = self.cache;
+            loop {
+                self.out.push(temp.wrapping_add(carry));
+                temp = 0xff;
+                self.cache_size -= 1;
+                if self.cache_size == 0 {
+                    break;
+                }
+            }
+            self.cache = (self.low >> 24) as u8;
+        }
+        self.cache_size += 1;
+        self.low = (self.low & 0x00ff_ffff) << 8;
+    }
+
+    fn bit(&mut self, prob: &mut u16, bit: u32) {
+        let bound = (self.range >> 11) * (*prob as u32);
+        if bit == 0 {
+            self.range = bound;
+            *prob += (2048 - *prob) >> 5;
+        } else {
+            self.low += bound as u64;
+            self.range -= bound;
+            *prob -= *prob >> 5;
+        }
+        while self.range < (1 << 24) {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    fn direct(&mut self, value: u32, bits: u32) {
+        for i in (0..bits).rev() {
+            self.range >>= 1;
+            if (value >> i) & 1 != 0 {
+                self.low += self.range as u64;
+            }
+            while self.range < (1 << 24) {
+                self.range <<= 8;
+                self.shift_low();
+            }
+        }
+    }
+
+    fn tree(&mut self, probs: &mut [u16], bits: u32, value: u32) {
+        let mut m = 1usize;
+        for i in (0..bits).rev() {
+            let b = (value >> i) & 1;
+            self.bit(&mut probs[m], b);
+            m = (m << 1) | b as usize;
+        }
+    }
+
+    fn reverse_tree(&mut self, probs: &mut [u16], bits: u32, mut value: u32) {
+        let mut m = 1usize;
+        for _ in 0..bits {
+            let b = value & 1;
+            self.bit(&mut probs[m], b);
+            m = (m << 1) | b as usize;
+            value >>= 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        for _ in 0..5 {
+            self.shift_low();
+        }
+        self.out
+    }
+}
+
+struct LenEncoder {
+    choice: u16,
+    choice2: u16,
+    low: [[u16; 8]; POS_STATES],
+    mid: [[u16; 8]; POS_STATES],
+    high: [u16; 256],
+}
+
+impl LenEncoder {
+    fn new() -> Self {
+        LenEncoder {
+            choice: PROB_INIT,
+            choice2: PROB_INIT,
+            low: [[PROB_INIT; 8]; POS_STATES],
+            mid: [[PROB_INIT; 8]; POS_STATES],
+            high: [PROB_INIT; 256],
+        }
+    }
+    fn encode(&mut self, rc: &mut RangeEncoder, len: usize, pos_state: usize) {
+        let l = (len - MATCH_LEN_MIN) as u32;
+        if l < 8 {
+            rc.bit(&mut self.choice, 0);
+            rc.tree(&mut self.low[pos_state], 3, l);
+        } else if l < 16 {
+            rc.bit(&mut self.choice, 1);
+            rc.bit(&mut self.choice2, 0);
+            rc.tree(&mut self.mid[pos_state], 3, l - 8);
+        } else {
+            rc.bit(&mut self.choice, 1);
+            rc.bit(&mut self.choice2, 1);
+            rc.tree(&mut self.high, 8, l - 16);
+        }
+    }
+}
+
+struct Model {
+    literal: Vec<u16>,
+    is_match: [[u16; POS_STATES]; NUM_STATES],
+    is_rep: [u16; NUM_STATES],
+    is_rep_g0: [u16; NUM_STATES],
+    is_rep_g1: [u16; NUM_STATES],
+    is_rep_g2: [u16; NUM_STATES],
+    is_rep0_long: [[u16; POS_STATES]; NUM_STATES],
+    pos_slot: [[u16; 64]; 4],
+    /// The SDK's `posEncoders`, shifted by one so that slot 4's tree
+    /// (which starts at index -1 + 1) needs no negative index.
+    pos_special: [u16; NUM_FULL_DISTANCES + 1],
+    align: [u16; 16],
+    len: LenEncoder,
+    rep_len: LenEncoder,
+}
+
+impl Model {
+    fn new() -> Self {
+        Model {
+            literal: vec![PROB_INIT; 0x300 << (LC + LP)],
+            is_match: [[PROB_INIT; POS_STATES]; NUM_STATES],
+            is_rep: [PROB_INIT; NUM_STATES],
+            is_rep_g0: [PROB_INIT; NUM_STATES],
+            is_rep_g1: [PROB_INIT; NUM_STATES],
+            is_rep_g2: [PROB_INIT; NUM_STATES],
+            is_rep0_long: [[PROB_INIT; POS_STATES]; NUM_STATES],
+            pos_slot: [[PROB_INIT; 64]; 4],
+            pos_special: [PROB_INIT; NUM_FULL_DISTANCES + 1],
+            align: [PROB_INIT; 16],
+            len: LenEncoder::new(),
+            rep_len: LenEncoder::new(),
+        }
+    }
+}
+
+/// A match finder over the whole input: hash chains of 3-byte prefixes.
+struct MatchFinder<'a> {
+    data: &'a [u8],
+    head: Vec<u32>,
+    prev: Vec<u32>,
+    /// Positions below this are in the chains.
+    inserted: usize,
+}
+
+const NIL: u32 = u32::MAX;
+
+impl<'a> MatchFinder<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        MatchFinder {
+            data,
+            head: vec![NIL; 1 << HASH_BITS],
+            prev: vec![NIL; data.len()],
+            inserted: 0,
+        }
+    }
+
+    fn hash(&self, pos: usize) -> usize {
+        let d = self.data;
+        let v = (d[pos] as u32) | ((d[pos + 1] as u32) << 8) | ((d[pos + 2] as u32) << 16);
+        (v.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+    }
+
+    /// Adds every position before `upto` to the chains.
+    fn insert_upto(&mut self, upto: usize) {
+        while self.inserted < upto {
+            let p = self.inserted;
+            if p + 3 <= self.data.len() {
+                let h = self.hash(p);
+                self.prev[p] = self.head[h];
+                self.head[h] = p as u32;
+            }
+            self.inserted += 1;
+        }
+    }
+
+    /// Matches at `pos` of increasing length, each with the nearest
+    /// distance giving it: `(len, dist)` with `dist` = distance - 1.
+    fn find(&mut self, pos: usize, out: &mut Vec<(usize, u32)>) {
+        out.clear();
+        self.insert_upto(pos);
+        let d = self.data;
+        let avail = (d.len() - pos).min(MATCH_LEN_MAX);
+        if avail < 3 {
+            self.insert_upto(pos + 1);
+            return;
+        }
+        let mut best = MATCH_LEN_MIN;
+        let mut cand = self.head[self.hash(pos)];
+        let mut depth = CHAIN_DEPTH;
+        while cand != NIL && depth > 0 {
+            let c = cand as usize;
+            let dist = pos - c;
+            if dist > DICT_SIZE as usize {
+                break;
+            }
+            if d[c + best] == d[pos + best] {
+                let mut l = 0;
+                while l < avail && d[c + l] == d[pos + l] {
+                    l += 1;
+                }
+                if l > best {
+                    best = l;
+                    out.push((l, (dist - 1) as u32));
+                    if l >= NICE_LEN.min(avail) {
+                        break;
+                    }
+                }
+            }
+            cand = self.prev[c];
+            depth -= 1;
+        }
+        self.insert_upto(pos + 1);
+    }
+}
+
+fn len_to_pos_state(len: usize) -> usize {
+    (len - MATCH_LEN_MIN).min(3)
+}
+
+fn pos_slot(dist: u32) -> u32 {
+    if dist < 4 {
+        dist
+    } else {
+        let n = 31 - dist.leading_zeros();
+        (n << 1) | ((dist >> (n - 1)) & 1)
+    }
+}
+
+/// `ChangePair`: a much smaller distance is worth one byte of length.
+fn change_pair(small: u32, big: u32) -> bool {
+    (big >> 7) > small
+}
+
+/// One decision of the parser.
+enum Op {
+    Literal,
+    /// A repeat of `reps[i]`, `len` bytes.
+    Rep(usize, usize),
+    /// A new match: `len` bytes at distance `dist + 1`.
+    Match(usize, u32),
+}
+
+/// Compresses `data` as a raw LZMA stream (lc=3 lp=0 pb=2, 64 KiB
+/// dictionary, no end marker).
+pub fn compress(data: &[u8]) -> Vec<u8> {
+    let mut rc = RangeEncoder::new();
+    let mut m = Model::new();
+    let mut mf = MatchFinder::new(data);
+    let mut state = 0usize;
+    let mut reps = [0u32; NUM_REPS];
+    let mut pos = 0usize;
+    let mut matches = Vec::new();
+    let mut next_matches = Vec::new();
+    // The lazy step finds the next position's matches; keep them.
+    let mut pending: Option<Vec<(usize, u32)>> = None;
+
+    while pos < data.len() {
+        match pending.take() {
+            Some(v) => matches = v,
+            None => mf.find(pos, &mut matches),
+        }
+        let op = choose(
+            data,
+            pos,
+            &reps,
+            &matches,
+            &mut mf,
+            &mut next_matches,
+            &mut pending,
+        );
+        let pos_state = pos & (POS_STATES - 1);
+        match op {
+            Op::Literal => {
+                rc.bit(&mut m.is_match[state][pos_state], 0);
+                let prev = if pos > 0 { data[pos - 1] } else { 0 };
+                let lit_state = ((pos & ((1 << LP) - 1)) << LC) + ((prev as usize) >> (8 - LC));
+                let probs = &mut m.literal[0x300 * lit_state..0x300 * (lit_state + 1)];
+                let byte = data[pos] as u32;
+                if state < 7 {
+                    let mut sym = byte | 0x100;
+                    while sym < 0x10000 {
+                        rc.bit(&mut probs[(sym >> 8) as usize], (sym >> 7) & 1);
+                        sym <<= 1;
+                    }
+                } else {
+                    let mut match_byte = data[pos - reps[0] as usize - 1] as u32;
+                    let mut offs = 0x100u32;
+                    let mut sym = byte | 0x100;
+                    while sym < 0x10000 {
+                        match_byte <<= 1;
+                        rc.bit(
+                            &mut probs[(offs + (match_byte & offs) + (sym >> 8)) as usize],
+                            (sym >> 7) & 1,
+                        );
+                        sym <<= 1;
+                        offs &= !(match_byte ^ sym);
+                    }
+                }
+                state = if state < 4 {
+                    0
+                } else if state < 10 {
+                    state - 3
+                } else {
+                    state - 6
+                };
+                pos += 1;
+            }
+            Op::Rep(i, len) => {
+                rc.bit(&mut m.is_match[state][pos_state], 1);
+                rc.bit(&mut m.is_rep[state], 1);
+                if i == 0 {
+                    rc.bit(&mut m.is_rep_g0[state], 0);
+                    rc.bit(&mut m.is_rep0_long[state][pos_state], 1);
+                } else {
+                    rc.bit(&mut m.is_rep_g0[state], 1);
+                    if i == 1 {
+                        rc.bit(&mut m.is_rep_g1[state], 0);
+                    } else {
+                        rc.bit(&mut m.is_rep_g1[state], 1);
+                        rc.bit(&mut m.is_rep_g2[state], (i == 3) as u32);
+                    }
+                    let d = reps[i];
+                    for k in (1..=i).rev() {
+                        reps[k] = reps[k - 1];
+                    }
+                    reps[0] = d;
+                }
+                m.rep_len.encode(&mut rc, len, pos_state);
+                state = if state < 7 { 8 } else { 11 };
+                pos += len;
+            }
+            Op::Match(len, dist) => {
+                rc.bit(&mut m.is_match[state][pos_state], 1);
+                rc.bit(&mut m.is_rep[state], 0);
+                m.len.encode(&mut rc, len, pos_state);
+                let slot = pos_slot(dist);
+                rc.tree(&mut m.pos_slot[len_to_pos_state(len)], 6, slot);
+                if slot >= 4 {
+                    let footer_bits = (slot >> 1) - 1;
+                    let base = (2 | (slot & 1)) << footer_bits;
+                    let reduced = dist - base;
+                    if slot < END_POS_MODEL_INDEX {
+                        let at = (base - slot) as usize;
+                        rc.reverse_tree(&mut m.pos_special[at..], footer_bits, reduced);
+                    } else {
+                        rc.direct(reduced >> NUM_ALIGN_BITS, footer_bits - NUM_ALIGN_BITS);
+                        rc.reverse_tree(&mut m.align, NUM_ALIGN_BITS, reduced & 15);
+                    }
+                }
+                reps = [dist, reps[0], reps[1], reps[2]];
+                state = if state < 7 { 7 } else { 10 };
+                pos += len;
+            }
+        }
+    }
+    rc.finish()
+}
+
+/// Length of the match of `pos` against the data `dist + 1` bytes back.
+fn rep_len(data: &[u8], pos: usize, dist: u32, limit: usize) -> usize {
+    let back = dist as usize + 1;
+    if back > pos {
+        return 0;
+    }
+    let mut l = 0;
+    while l < limit && data[pos + l] == data[pos + l - back] {
+        l += 1;
+    }
+    l
+}
+
+/// LZMA SDK's `GetOptimumFast` decision for `pos`.
+fn choose(
+    data: &[u8],
+    pos: usize,
+    reps: &[u32; NUM_REPS],
+    matches: &[(usize, u32)],
+    mf: &mut MatchFinder,
+    next: &mut Vec<(usize, u32)>,
+    pending: &mut Option<Vec<(usize, u32)>>,
+) -> Op {
+    let avail = (data.len() - pos).min(MATCH_LEN_MAX);
+    if avail < 2 {
+        return Op::Literal;
+    }
+    let (mut rep_best, mut rep_index) = (0, 0);
+    for (i, &r) in reps.iter().enumerate() {
+        let l = rep_len(data, pos, r, avail);
+        if l >= NICE_LEN {
+            return Op::Rep(i, l);
+        }
+        if l > rep_best {
+            rep_best = l;
+            rep_index = i;
+        }
+    }
+    let (mut main_len, mut main_dist) = matches.last().copied().unwrap_or((0, 0));
+    if main_len >= NICE_LEN {
+        return Op::Match(main_len, main_dist);
+    }
+    if main_len >= 2 {
+        let mut n = matches.len();
+        while n > 1 && main_len == matches[n - 2].0 + 1 {
+            if !change_pair(matches[n - 2].1, main_dist) {
+                break;
+            }
+            n -= 1;
+            (main_len, main_dist) = matches[n - 1];
+        }
+        if main_len == 2 && main_dist >= 0x80 {
+            main_len = 1;
+        }
+    }
+    if rep_best >= 2
+        && (rep_best + 1 >= main_len
+            || (rep_best + 2 >= main_len && main_dist >= 1 << 9)
+            || (rep_best + 3 >= main_len && main_dist >= 1 << 15))
+    {
+        return Op::Rep(rep_index, rep_best);
+    }
+    if main_len < 2 || avail <= 2 {
+        return Op::Literal;
+    }
+    // One step of lazy evaluation: a better match one byte later wins.
+    mf.find(pos + 1, next);
+    if let Some(&(next_len, next_dist)) = next.last() {
+        if (next_len >= main_len && next_dist < main_dist)
+            || (next_len == main_len + 1 && !change_pair(main_dist, next_dist))
+            || next_len > main_len + 1
+            || (next_len + 1 >= main_len && main_len >= 3 && change_pair(next_dist, main_dist))
+        {
+            *pending = Some(std::mem::take(next));
+            return Op::Literal;
+        }
+    }
+    let limit = (main_len - 1).max(2);
+    let next_avail = (data.len() - pos - 1).min(MATCH_LEN_MAX);
+    for &r in reps {
+        if rep_len(data, pos + 1, r, next_avail.min(limit)) >= limit {
+            *pending = Some(std::mem::take(next));
+            return Op::Literal;
+        }
+    }
+    Op::Match(main_len, main_dist)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes with lzma-rs (an independent decoder) through a classic
+    /// `.lzma` header built for our properties.
+    pub(crate) fn decompress(stream: &[u8], size: usize) -> Vec<u8> {
+        let mut with_header = vec![PROPS_BYTE];
+        with_header.extend_from_slice(&DICT_SIZE.to_le_bytes());
+        with_header.extend_from_slice(&(size as u64).to_le_bytes());
+        with_header.extend_from_slice(stream);
+        let mut out = Vec::new();
+        lzma_rs::lzma_decompress(&mut &with_header[..], &mut out).unwrap();
+        out
+    }
+
+    fn round_trip(data: &[u8]) -> usize {
+        let c = compress(data);
+        assert_eq!(decompress(&c, data.len()), data);
+        assert_eq!(compress(data), c, "deterministic");
+        c.len()
+    }
+
+    #[test]
+    fn round_trips() {
+        round_trip(b"");
+        round_trip(b"a");
+        round_trip(b"ab");
+        round_trip(b"abcabcabcabcabcabcabcabcabc");
+        round_trip(&[0u8; 100_000]);
+        // Pseudo-random bytes (incompressible) and text-like data with
+        // long-distance repeats and every rep index in use.
+        let mut x = 0x1234_5678u32;
+        let noise: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        round_trip(&noise);
+        let mut text = Vec::new();
+        for i in 0..20_000u32 {
+            let words = [
+                "grub", "module", "kernel", "efi", "lzma", "\0\0\0\0", "x86_64",
+            ];
+            text.extend_from_slice(words[(i * 7 % 13 % 7) as usize].as_bytes());
+            text.push(b' ' + (i % 3) as u8);
+            if i % 97 == 0 {
+                text.extend_from_slice(&noise[(i as usize * 31) % 60_000..][..40]);
+            }
+        }
+        let n = round_trip(&text);
+        assert!(n < text.len() / 4, "{n} of {}", text.len());
+    }
+}

@@ -1,0 +1,27 @@
+//! GRUB boot loader images, made from GRUB's own module files as
+//! grub-mkimage makes them (docs/grub.md), and installed into disk images
+//! as grub-install does (docs/grub-install.md).
+//!
+//! - [`source`]: a platform folder's files, a tar of them, or the Debian
+//!   package ([`ModuleSource`]).
+//! - [`moddep`]: `moddep.lst` and the order modules are embedded in.
+//! - [`mkimage`]: the image ([`mkimage()`]): PE32+ for x86_64-efi, `core.img`
+//!   for i386-pc.
+//! - [`lzma`]: the raw LZMA encoder for `core.img`.
+//! - [`raw`]: ELF, PE/COFF and GRUB module-area structures.
+//! - [`install`]: the EFI System Partition's removable-media path, the
+//!   boot directory's `grub.cfg`, and i386-pc embedding ([`embed`]).
+
+pub mod embed;
+pub mod install;
+pub mod lzma;
+pub mod mkimage;
+pub mod moddep;
+pub mod raw;
+pub mod source;
+
+pub use mkimage::{mkimage, MkimageOptions};
+pub use source::{ModuleSource, Platform};
+
+#[cfg(test)]
+mod tests;
