@@ -18,6 +18,7 @@ pub mod blob;
 pub mod engine;
 pub mod node;
 pub mod page;
+pub mod protocol;
 pub mod readers;
 pub mod recipe;
 pub mod sink;

@@ -10,7 +10,6 @@
 use crate::blob::js_message;
 use crate::engine::OUTPUT_FORMATS;
 use crate::recipe::{self, Form, PartRow, Syntax, PRESETS};
-use crate::sink::obj;
 use imgforge_core::size::human;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use serde_json::Value;
@@ -123,6 +122,15 @@ fn on(target: &EventTarget, event: &str, f: impl FnMut(Event) + 'static) {
 
 fn on_id(id: &str, event: &str, f: impl FnMut(Event) + 'static) {
     on(&el::<EventTarget>(id), event, f);
+}
+
+/// Builds a plain JS object from key/value pairs.
+fn obj(pairs: &[(&str, JsValue)]) -> js_sys::Object {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
 }
 
 fn get(v: &JsValue, k: &str) -> JsValue {
