@@ -259,6 +259,37 @@ impl Json {
     }
 }
 
+/// One row of a `list_dir` answer (`done.result` is an array of them, in
+/// the order engine::list_dir gives: directories first, then by name).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DirEntry {
+    pub name: String,
+    /// `dir`, `file`, `symlink`, `chardev`, `blockdev`, `fifo` or `socket`.
+    pub kind: String,
+    /// A file's length, a link target's length, else 0.
+    #[serde(default)]
+    pub size: f64,
+    /// `ls -l`'s mode column: `-rw-r--r--`.
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub uid: f64,
+    #[serde(default)]
+    pub gid: f64,
+    /// Seconds since 1970.
+    #[serde(default)]
+    pub mtime: f64,
+    /// A symlink's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A directory's number of entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<f64>,
+    /// A device node's `major,minor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
 /// A failed job: `{type: "error", kind, subject?, message, fatal?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
@@ -409,7 +440,10 @@ impl Request {
         };
         if let Some(o) = output {
             let fields: JsValue = to_js(o)?;
-            Object::assign(body.unchecked_ref::<Object>(), fields.unchecked_ref::<Object>());
+            Object::assign(
+                body.unchecked_ref::<Object>(),
+                fields.unchecked_ref::<Object>(),
+            );
         }
         tag(&body, id, "cmd", self.cmd());
         Ok(body)

@@ -16,9 +16,9 @@ use imgforge_core::container::WriteOptions;
 use imgforge_core::io::{Progress, Sink};
 use imgforge_core::qcow2::PushWriter;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
-use web_sys::Blob;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
 
 /// Bytes copied from a chunk into wasm memory (and pushed) at a time.
 const PIECE: usize = 4 << 20;

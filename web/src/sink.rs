@@ -16,9 +16,9 @@
 //!   its two-pass path there; the bytes are the same.
 
 use crate::blob::js_io;
+use crate::protocol::{self, Event};
 use imgforge_core::io::{Progress, Sink};
 use imgforge_core::Result;
-use crate::protocol::{self, Event};
 use js_sys::{Array, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::{JsCast, JsValue};

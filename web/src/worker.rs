@@ -151,7 +151,10 @@ async fn convert(r: Convert, output: &Output, id: &JsValue) -> Result<Done, JobE
     let format = Format::parse(&r.format)?;
     let opts: Value = match r.opts.as_deref() {
         Some(s) if !s.is_empty() => serde_json::from_str(s).map_err(|e| {
-            JobError::new(protocol::ErrorKind::Invalid, format!("convert options: {e}"))
+            JobError::new(
+                protocol::ErrorKind::Invalid,
+                format!("convert options: {e}"),
+            )
         })?,
         _ => Value::Object(Default::default()),
     };
