@@ -293,12 +293,15 @@ pub struct DirEntry {
 /// A failed job: `{type: "error", kind, subject?, message, fatal?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
+    /// An unknown or missing kind reads as [`ErrorKind::Internal`].
+    #[serde(default = "internal", deserialize_with = "kind_or_internal")]
     pub kind: ErrorKind,
     /// The field, file, format or structure the error names, when it names
     /// one (a core error's `key`, `field`, `what` or `context`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// The whole message, as the CLI would print it.
+    #[serde(default)]
     pub message: String,
     /// The worker cannot go on (a panic, set by www/worker.js): the page
     /// replaces it.
@@ -331,6 +334,19 @@ pub enum ErrorKind {
     Request,
     /// A bug: the worker panicked.
     Internal,
+}
+
+fn internal() -> ErrorKind {
+    ErrorKind::Internal
+}
+
+/// A `kind` this page does not know (a newer worker's) is still an error.
+fn kind_or_internal<'de, D: Deserializer<'de>>(de: D) -> Result<ErrorKind, D::Error> {
+    use serde::de::value::{Error, StrDeserializer};
+    let name = Option::<String>::deserialize(de)?;
+    Ok(name
+        .and_then(|n| ErrorKind::deserialize(StrDeserializer::<Error>::new(&n)).ok())
+        .unwrap_or(ErrorKind::Internal))
 }
 
 impl JobError {
@@ -609,5 +625,18 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::NoSpace);
         assert_eq!(e.message, "partition 2: output: too big");
         assert!(!e.is_missing_input());
+    }
+
+    #[test]
+    fn error_kinds_have_their_wire_names_and_unknown_ones_read_as_internal() {
+        let e = JobError::new(ErrorKind::NoSpace, "output: full");
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(text, r#"{"kind":"no_space","message":"output: full"}"#);
+        let back: JobError = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e);
+        let odd: JobError = serde_json::from_str(r#"{"kind":"weird","message":"m"}"#).unwrap();
+        assert_eq!(odd.kind, ErrorKind::Internal);
+        let bare: JobError = serde_json::from_str(r#"{"message":"m","fatal":true}"#).unwrap();
+        assert_eq!((bare.kind, bare.fatal), (ErrorKind::Internal, true));
     }
 }
