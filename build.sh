@@ -130,9 +130,9 @@ cmd_test() {
   node tests/node/parity.mjs
   log "browser tests in chromium (tests/node/browser.mjs)"
   node tests/node/browser.mjs
-  log "BlobSource in a browser worker (web/tests, wasm-bindgen-test-runner + chromedriver)"
+  log "BlobSource and the page↔worker protocol in a browser worker (web/tests, wasm-bindgen-test-runner + chromedriver)"
   (cd web && CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-    cargo test --release -p imgforge-web --target wasm32-unknown-unknown --test blob_source)
+    cargo test --release -p imgforge-web --target wasm32-unknown-unknown --test blob_source --test protocol)
   log "fmt and clippy"
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings

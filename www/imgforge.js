@@ -1,5 +1,10 @@
 // imgforge as a JS module for workshop pages: the same worker and wasm as
-// the builder page (worker.js, pkg/). See docs/embedding.md.
+// the builder page (worker.js, pkg/). See docs/embedding.md; the messages
+// exchanged with the worker are web/src/protocol.rs (docs/protocol.md).
+// A failed job rejects with an Error whose `kind` says what failed
+// ("corrupt", "unsupported", "truncated", "invalid", "no_space",
+// "cancelled", "io", "browser", "request", "internal") and whose `subject`
+// names the field, file or structure, when the error names one.
 //
 //   import * as imgforge from './imgforge.js';
 //   await imgforge.init();
@@ -9,6 +14,14 @@
 let worker = null;
 let nextId = 1;
 const jobs = new Map();
+
+// An `error` event as an Error that keeps its kind and subject.
+function jobError(m) {
+  const err = new Error(m.message);
+  err.kind = m.kind;
+  if (m.subject !== undefined) err.subject = m.subject;
+  return err;
+}
 
 function startWorker() {
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -20,10 +33,10 @@ function startWorker() {
     else if (m.type === 'hole') {
       for (let left = m.len; left > 0; left -= 1 << 26) job.parts.push(new Uint8Array(Math.min(left, 1 << 26)));
     } else if (m.type === 'done') { jobs.delete(m.id); job.resolve(m); }
-    else if (m.type === 'error') { jobs.delete(m.id); job.reject(new Error(m.message)); }
+    else if (m.type === 'error') { jobs.delete(m.id); job.reject(jobError(m)); }
   };
   worker.onerror = (e) => {
-    for (const job of jobs.values()) job.reject(new Error(`imgforge worker failed: ${e.message}`));
+    for (const job of jobs.values()) job.reject(jobError({ kind: 'internal', message: `imgforge worker failed: ${e.message}` }));
     jobs.clear();
   };
 }
@@ -37,7 +50,7 @@ export async function init() {
 export function cancel() {
   if (!worker) return;
   worker.terminate();
-  for (const job of jobs.values()) job.reject(new Error('cancelled'));
+  for (const job of jobs.values()) job.reject(jobError({ kind: 'cancelled', message: 'cancelled' }));
   jobs.clear();
   startWorker();
 }

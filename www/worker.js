@@ -1,6 +1,7 @@
 // The build worker: the same wasm as the page; every message goes to Rust
 // (web/src/worker.rs handle_message), which posts progress, output chunks
-// and the result back. Messages are handled one at a time, in order.
+// and the result back. Messages are handled one at a time, in order; their
+// shapes are web/src/protocol.rs (docs/protocol.md).
 import init, { handle_message } from './pkg/imgforge_web.js';
 
 // Parallel readers for a big input, used by Rust (worker.rs, convert of a
@@ -92,6 +93,6 @@ self.onmessage = (e) => {
       // A Rust panic (a bug; console_error_panic_hook has logged it): the
       // wasm instance cannot be trusted after it, so the page replaces
       // this worker ("fatal").
-      self.postMessage({ id, type: 'error', fatal: true, message: `internal error: ${err?.message ?? err}` });
+      self.postMessage({ id, type: 'error', kind: 'internal', fatal: true, message: `internal error: ${err?.message ?? err}` });
     });
 };

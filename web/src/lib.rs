@@ -2,6 +2,8 @@
 //! JS only holds handles and plain values; Rust owns the state.
 //!
 //! - [`engine`]: the facade over the core (inspect, build, convert).
+//! - [`protocol`]: the messages between the page and the worker, as types
+//!   (docs/protocol.md).
 //! - [`worker`]: `handle_message`, the Web Worker's entry (www/worker.js).
 //! - [`page`]: `start_page`, the main thread's UI (www/index.html).
 //! - [`blob`], [`sink`]: `Blob` inputs, OPFS and streamed outputs;
@@ -10,6 +12,14 @@
 //!   (parity tests against the CLI) and for small jobs; the `*_stream`
 //!   exports read and write through JS callbacks, for images of any size
 //!   (tests/node/bench.mjs converts a 4 GiB raw with them).
+//!
+//! Of gloo only `gloo::events` is used: the page's listeners (removed with
+//! the worker they listen to, or kept for the page's life). The rest does
+//! not fit: the worker reads Files synchronously (`FileReaderSync`, which
+//! gloo-file does not wrap) and prefetches with `Blob.arrayBuffer()`
+//! promises; gloo-worker brings its own message format and loader, where
+//! this worker needs transferred buffers, nested reader workers and
+//! termination as the way to cancel; and nothing here waits on a timer.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -18,6 +28,7 @@ pub mod blob;
 pub mod engine;
 pub mod node;
 pub mod page;
+pub mod protocol;
 pub mod readers;
 pub mod recipe;
 pub mod sink;

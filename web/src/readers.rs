@@ -11,12 +11,14 @@
 //! worker keeps its one-reader path; the bytes are the same.
 
 use crate::blob::js_message;
+use crate::protocol::JobError;
 use imgforge_core::container::WriteOptions;
 use imgforge_core::io::{Progress, Sink};
 use imgforge_core::qcow2::PushWriter;
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
 
 /// Bytes copied from a chunk into wasm memory (and pushed) at a time.
 const PIECE: usize = 4 << 20;
@@ -31,7 +33,7 @@ pub struct ReaderPool {
 
 impl ReaderPool {
     /// Starts readers over `file` if the worker has a pool (`None` if not).
-    pub fn start(file: &JsValue) -> Result<Option<ReaderPool>, String> {
+    pub fn start(file: &Blob) -> Result<Option<ReaderPool>, JobError> {
         let Ok(f) = Reflect::get(&js_sys::global(), &"imgforgeReaders".into()) else {
             return Ok(None);
         };
@@ -40,13 +42,15 @@ impl ReaderPool {
         };
         let handle: Object = f
             .call1(&JsValue::UNDEFINED, file)
-            .map_err(|e| format!("starting the file readers: {}", js_message(&e)))?
+            .map_err(|e| {
+                JobError::browser(format!("starting the file readers: {}", js_message(&e)))
+            })?
             .dyn_into()
-            .map_err(|_| "the file readers: not an object".to_string())?;
+            .map_err(|_| JobError::browser("the file readers: not an object"))?;
         let next: Function = Reflect::get(&handle, &"next".into())
             .ok()
             .and_then(|v| v.dyn_into().ok())
-            .ok_or("the file readers: no next()")?;
+            .ok_or_else(|| JobError::browser("the file readers: no next()"))?;
         let readers = Reflect::get(&handle, &"readers".into())
             .ok()
             .and_then(|v| v.as_f64())
@@ -64,25 +68,26 @@ impl ReaderPool {
     }
 
     /// The next chunk in file order, `None` at the end.
-    async fn next(&self) -> Result<Option<Chunk>, String> {
+    async fn next(&self) -> Result<Option<Chunk>, JobError> {
+        let js = |e: JsValue| JobError::browser(js_message(&e));
         let p: Promise = self
             .next
             .call0(&self.handle)
-            .map_err(|e| js_message(&e))?
+            .map_err(js)?
             .dyn_into()
-            .map_err(|_| "the file readers: next() is not a promise".to_string())?;
-        let v = JsFuture::from(p).await.map_err(|e| js_message(&e))?;
+            .map_err(|_| JobError::browser("the file readers: next() is not a promise"))?;
+        let v = JsFuture::from(p).await.map_err(js)?;
         if v.is_null() || v.is_undefined() {
             return Ok(None);
         }
         let offset = Reflect::get(&v, &"offset".into())
             .ok()
             .and_then(|o| o.as_f64())
-            .ok_or("the file readers: a chunk without an offset")?;
+            .ok_or_else(|| JobError::browser("the file readers: a chunk without an offset"))?;
         let data: Uint8Array = Reflect::get(&v, &"data".into())
             .ok()
             .and_then(|d| d.dyn_into().ok())
-            .ok_or("the file readers: a chunk without data")?;
+            .ok_or_else(|| JobError::browser("the file readers: a chunk without data"))?;
         let len = data.length() as u64;
         // The parts of the chunk that hold data (by default all of it).
         let ranges = match Reflect::get(&v, &"ranges".into()) {
@@ -95,7 +100,7 @@ impl ReaderPool {
                     && r.windows(2).all(|w| w[0] <= w[1])
                     && r.last().is_none_or(|&e| e <= len);
                 if !ok {
-                    return Err("the file readers: bad data ranges".into());
+                    return Err(JobError::browser("the file readers: bad data ranges"));
                 }
                 r.chunks(2).map(|p| (p[0], p[1])).collect()
             }
@@ -139,8 +144,8 @@ pub async fn raw_to_qcow2(
     opts: &WriteOptions,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
-) -> Result<(), String> {
-    let mut w = PushWriter::new(size, opts, sink).map_err(|e| e.to_string())?;
+) -> Result<(), JobError> {
+    let mut w = PushWriter::new(size, opts, sink)?;
     let mut buf = vec![0u8; (PIECE as u64).min(size) as usize];
     let mut expect = 0u64;
     while let Some(Chunk {
@@ -151,9 +156,9 @@ pub async fn raw_to_qcow2(
     {
         let len = data.length() as u64;
         if offset != expect || offset + len > size || len == 0 {
-            return Err(format!(
+            return Err(JobError::browser(format!(
                 "reading {name}: a chunk of {len} bytes at offset {offset} where offset {expect} was due"
-            ));
+            )));
         }
         // Only the parts with data are copied into wasm memory and pushed;
         // the writer reads the gaps as zeros.
@@ -163,20 +168,17 @@ pub async fn raw_to_qcow2(
                 let n = (PIECE as u64).min(end - at) as usize;
                 data.subarray(at as u32, (at as usize + n) as u32)
                     .copy_to(&mut buf[..n]);
-                w.push_at(offset + at, &buf[..n])
-                    .map_err(|e| e.to_string())?;
+                w.push_at(offset + at, &buf[..n])?;
                 at += n as u64;
             }
         }
         expect = offset + len;
-        progress
-            .step("writing qcow2", expect, size)
-            .map_err(|e| e.to_string())?;
+        progress.step("writing qcow2", expect, size)?;
     }
     if expect != size {
-        return Err(format!(
+        return Err(JobError::browser(format!(
             "reading {name}: the readers stopped at offset {expect} of {size}"
-        ));
+        )));
     }
-    w.finish().map_err(|e| e.to_string())
+    Ok(w.finish()?)
 }

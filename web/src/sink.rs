@@ -16,30 +16,32 @@
 //!   its two-pass path there; the bytes are the same.
 
 use crate::blob::js_io;
+use crate::protocol::{self, Event};
 use imgforge_core::io::{Progress, Sink};
 use imgforge_core::Result;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{DedicatedWorkerGlobalScope, FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
 
-/// Builds a plain JS object from key/value pairs.
-pub fn obj(pairs: &[(&str, JsValue)]) -> Object {
-    let o = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o
-}
-
-/// Posts a message from the worker to the page (no-op outside a worker).
-pub fn post(msg: &Object, transfer: Option<&JsValue>) {
+/// Posts `event` about the request `id` from the worker to the page (no-op
+/// outside a worker). The bytes of `chunk` and `patch` events are
+/// transferred, not copied.
+pub fn post(id: &JsValue, event: &Event) {
     let Ok(scope) = js_sys::global().dyn_into::<DedicatedWorkerGlobalScope>() else {
         return;
     };
+    let Ok(msg) = event.encode(id) else {
+        return;
+    };
+    let transfer = match event {
+        Event::Chunk(c) => Some(c.data.buffer()),
+        Event::Patch(p) => Some(p.data.buffer()),
+        _ => None,
+    };
     let _ = match transfer {
-        Some(t) => scope.post_message_with_transfer(msg, &Array::of1(t)),
-        None => scope.post_message(msg),
+        Some(t) => scope.post_message_with_transfer(&msg, &Array::of1(&t)),
+        None => scope.post_message(&msg),
     };
 }
 
@@ -225,17 +227,9 @@ impl ChunkSink {
         if self.buf.is_empty() {
             return;
         }
-        let arr = Uint8Array::from(&self.buf[..]);
+        let data = Uint8Array::from(&self.buf[..]);
         self.buf.clear();
-        let buffer = arr.buffer();
-        post(
-            &obj(&[
-                ("id", self.id.clone()),
-                ("type", "chunk".into()),
-                ("data", arr.into()),
-            ]),
-            Some(&buffer.into()),
-        );
+        post(&self.id, &Event::Chunk(protocol::Chunk { data }));
     }
 }
 
@@ -259,14 +253,7 @@ impl Sink for ChunkSink {
         }
         self.flush();
         self.pos += len;
-        post(
-            &obj(&[
-                ("id", self.id.clone()),
-                ("type", "hole".into()),
-                ("len", (len as f64).into()),
-            ]),
-            None,
-        );
+        post(&self.id, &Event::Hole(protocol::Hole { len }));
         Ok(())
     }
 
@@ -288,22 +275,13 @@ impl Sink for ChunkSink {
         }
         imgforge_core::io::check_patch(offset, data.len(), self.pos)?;
         self.flush();
-        let arr = Uint8Array::from(data);
-        let buffer = arr.buffer();
-        post(
-            &obj(&[
-                ("id", self.id.clone()),
-                ("type", "patch".into()),
-                ("offset", (offset as f64).into()),
-                ("data", arr.into()),
-            ]),
-            Some(&buffer.into()),
-        );
+        let data = Uint8Array::from(data);
+        post(&self.id, &Event::Patch(protocol::Patch { offset, data }));
         Ok(())
     }
 }
 
-/// Posts `{id, type: "progress", phase, done, total}` at most ~10 times a
+/// Posts `progress` events ([`protocol::Progress`]) at most ~10 times a
 /// second (and on every phase change). Cancelling is done by the page
 /// terminating the worker, so `cancelled()` stays false.
 pub struct WorkerProgress {
@@ -333,15 +311,10 @@ impl Progress for WorkerProgress {
         if !same_phase {
             *self.phase.borrow_mut() = phase.to_string();
         }
+        let phase = phase.to_string();
         post(
-            &obj(&[
-                ("id", self.id.clone()),
-                ("type", "progress".into()),
-                ("phase", phase.into()),
-                ("done", (done as f64).into()),
-                ("total", (total as f64).into()),
-            ]),
-            None,
+            &self.id,
+            &Event::Progress(protocol::Progress { phase, done, total }),
         );
     }
 }

@@ -1,28 +1,24 @@
 //! The worker side: `www/worker.js` passes every message to
-//! [`handle_message`], which runs one job on the engine and posts
-//! `progress`, `chunk`/`hole` (output streamed to the page), then `done` or
-//! `error` back, all tagged with the request's `id`.
+//! [`handle_message`], which decodes it as a [`Request`], runs the job on
+//! the engine and posts [`Event`]s back: `progress`, `chunk`/`hole`/`patch`
+//! (an output streamed to the page), then `done` or `error`, all tagged
+//! with the request's `id`. The messages are described in
+//! [`crate::protocol`] and docs/protocol.md.
 //!
-//! Requests:
-//! - `{id, cmd: "inspect", file: Blob}` → `done.result` = the info object
-//! - `{id, cmd: "build", recipe: string, syntax?: "json"|"toml",
-//!   files: [[path, Blob], ...], out: "auto"|"opfs"|"chunks", name?,
-//!   prefetch?: bytes}` (inputs up to `prefetch` bytes, 32 MiB by default,
-//!   are read whole before the build starts, the others on demand;
-//!   `done.prefetched` = how many were read whole)
-//! - `{id, cmd: "convert", file: Blob, format, opts?: string (JSON), out, name?}`;
-//!   a raw image to qcow2 into an output that can patch is read by
-//!   parallel reader workers (crate::readers) and `done.readers` says how
-//!   many
-//! - `{id, cmd: "list_dir", file: Blob, key: string, part?: number, path}`
-//!   → `done.result` = the entries (engine::list_dir); the filesystem's tree
-//!   is kept per (`key`, `part`) for the next requests
-//! - `{id, cmd: "read_file", file, key, part?, path, out, name?}`: the
-//!   file's bytes, as a build's output
+//! - `inspect`: `done.result` = the info object.
+//! - `build`: inputs up to `prefetch` bytes (32 MiB by default) are read
+//!   whole before the build starts, the others on demand;
+//!   `done.prefetched` = how many were read whole.
+//! - `convert`: a raw image to qcow2 into an output that can patch is read
+//!   by parallel reader workers (crate::readers) and `done.readers` says
+//!   how many.
+//! - `list_dir`: `done.result` = the entries (engine::list_dir); the
+//!   filesystem's tree is kept per (`key`, `part`) for the next requests.
+//! - `read_file`: the file's bytes, as a build's output.
 //!
 //! With `out: "opfs"` (or `"auto"` where OPFS works) the output is written to
 //! the OPFS file `name` and `done` carries `{output: "opfs", name, size}`;
-//! otherwise it comes as `chunk`/`hole` messages and `done` carries
+//! otherwise it comes as `chunk`/`hole` events and `done` carries
 //! `{output: "chunks", size}`.
 //!
 //! Cancelling: the page terminates the worker and starts a new one (a
@@ -32,10 +28,14 @@
 
 use crate::blob::{js_message, BlobSource};
 use crate::engine::{self, FileMap};
+use crate::protocol::{
+    self, Build, Convert, Done, Event, Input, JobError, Json, ListDir, Output, OutputKind,
+    OutputMode, Request,
+};
 use crate::readers::{self, ReaderPool};
-use crate::recipe::{self, Syntax};
-use crate::sink::{obj, post, ChunkSink, OpfsSink, WorkerProgress};
-use imgforge_core::container::Format;
+use crate::recipe;
+use crate::sink::{post, ChunkSink, OpfsSink, WorkerProgress};
+use imgforge_core::container::{Format, WriteOptions};
 use imgforge_core::io::{Progress, Sink, Source};
 use imgforge_core::tree::{FileData, Tree};
 use js_sys::{Array, Reflect, Uint8Array};
@@ -50,144 +50,124 @@ use web_sys::{
     FileSystemSyncAccessHandle, WorkerGlobalScope,
 };
 
-fn get(v: &JsValue, k: &str) -> JsValue {
-    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn get_str(v: &JsValue, k: &str) -> Option<String> {
-    get(v, k).as_string()
-}
-
 /// Runs one request and posts its answer. Never throws.
 #[wasm_bindgen]
 pub async fn handle_message(msg: JsValue) {
-    let id = get(&msg, "id");
-    match run(&msg, &id).await {
-        Ok(done) => {
-            let _ = Reflect::set(&done, &"id".into(), &id);
-            let _ = Reflect::set(&done, &"type".into(), &"done".into());
-            post(&done, None);
-        }
-        Err(message) => post(
-            &obj(&[
-                ("id", id),
-                ("type", "error".into()),
-                ("message", message.into()),
-            ]),
-            None,
-        ),
-    }
+    // The answer carries the id as it came, even one that is no JobId.
+    let id = Reflect::get(&msg, &"id".into()).unwrap_or(JsValue::UNDEFINED);
+    let (_, request) = Request::decode(&msg);
+    let result = match request {
+        Ok(r) => run(r, &id).await,
+        Err(e) => Err(e.into()),
+    };
+    let event = match result {
+        Ok(done) => Event::Done(done),
+        Err(e) => Event::Error(e),
+    };
+    post(&id, &event);
 }
 
 // The core shares inputs as `Arc<dyn ReadAt>`; a Blob is not Send, and
 // does not need to be: the worker is single-threaded.
 #[allow(clippy::arc_with_non_send_sync)]
-fn blob_source(v: &JsValue, what: &str) -> Result<Source, String> {
-    let blob: Blob = v
-        .clone()
-        .dyn_into()
-        .map_err(|_| format!("{what}: not a File or Blob"))?;
-    let name = get_str(v, "name").unwrap_or_else(|| what.to_string());
-    Ok(Arc::new(
-        BlobSource::new(blob, name).map_err(|e| e.to_string())?,
-    ))
+fn blob_source(blob: &Blob, what: &str) -> Result<Source, JobError> {
+    let name = Reflect::get(blob, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_else(|| what.to_string());
+    Ok(Arc::new(BlobSource::new(blob.clone(), name)?))
 }
 
-fn json_to_js(v: &Value) -> JsValue {
-    js_sys::JSON::parse(&v.to_string()).unwrap_or(JsValue::NULL)
-}
-
-async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
-    let cmd = get_str(msg, "cmd").unwrap_or_default();
-    match cmd.as_str() {
-        "inspect" => {
-            let src = blob_source(&get(msg, "file"), "image")?;
-            let v = engine::inspect(src).map_err(|e| e.to_string())?;
-            Ok(obj(&[("result", json_to_js(&v))]))
+async fn run(request: Request, id: &JsValue) -> Result<Done, JobError> {
+    match request {
+        Request::Inspect(r) => {
+            let src = blob_source(&r.file, "image")?;
+            let v = engine::inspect(src)?;
+            Ok(answer(&v))
         }
-        "list_dir" => {
-            let tree = cached_tree(msg)?;
-            let path = get_str(msg, "path").unwrap_or_else(|| "/".into());
-            let v = engine::list_dir(&tree, &path).map_err(|e| e.to_string())?;
-            Ok(obj(&[("result", json_to_js(&v))]))
+        Request::ListDir(r) => {
+            let tree = cached_tree(&r)?;
+            let path = r.path.as_deref().unwrap_or("/");
+            let v = engine::list_dir(&tree, path)?;
+            Ok(answer(&v))
         }
-        "read_file" => {
-            let tree = cached_tree(msg)?;
-            let path = get_str(msg, "path").unwrap_or_default();
-            let data = engine::file_data(&tree, &path).map_err(|e| e.to_string())?;
-            with_output(msg, id, |sink, progress| {
+        Request::ReadFile(r, output) => {
+            let tree = cached_tree(&r)?;
+            let path = r.path.unwrap_or_default();
+            let data = engine::file_data(&tree, &path)?;
+            let out = open_output(&output, id).await?;
+            run_output(out, id, |sink, progress| {
                 copy_file(&data, &path, sink, progress)
             })
-            .await
         }
-        "build" => {
-            let text = get_str(msg, "recipe").ok_or("build: no recipe")?;
-            let syntax = get_str(msg, "syntax")
-                .map(|s| Syntax::parse(&s))
-                .unwrap_or_else(|| recipe::sniff(&text));
-            let recipe = recipe::parse(&text, syntax)?;
-            let mut inputs = Vec::new();
-            let list = get(msg, "files");
-            if !list.is_undefined() && !list.is_null() {
-                for pair in Array::from(&list).iter() {
-                    let pair = Array::from(&pair);
-                    let path = pair
-                        .get(0)
-                        .as_string()
-                        .ok_or("build: file without a path")?;
-                    inputs.push((path, pair.get(1)));
-                }
-            }
-            // The inputs are being read while the output is opened.
-            // Only what the recipe names (the page sends its whole file list).
-            let named = recipe::input_paths(&recipe);
-            let wanted = |path: &str| {
-                named.iter().any(|n| {
-                    path == n
-                        || path
-                            .strip_prefix(n.as_str())
-                            .is_some_and(|r| r.starts_with('/'))
-                })
-            };
-            let reads = Prefetch::start(inputs, get(msg, "prefetch").as_f64(), wanted)?;
-            let prefetched = reads.wanted.len();
-            let out = open_output(msg, id).await?;
-            let files = reads.finish().await?;
-            let mut warnings = Vec::new();
-            let done = run_output(out, id, |sink, progress| {
-                warnings = engine::build(&recipe, &files, sink, progress)?;
-                Ok(())
-            })?;
-            let list: Array = warnings.iter().map(|w| JsValue::from_str(w)).collect();
-            let _ = Reflect::set(&done, &"warnings".into(), &list);
-            let _ = Reflect::set(&done, &"prefetched".into(), &(prefetched as f64).into());
-            Ok(done)
-        }
-        "convert" => {
-            let src = blob_source(&get(msg, "file"), "image")?;
-            let format = Format::parse(&get_str(msg, "format").unwrap_or_default())
-                .map_err(|e| e.to_string())?;
-            let opts: Value = match get_str(msg, "opts") {
-                Some(s) if !s.is_empty() => {
-                    serde_json::from_str(&s).map_err(|e| format!("convert options: {e}"))?
-                }
-                _ => Value::Object(Default::default()),
-            };
-            let opts = engine::write_options(&opts, &opts).map_err(|e| e.to_string())?;
-            if format == Format::Qcow2 {
-                if let Some(done) = convert_in_parallel(msg, id, &src, &opts).await? {
-                    return Ok(done);
-                }
-            }
-            with_output(msg, id, |sink, progress| {
-                engine::convert(src.clone(), format, &opts, sink, progress)
-            })
-            .await
-        }
+        Request::Build(r, output) => build(r, &output, id).await,
+        Request::Convert(r, output) => convert(r, &output, id).await,
         // The page's crash recovery is tested with a real panic.
-        "panic" => panic!("a panic the browser test asked for"),
-        other => Err(format!("unknown command '{other}'")),
+        Request::Panic => panic!("a panic the browser test asked for"),
     }
+}
+
+/// `done.result` = `v`.
+fn answer(v: &Value) -> Done {
+    Done {
+        result: Some(Json::from_value(v)),
+        ..Done::default()
+    }
+}
+
+async fn build(r: Build, output: &Output, id: &JsValue) -> Result<Done, JobError> {
+    let syntax = r.syntax.unwrap_or_else(|| recipe::sniff(&r.recipe));
+    let recipe = recipe::parse(&r.recipe, syntax)
+        .map_err(|e| JobError::new(protocol::ErrorKind::Invalid, e))?;
+    // The inputs are being read while the output is opened.
+    // Only what the recipe names (the page sends its whole file list).
+    let named = recipe::input_paths(&recipe);
+    let wanted = |path: &str| {
+        named.iter().any(|n| {
+            path == n
+                || path
+                    .strip_prefix(n.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+    };
+    let reads = Prefetch::start(r.files.unwrap_or_default(), r.prefetch, wanted)?;
+    let prefetched = reads.wanted.len() as u32;
+    let out = open_output(output, id).await?;
+    let files = reads.finish().await?;
+    let mut warnings = Vec::new();
+    let done = run_output(out, id, |sink, progress| {
+        warnings = engine::build(&recipe, &files, sink, progress)?;
+        Ok(())
+    })?;
+    Ok(Done {
+        warnings: Some(warnings),
+        prefetched: Some(prefetched),
+        ..done
+    })
+}
+
+async fn convert(r: Convert, output: &Output, id: &JsValue) -> Result<Done, JobError> {
+    let src = blob_source(&r.file, "image")?;
+    let format = Format::parse(&r.format)?;
+    let opts: Value = match r.opts.as_deref() {
+        Some(s) if !s.is_empty() => serde_json::from_str(s).map_err(|e| {
+            JobError::new(
+                protocol::ErrorKind::Invalid,
+                format!("convert options: {e}"),
+            )
+        })?,
+        _ => Value::Object(Default::default()),
+    };
+    let opts = engine::write_options(&opts, &opts)?;
+    if format == Format::Qcow2 {
+        if let Some(done) = convert_in_parallel(&r.file, output, id, &src, &opts).await? {
+            return Ok(done);
+        }
+    }
+    let out = open_output(output, id).await?;
+    run_output(out, id, |sink, progress| {
+        engine::convert(src.clone(), format, &opts, sink, progress)
+    })
 }
 
 /// Inputs up to this size are read whole before a build starts...
@@ -205,7 +185,7 @@ const PREFETCH_PIECE: f64 = (2u64 << 20) as f64;
 /// browser's asynchronous reads in 2 MiB pieces in flight together (for the
 /// 11 MB of inputs of examples/bootable-disk.toml, ~25 ms instead of ~45).
 struct Prefetch {
-    inputs: Vec<(String, JsValue)>,
+    inputs: Vec<Input>,
     /// Inputs read whole: (index in `inputs`, their bytes).
     wanted: Vec<(usize, Uint8Array)>,
     /// Promises of the pieces' `ArrayBuffer`s...
@@ -220,10 +200,10 @@ impl Prefetch {
     /// up front (the request's `prefetch`; default [`PREFETCH_FILE`], 0
     /// reads everything on demand).
     fn start(
-        inputs: Vec<(String, JsValue)>,
+        inputs: Vec<Input>,
         max: Option<f64>,
         named: impl Fn(&str) -> bool,
-    ) -> Result<Prefetch, String> {
+    ) -> Result<Prefetch, JobError> {
         let max = max
             .filter(|m| m.is_finite() && *m >= 0.0)
             .map_or(PREFETCH_FILE, |m| m.min(PREFETCH_TOTAL));
@@ -231,11 +211,7 @@ impl Prefetch {
         let mut wanted = Vec::new();
         let pieces = Array::new();
         let mut placed = Vec::new();
-        for (i, (path, v)) in inputs.iter().enumerate() {
-            let blob: Blob = v
-                .clone()
-                .dyn_into()
-                .map_err(|_| format!("{path}: not a File or Blob"))?;
+        for (i, Input(path, blob)) in inputs.iter().enumerate() {
             let size = blob.size();
             if size > max || size == 0.0 || total + size > PREFETCH_TOTAL || !named(path) {
                 continue;
@@ -247,7 +223,7 @@ impl Prefetch {
                 let end = (at + PREFETCH_PIECE).min(size);
                 let piece = blob
                     .slice_with_f64_and_f64(at, end)
-                    .map_err(|e| format!("{path}: {}", js_message(&e)))?;
+                    .map_err(|e| JobError::browser(format!("{path}: {}", js_message(&e))))?;
                 pieces.push(&piece.array_buffer());
                 placed.push((wanted.len() - 1, at));
                 at = end;
@@ -263,7 +239,7 @@ impl Prefetch {
 
     /// Waits for the reads; the inputs as sources (the big ones read on
     /// demand through [`BlobSource`]).
-    async fn finish(self) -> Result<FileMap, String> {
+    async fn finish(self) -> Result<FileMap, JobError> {
         let Prefetch {
             inputs,
             wanted,
@@ -279,10 +255,13 @@ impl Prefetch {
                         let p: js_sys::Promise = pieces.get(k as u32).unchecked_into();
                         if let Err(e) = JsFuture::from(p).await {
                             let path = &inputs[wanted[*w].0].0;
-                            return Err(format!("{path}: {}", js_message(&e)));
+                            return Err(JobError::browser(format!("{path}: {}", js_message(&e))));
                         }
                     }
-                    return Err(format!("reading the inputs: {}", js_message(&e)));
+                    return Err(JobError::browser(format!(
+                        "reading the inputs: {}",
+                        js_message(&e)
+                    )));
                 }
             };
             for (k, (w, at)) in placed.iter().enumerate() {
@@ -293,10 +272,10 @@ impl Prefetch {
         }
         let mut files = FileMap::new();
         let mut wanted = wanted.into_iter().peekable();
-        for (i, (path, v)) in inputs.into_iter().enumerate() {
+        for (i, Input(path, blob)) in inputs.into_iter().enumerate() {
             let src: Source = match wanted.next_if(|(w, _)| *w == i) {
                 Some((_, bytes)) => Arc::new(crate::node::JsBytes::named(bytes, path.clone())),
-                None => blob_source(&v, &path)?,
+                None => blob_source(&blob, &path)?,
             };
             files.insert(path, src);
         }
@@ -309,65 +288,66 @@ impl Prefetch {
 /// (OPFS; chunks with `patch: true`); `None` to take the one-reader path.
 /// `done` carries `readers`: how many read in parallel.
 async fn convert_in_parallel(
-    msg: &JsValue,
+    file: &Blob,
+    output: &Output,
     id: &JsValue,
     src: &Source,
-    opts: &imgforge_core::container::WriteOptions,
-) -> Result<Option<js_sys::Object>, String> {
+    opts: &WriteOptions,
+) -> Result<Option<Done>, JobError> {
     // The same detection as engine::convert's container::open (the header
     // read through the one-reader BlobSource).
     if imgforge_core::container::detect(&**src).ok() != Some(Format::Raw) {
         return Ok(None);
     }
-    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
-    let patch = get(msg, "patch").as_bool().unwrap_or(false);
-    if out == "chunks" && !patch {
+    if output.out == OutputMode::Chunks && !output.patch {
         return Ok(None);
     }
-    let Some(pool) = ReaderPool::start(&get(msg, "file"))? else {
+    let Some(pool) = ReaderPool::start(file)? else {
         return Ok(None);
     };
     let progress = WorkerProgress::new(id.clone());
-    let mut output = open_output(msg, id).await?;
+    let mut out = open_output(output, id).await?;
     let name = src.name();
-    if !output.sink().can_patch() {
+    if !out.sink().can_patch() {
         drop(pool);
-        engine::convert(src.clone(), Format::Qcow2, opts, output.sink(), &progress)
-            .map_err(|e| e.to_string())?;
-        return Ok(Some(output.done()));
+        engine::convert(src.clone(), Format::Qcow2, opts, out.sink(), &progress)?;
+        return Ok(Some(out.done()));
     }
-    readers::raw_to_qcow2(&pool, &name, src.size(), opts, output.sink(), &progress).await?;
-    let done = output.done();
-    let _ = Reflect::set(&done, &"readers".into(), &pool.readers().into());
-    Ok(Some(done))
+    readers::raw_to_qcow2(&pool, &name, src.size(), opts, out.sink(), &progress).await?;
+    Ok(Some(Done {
+        readers: Some(pool.readers()),
+        ..out.done()
+    }))
 }
 
-/// An output opened as the request asks ([`with_output`]'s choice).
-enum Output {
+/// An output opened as the request asks ([`open_output`]'s choice).
+enum Opened {
     Opfs(OpfsSink, String),
     Chunks(ChunkSink),
 }
 
-impl Output {
+impl Opened {
     fn sink(&mut self) -> &mut dyn Sink {
         match self {
-            Output::Opfs(s, _) => s,
-            Output::Chunks(s) => s,
+            Opened::Opfs(s, _) => s,
+            Opened::Chunks(s) => s,
         }
     }
 
-    /// The `done` message's fields for this output.
-    fn done(self) -> js_sys::Object {
+    /// The `done` event's fields for this output.
+    fn done(self) -> Done {
         match self {
-            Output::Opfs(s, name) => obj(&[
-                ("output", "opfs".into()),
-                ("name", name.into()),
-                ("size", (s.written() as f64).into()),
-            ]),
-            Output::Chunks(s) => obj(&[
-                ("output", "chunks".into()),
-                ("size", (s.written() as f64).into()),
-            ]),
+            Opened::Opfs(s, name) => Done {
+                output: Some(OutputKind::Opfs),
+                name: Some(name),
+                size: Some(s.written()),
+                ..Done::default()
+            },
+            Opened::Chunks(s) => Done {
+                output: Some(OutputKind::Chunks),
+                size: Some(s.written()),
+                ..Done::default()
+            },
         }
     }
 }
@@ -375,18 +355,20 @@ impl Output {
 /// Opens the output `{out, name, patch}` names: the OPFS file `name`
 /// (`out: "opfs"`, or `"auto"` where OPFS works), else chunks posted to
 /// the page.
-async fn open_output(msg: &JsValue, id: &JsValue) -> Result<Output, String> {
-    let out = get_str(msg, "out").unwrap_or_else(|| "auto".into());
-    let name = get_str(msg, "name").unwrap_or_else(|| "imgforge-out.bin".into());
-    if out != "chunks" {
+async fn open_output(output: &Output, id: &JsValue) -> Result<Opened, JobError> {
+    let name = output.file_name().to_string();
+    if output.out != OutputMode::Chunks {
         match open_opfs(&name).await {
-            Ok(h) => return Ok(Output::Opfs(OpfsSink::new(h, name.clone()), name)),
-            Err(e) if out == "opfs" => return Err(format!("OPFS: {e}")),
+            Ok(h) => return Ok(Opened::Opfs(OpfsSink::new(h, name.clone()), name)),
+            Err(e) if output.out == OutputMode::Opfs => {
+                return Err(JobError::browser(format!("OPFS: {e}")))
+            }
             Err(_) => {}
         }
     }
-    let patch = get(msg, "patch").as_bool().unwrap_or(false);
-    Ok(Output::Chunks(ChunkSink::new(id.clone()).patchable(patch)))
+    Ok(Opened::Chunks(
+        ChunkSink::new(id.clone()).patchable(output.patch),
+    ))
 }
 
 /// Trees of the filesystems the page is browsing, by (`key`, partition):
@@ -401,14 +383,13 @@ thread_local! {
 }
 
 /// The tree for `{file, key, part}`: from the cache, or opened now.
-fn cached_tree(msg: &JsValue) -> Result<Rc<Tree>, String> {
-    let key = get_str(msg, "key").unwrap_or_default();
-    let part = get(msg, "part").as_f64().map(|p| p as u32);
+fn cached_tree(r: &ListDir) -> Result<Rc<Tree>, JobError> {
+    let (key, part) = (&r.key, r.part);
     let hit = TREES.with(|c| {
         let mut c = c.borrow_mut();
         let pos = c
             .iter()
-            .position(|(k, p, _)| !key.is_empty() && *k == key && *p == part)?;
+            .position(|(k, p, _)| !key.is_empty() && k == key && *p == part)?;
         let e = c.remove(pos);
         let tree = e.2.clone();
         c.insert(0, e);
@@ -417,15 +398,15 @@ fn cached_tree(msg: &JsValue) -> Result<Rc<Tree>, String> {
     if let Some(t) = hit {
         return Ok(t);
     }
-    let src = blob_source(&get(msg, "file"), "image")?;
+    let src = blob_source(&r.file, "image")?;
     let tree = Rc::new(engine::open_tree(src, part).map_err(|e| match part {
-        Some(n) => format!("partition {n}: {e}"),
-        None => e.to_string(),
+        Some(n) => JobError::from(e).context(format!("partition {n}")),
+        None => JobError::from(e),
     })?);
     if !key.is_empty() {
         TREES.with(|c| {
             let mut c = c.borrow_mut();
-            c.insert(0, (key, part, tree.clone()));
+            c.insert(0, (key.clone(), part, tree.clone()));
             c.truncate(TREES_KEPT);
         });
     }
@@ -455,24 +436,14 @@ fn copy_file(
     sink.finish()
 }
 
-/// Opens the output the request asks for and runs `job` into it.
-async fn with_output(
-    msg: &JsValue,
-    id: &JsValue,
-    job: impl FnOnce(&mut dyn Sink, &WorkerProgress) -> imgforge_core::Result<()>,
-) -> Result<js_sys::Object, String> {
-    let out = open_output(msg, id).await?;
-    run_output(out, id, job)
-}
-
-/// Runs `job` into an output [`open_output`] gave; the `done` fields.
+/// Runs `job` into an output [`open_output`] opened; the `done` fields.
 fn run_output(
-    mut out: Output,
+    mut out: Opened,
     id: &JsValue,
     job: impl FnOnce(&mut dyn Sink, &WorkerProgress) -> imgforge_core::Result<()>,
-) -> Result<js_sys::Object, String> {
+) -> Result<Done, JobError> {
     let progress = WorkerProgress::new(id.clone());
-    job(out.sink(), &progress).map_err(|e| e.to_string())?;
+    job(out.sink(), &progress)?;
     Ok(out.done())
 }
 
