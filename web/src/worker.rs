@@ -173,7 +173,7 @@ async fn run(msg: &JsValue, id: &JsValue) -> Result<js_sys::Object, String> {
                 }
                 _ => Value::Object(Default::default()),
             };
-            let opts = engine::write_options(&opts, &opts).map_err(|e| e.to_string())?;
+            let opts = engine::write_options(&opts).map_err(|e| e.to_string())?;
             if format == Format::Qcow2 {
                 if let Some(done) = convert_in_parallel(msg, id, &src, &opts).await? {
                     return Ok(done);

@@ -19,6 +19,7 @@ pub mod decompress;
 pub mod disk;
 pub mod error;
 pub mod fs;
+pub mod image;
 pub mod inspect;
 pub mod io;
 pub mod recipe;
@@ -41,6 +42,7 @@ pub mod iso9660;
 // Containers.
 pub mod ova;
 pub mod qcow2;
+pub mod raw_image;
 pub mod vagrant;
 pub mod vhd;
 pub mod vhdx;

@@ -233,13 +233,34 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpt::edit::{apply, parse_args};
+    use crate::gpt::edit::{apply, Op, Script};
     use crate::gpt::raw::{GptHeader, GPT_REVISION};
+    use crate::size::{Amount, Position};
     use crate::{BuildContext, Disk};
 
+    /// `sgdisk -o -n 1::+1M -c 1:a -n 2::-0`.
     fn table() -> Disk {
         let mut d = Disk::new(8 << 20);
-        let (sc, _) = parse_args(&["-o", "-n", "1::+1M", "-c", "1:a", "-n", "2::-0"]).unwrap();
+        let sc = Script {
+            ops: vec![
+                Op::Clear,
+                Op::New {
+                    number: 1,
+                    start: Position::Default,
+                    end: Position::Plus(Amount::Bytes(1 << 20)),
+                },
+                Op::ChangeName {
+                    number: 1,
+                    name: "a".into(),
+                },
+                Op::New {
+                    number: 2,
+                    start: Position::Default,
+                    end: Position::Minus(Amount::Bytes(0)),
+                },
+            ],
+            ..Script::default()
+        };
         apply(&mut d, &sc, &BuildContext::default()).unwrap();
         d
     }
@@ -304,7 +325,15 @@ mod tests {
         let text = crate::inspect::render_text(&report, "x");
         assert!(text.contains("warning: partition 1"), "{text}");
         // Editing refuses to write such a table back, naming a partition.
-        let (sc, _) = parse_args(&["-n", "3::+1K"]).unwrap();
+        // sgdisk -n 3::+1K
+        let sc = Script {
+            ops: vec![Op::New {
+                number: 3,
+                start: Position::Default,
+                end: Position::Plus(Amount::Bytes(1024)),
+            }],
+            ..Script::default()
+        };
         let e = apply(&mut d, &sc, &BuildContext::default())
             .unwrap_err()
             .to_string();

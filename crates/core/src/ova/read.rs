@@ -3,7 +3,7 @@
 //! of the archive, nothing copied).
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source, SubRange};
 use crate::{Error, Result};
 use quick_xml::events::Event;
@@ -264,7 +264,7 @@ pub fn open(src: Source) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::WriteOptions;
+    use crate::image::WriteOptions;
     use crate::io::NoProgress;
     use crate::testutil::{exercise, Mutated, XorShift};
     use crate::Disk;

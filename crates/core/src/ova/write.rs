@@ -11,7 +11,7 @@
 //! hash). Memory stays bounded either way.
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink};
 use crate::{Disk, Error, Result};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};

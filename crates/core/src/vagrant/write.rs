@@ -4,7 +4,7 @@
 //! member's size.
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink, SinkWriter, WriteSink};
 use crate::ova::write::{
     emit, emit_bytes, end, measure, ovf_xml, split_options, vmdk_member, DiskRef,

@@ -16,7 +16,7 @@
 //!   data, then everything is written in order.
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, ReadAt, Sink};
 use crate::{Disk, Error, Result};
 
@@ -149,7 +149,7 @@ fn nonzero(disk: &Disk, start: u64, end: u64, buf: &mut [u8]) -> Result<bool> {
 }
 
 /// Streams `disk` as a VHD into `sink`.
-pub fn write_vhd(
+pub fn write(
     disk: &Disk,
     opts: &WriteOptions,
     sink: &mut dyn Sink,
