@@ -130,7 +130,7 @@ pub fn run(a: PartArgs) -> Result<()> {
         }
     }
     if script.print || script.verify {
-        let (table, warnings) = imgforge_core::inspect::partition_table(&disk);
+        let (table, warnings) = imgforge_core::partitions::read_table(&disk);
         if script.print {
             let report = imgforge_core::inspect::Report {
                 format: if qcow2.is_some() { "qcow2" } else { "raw" }.into(),

@@ -419,7 +419,7 @@ pub fn build_disk(
         Error::Invalid { key, msg } => Error::invalid(format!("partition ({key})"), msg),
         other => other,
     })?;
-    let (table, warnings) = crate::inspect::partition_table(&disk);
+    let (table, warnings) = crate::partitions::read_table(&disk);
     built.warnings.extend(warnings);
     let table = table.ok_or_else(|| {
         Error::invalid("disk.table", "the partition table could not be read back")

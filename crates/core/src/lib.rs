@@ -22,12 +22,14 @@ pub mod fs;
 pub mod image;
 pub mod inspect;
 pub mod io;
+pub mod partitions;
 pub mod recipe;
 pub mod seed;
 pub mod size;
 #[cfg(test)]
 mod testutil;
 pub mod tree;
+pub mod ustar;
 
 // Partition tables.
 pub mod gpt;

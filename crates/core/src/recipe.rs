@@ -11,6 +11,7 @@
 //! `[output]` table into a writer's options.
 
 use crate::image::WriteOptions;
+pub use crate::seed::BuildSection;
 use crate::size::parse_size;
 use crate::{BuildContext, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -63,18 +64,6 @@ pub struct GrowSection {
     /// Grow the last partition into the new space.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub grow_last: bool,
-}
-
-/// `[build]`: what stands in for the clock and for randomness.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BuildSection {
-    /// Seconds since 1970 for every timestamp (SOURCE_DATE_EPOCH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<i64>,
-    /// Seed for UUIDs, GUIDs, serials and hash seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
 }
 
 /// `[output]`: the format written and its writer's options.

@@ -1,9 +1,21 @@
 //! Determinism: everything that would otherwise come from the clock or a
 //! random number generator is derived from the build epoch and seed here.
 
-use crate::recipe::BuildSection;
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// `[build]`: what stands in for the clock and for randomness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// Seconds since 1970 for every timestamp (SOURCE_DATE_EPOCH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    /// Seed for UUIDs, GUIDs, serials and hash seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
 
 /// What every build takes in place of the clock and randomness.
 #[derive(Debug, Clone, PartialEq, Eq)]

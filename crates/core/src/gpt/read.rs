@@ -311,7 +311,7 @@ mod tests {
             .iter()
             .any(|w| w.contains("partition 1") && w.contains("outside")));
         assert!(r.warnings.iter().any(|w| w.contains("partition 2 ends")));
-        let (t, w) = crate::inspect::partition_table(&d);
+        let (t, w) = crate::partitions::read_table(&d);
         let report = crate::inspect::Report {
             format: "raw".into(),
             virtual_size: Some(d.size()),
@@ -350,7 +350,7 @@ mod tests {
                 let mut d = good.clone();
                 d.write(i as u64, &[v]).unwrap();
                 let _ = read(&d);
-                let (table, warnings) = crate::inspect::partition_table(&d);
+                let (table, warnings) = crate::partitions::read_table(&d);
                 let report = crate::inspect::Report {
                     format: "raw".into(),
                     virtual_size: Some(d.size()),

@@ -6,7 +6,7 @@
 use super::raw::*;
 use crate::image::{Format, Info, Opened};
 use crate::io::{ReadAtReader, Source, SubRange};
-use crate::ova::raw::{clean_name, padding, parse_header, pax_path, BLOCK};
+use crate::ustar::{clean_name, padding, parse_header, pax_path, BLOCK, MAX_MEMBERS};
 use crate::{Error, Result};
 use std::io::Read;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ const F: &str = "box";
 pub const DISK_CAP: u64 = 2 << 30;
 /// Largest small member (metadata.json, Vagrantfile, box.ovf) kept.
 const SMALL_CAP: u64 = 16 << 20;
-const MAX_MEMBERS: usize = 4096;
 
 fn is_disk(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
