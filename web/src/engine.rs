@@ -134,19 +134,8 @@ pub fn file_data(tree: &Tree, path: &str) -> Result<FileData> {
 
 pub use imgforge_core::tree::mode_string;
 
-/// The output formats the page offers: the containers plus the two
-/// formats that are not disks.
-pub const OUTPUT_FORMATS: &[&str] = &[
-    "raw",
-    "qcow2",
-    "vhd",
-    "vhdx",
-    "vmdk",
-    "ova",
-    "box",
-    "iso",
-    "initramfs",
-];
+/// The output formats the page offers: the recipe's `output.format` values.
+pub use imgforge_core::recipe::OUTPUT_FORMATS;
 
 /// Builds what `recipe` (docs/recipe.md, as JSON) describes from `files`
 /// into `sink`; returns the build's warnings. A `[grow]` recipe grows an

@@ -520,6 +520,20 @@ pub fn to_json(r: &Recipe) -> Result<String> {
     serde_json::to_string_pretty(r).map_err(|e| Error::invalid("recipe", e))
 }
 
+/// The values of `output.format`: the container formats and the two that
+/// are not disks.
+pub const OUTPUT_FORMATS: &[&str] = &[
+    "raw",
+    "qcow2",
+    "vhd",
+    "vhdx",
+    "vmdk",
+    "ova",
+    "box",
+    "iso",
+    "initramfs",
+];
+
 /// What a recipe builds, decided from `output.format` and its sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -555,21 +569,9 @@ impl Recipe {
     /// only last, each content entry has exactly one source.
     pub fn validate(&self) -> Result<()> {
         let fmt = self.output.format.to_ascii_lowercase();
-        if ![
-            "raw",
-            "img",
-            "qcow2",
-            "vhd",
-            "vpc",
-            "vhdx",
-            "vmdk",
-            "ova",
-            "box",
-            "iso",
-            "initramfs",
-            "cpio",
-        ]
-        .contains(&fmt.as_str())
+        // Also qemu-img's and cpio's other names.
+        if !OUTPUT_FORMATS.contains(&fmt.as_str())
+            && !["img", "vpc", "cpio"].contains(&fmt.as_str())
         {
             return Err(Error::invalid(
                 "output.format",

@@ -18,34 +18,61 @@ pub fn write(
     progress: &dyn Progress,
 ) -> Result<()> {
     let _ = opts;
-    let mut pos = 0u64;
     let mut buf = vec![0u8; BLOCK as usize];
-    let total = disk.size();
-    let mut pending_hole = 0u64;
-    for (off, len) in disk.allocated_ranges() {
-        pending_hole += off - pos;
-        pos = off;
-        let end = off + len;
-        while pos < end {
-            let n = (BLOCK - pos % BLOCK).min(end - pos);
+    let hole = write_range(
+        disk,
+        0,
+        disk.size(),
+        sink,
+        &mut buf,
+        progress,
+        "writing raw",
+    )?;
+    if hole > 0 {
+        sink.hole(hole)?;
+    }
+    sink.finish()
+}
+
+/// Writes the bytes `[start, end)` of `disk` as [`write`] does, except for
+/// the trailing hole, whose length it returns (the caller writes it or
+/// joins it with what follows). `buf` holds one block; `phase` names the
+/// work in progress reports.
+pub(crate) fn write_range(
+    disk: &Disk,
+    start: u64,
+    end: u64,
+    sink: &mut dyn Sink,
+    buf: &mut [u8],
+    progress: &dyn Progress,
+    phase: &str,
+) -> Result<u64> {
+    let mut hole = 0u64;
+    let mut pos = start;
+    for (off, len) in disk
+        .allocated_ranges()
+        .into_iter()
+        .filter(|&(o, l)| o + l > start && o < end)
+    {
+        let (s, e) = (off.max(start), (off + len).min(end));
+        hole += s - pos;
+        pos = s;
+        while pos < e {
+            let n = (BLOCK - pos % BLOCK).min(e - pos);
             let b = &mut buf[..n as usize];
             disk.read_at(pos, b)?;
             if crate::io::is_zero(b) {
-                pending_hole += n;
+                hole += n;
             } else {
-                if pending_hole > 0 {
-                    sink.hole(pending_hole)?;
-                    pending_hole = 0;
+                if hole > 0 {
+                    sink.hole(hole)?;
+                    hole = 0;
                 }
                 sink.write(b)?;
             }
             pos += n;
-            progress.step("writing raw", pos, total)?;
+            progress.step(phase, pos, disk.size())?;
         }
     }
-    pending_hole += total - pos;
-    if pending_hole > 0 {
-        sink.hole(pending_hole)?;
-    }
-    sink.finish()
+    Ok(hole + (end - pos))
 }
