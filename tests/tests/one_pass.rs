@@ -37,10 +37,8 @@ fn cli_one_pass_equals_library_two_passes() {
                 .arg(&raw)
                 .arg(&ours),
         );
-        let opts = WriteOptions {
-            subformat: Some(sub.into()),
-            ..Default::default()
-        };
+        let mut opts = WriteOptions::default();
+        opts.subformat = Some(sub.into());
         let mut stream = WriteSink::new(Vec::new());
         container::write(fmt, &whole, &opts, &mut stream, &NoProgress).unwrap();
         let cli = std::fs::read(&ours).unwrap();

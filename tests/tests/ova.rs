@@ -5,7 +5,7 @@
 use super::vhdx::{
     open_file, qemu_check, qemu_compare, read_all, sample_disk, write_file, write_raw,
 };
-use imgforge_core::container::{Format, VmSpec, WriteOptions};
+use imgforge_core::container::{Format, WriteOptions};
 use imgforge_tests::*;
 
 #[test]
@@ -19,14 +19,10 @@ fn ova_members_manifest_ovf_and_disk() {
     let raw = dir.join("src.raw");
     write_raw(&disk, &raw);
     let ova = dir.join("vm.ova");
-    let opts = WriteOptions {
-        vm: VmSpec {
-            name: "demo".into(),
-            cpus: 2,
-            memory_mib: 2048,
-        },
-        ..Default::default()
-    };
+    let mut opts = WriteOptions::default();
+    opts.vm.name = "demo".into();
+    opts.vm.cpus = 2;
+    opts.vm.memory_mib = 2048;
     write_file(Format::Ova, &disk, &opts, &ova);
 
     let list = run_ok(tool("tar").arg("-tvf").arg(&ova));

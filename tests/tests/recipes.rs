@@ -371,3 +371,69 @@ fn fat_partition_follows_symlinks() {
     );
     assert_eq!(out, "kernel\n");
 }
+
+/// A `[grow]` recipe (the page's "Grow a cloud image") built by the CLI
+/// gives the bytes of `convert -O raw`, `resize --grow-last`, `convert -O
+/// qcow2`, and sgdisk finds the grown table sound.
+#[test]
+fn grow_recipe_matches_resize() {
+    if !have("sgdisk") {
+        return;
+    }
+    let dir = scratch("recipes-grow");
+    let seed = dir.join("seed.toml");
+    std::fs::write(
+        &seed,
+        "[output]\nformat = \"qcow2\"\n[disk]\nsize = \"8M\"\ntable = \"gpt\"\n\
+         [[partition]]\ntype = \"8300\"\nname = \"root\"\nsize = \"rest\"\n",
+    )
+    .unwrap();
+    let cloud = dir.join("cloud.qcow2");
+    build(&seed, &cloud, &[]);
+    let recipe = dir.join("grow.toml");
+    std::fs::write(
+        &recipe,
+        "[grow]\nimage = \"cloud.qcow2\"\nsize = \"+8M\"\ngrow_last = true\n\
+         [output]\nformat = \"qcow2\"\n",
+    )
+    .unwrap();
+    let grown = dir.join("grown.qcow2");
+    build(&recipe, &grown, &[]);
+
+    let raw = dir.join("by-hand.img");
+    let by_hand = dir.join("by-hand.qcow2");
+    run_ok(
+        Command::new(imgforge())
+            .args(["convert", "-O", "raw"])
+            .arg(&cloud)
+            .arg(&raw),
+    );
+    run_ok(
+        Command::new(imgforge())
+            .args(["resize", "--grow-last"])
+            .arg(&raw)
+            .arg("+8M"),
+    );
+    run_ok(
+        Command::new(imgforge())
+            .args(["convert", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(&by_hand),
+    );
+    assert_eq!(sha256_file(&grown), sha256_file(&by_hand));
+    let check = dir.join("check.img");
+    run_ok(
+        Command::new(imgforge())
+            .args(["convert", "-O", "raw"])
+            .arg(&grown)
+            .arg(&check),
+    );
+    let v = run_ok(tool("sgdisk").arg("-v").arg(&check));
+    assert!(v.contains("No problems found"), "{v}");
+    // The partition ends at the last usable sector (33 sectors of backup
+    // table after it).
+    assert_eq!(
+        partitions(&check).last().unwrap().2,
+        (16 << 20) - 2048 * 512 - 33 * 512
+    );
+}

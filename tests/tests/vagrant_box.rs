@@ -26,10 +26,8 @@ fn box_virtualbox_members_metadata_and_disk() {
     let raw = dir.join("src.raw");
     write_raw(&disk, &raw);
     let boxf = dir.join("vb.box");
-    let opts = WriteOptions {
-        subformat: Some("virtualbox".into()),
-        ..Default::default()
-    };
+    let mut opts = WriteOptions::default();
+    opts.subformat = Some("virtualbox".into());
     write_file(Format::Box, &disk, &opts, &boxf);
     assert_eq!(
         list(&boxf),

@@ -74,10 +74,8 @@ fn vhdx_written_is_accepted_by_qemu_img() {
     write_raw(&disk, &raw);
     for sub in ["dynamic", "fixed"] {
         let img = dir.join(format!("{sub}.vhdx"));
-        let opts = WriteOptions {
-            subformat: Some(sub.into()),
-            ..Default::default()
-        };
+        let mut opts = WriteOptions::default();
+        opts.subformat = Some(sub.into());
         write_file(Format::Vhdx, &disk, &opts, &img);
         qemu_check("vhdx", &img);
         let info = qemu_info(&img);

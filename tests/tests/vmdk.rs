@@ -22,11 +22,9 @@ fn vmdk_written_is_accepted_by_qemu_img() {
     write_raw(&disk, &raw);
     for sub in ["monolithicSparse", "streamOptimized"] {
         let img = dir.join(format!("{sub}.vmdk"));
-        let opts = WriteOptions {
-            subformat: Some(sub.into()),
-            extra: vec![("adapter_type".into(), "lsilogic".into())],
-            ..Default::default()
-        };
+        let mut opts = WriteOptions::default();
+        opts.subformat = Some(sub.into());
+        opts.set("adapter_type", "lsilogic").unwrap();
         write_file(Format::Vmdk, &disk, &opts, &img);
         qemu_check("vmdk", &img);
         let info = qemu_info(&img);

@@ -3,8 +3,8 @@
 //! the bodies can be swapped for the real core calls as the formats land.
 
 use imgforge_core::container::{self, Format, WriteOptions};
-use imgforge_core::gpt::edit::{resize, ResizeOptions};
 use imgforge_core::io::{Progress, Sink, Source};
+use imgforge_core::recipe::ConvertOptions;
 use imgforge_core::tree::{FileData, NodeKind, Tree};
 use imgforge_core::{BuildContext, Error, Result};
 use serde_json::{json, Value};
@@ -132,135 +132,25 @@ pub fn file_data(tree: &Tree, path: &str) -> Result<FileData> {
     }
 }
 
-/// `ls -l`'s mode column: `-rwxr-xr-x`, `drwxrwxrwt`, `lrwxrwxrwx`.
-pub fn mode_string(mode: u32) -> String {
-    use imgforge_core::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFSOCK};
-    let t = match mode & S_IFMT {
-        S_IFDIR => 'd',
-        S_IFLNK => 'l',
-        S_IFCHR => 'c',
-        S_IFBLK => 'b',
-        S_IFIFO => 'p',
-        S_IFSOCK => 's',
-        _ => '-',
-    };
-    let mut s = String::with_capacity(10);
-    s.push(t);
-    for (i, special, set_x, set_nox) in [
-        (6, 0o4000, 's', 'S'),
-        (3, 0o2000, 's', 'S'),
-        (0, 0o1000, 't', 'T'),
-    ] {
-        let bits = (mode >> i) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        let x = bits & 1 != 0;
-        s.push(match (mode & special != 0, x) {
-            (true, true) => set_x,
-            (true, false) => set_nox,
-            (false, true) => 'x',
-            (false, false) => '-',
-        });
-    }
-    s
-}
+pub use imgforge_core::tree::mode_string;
 
-/// The output formats the page offers: the containers plus the two
-/// formats that are not disks.
-pub const OUTPUT_FORMATS: &[&str] = &[
-    "raw",
-    "qcow2",
-    "vhd",
-    "vhdx",
-    "vmdk",
-    "ova",
-    "box",
-    "iso",
-    "initramfs",
-];
+/// The output formats the page offers: the recipe's `output.format` values.
+pub use imgforge_core::recipe::OUTPUT_FORMATS;
 
 /// Builds what `recipe` (docs/recipe.md, as JSON) describes from `files`
-/// into `sink`; returns the build's warnings. A `grow` table instead grows
-/// an image (see [`grow`]).
+/// into `sink`; returns the build's warnings. A `[grow]` recipe grows an
+/// input image instead (the core's `build::grow`).
 pub fn build(
     recipe: &Value,
     files: &FileMap,
     sink: &mut dyn Sink,
     progress: &dyn Progress,
 ) -> Result<Vec<String>> {
-    let out = recipe.get("output").unwrap_or(&Value::Null);
-    let format = out.get("format").and_then(Value::as_str).unwrap_or("raw");
-    if let Some(g) = recipe.get("grow") {
-        let image = g
-            .get("image")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::invalid("grow.image", "missing (the image to grow)"))?;
-        let src = files
-            .get(image)
-            .cloned()
-            .ok_or_else(|| Error::invalid(image, "input file not provided"))?;
-        let size = g
-            .get("size")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::invalid("grow.size", "missing (example: \"+10G\")"))?;
-        let grow_last = g.get("grow_last").and_then(Value::as_bool).unwrap_or(false);
-        let opts = write_options(out, recipe)?;
-        let format = Format::parse(format)?;
-        grow(src, size, grow_last, format, &opts, sink, progress)?;
-        return Ok(Vec::new());
-    }
     let r = imgforge_core::recipe::parse(&recipe.to_string(), imgforge_core::recipe::Syntax::Json)?;
-    let ctx = imgforge_core::build::context(&r, None, None);
+    // The page has no environment: the recipe's [build] table decides.
+    let ctx = BuildContext::resolve(r.build.as_ref(), None, None, None)?;
     let inputs = imgforge_core::build::MapInputs(files.clone());
     Ok(imgforge_core::build::build(&r, &inputs, &ctx, sink, progress)?.warnings)
-}
-
-/// What `imgforge resize [--grow-last] IMAGE SIZE` does to a copy of the
-/// image, streamed into a new image of `format`: the virtual disk grows
-/// (`+10G`, or a new size), a GPT's backup moves to the new end and, with
-/// `grow_last`, the last partition fills the new space.
-pub fn grow(
-    src: Source,
-    size: &str,
-    grow_last: bool,
-    format: Format,
-    opts: &WriteOptions,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<()> {
-    use imgforge_core::size::{parse_resize, Resize};
-    let mut disk = container::open(src, None)?.disk;
-    let old = disk.size();
-    let new = match parse_resize(size, "grow.size")? {
-        Resize::To(n) => n,
-        Resize::Grow(n) => old
-            .checked_add(n)
-            .ok_or_else(|| Error::invalid("grow.size", "too large"))?,
-        Resize::Shrink(_) => {
-            return Err(Error::invalid(
-                "grow.size",
-                "growing only (+SIZE or a larger size)",
-            ))
-        }
-    };
-    if new < old {
-        return Err(Error::invalid(
-            "grow.size",
-            format!("{size} is smaller than the image ({old} bytes)"),
-        ));
-    }
-    // As `imgforge resize`: the disk grows and, on a GPT disk, the backup
-    // table moves to the new end (sgdisk -e) so the guest sees the space;
-    // with grow_last the last partition grows into it (growpart).
-    resize(
-        &mut disk,
-        new,
-        ResizeOptions {
-            shrink: false,
-            grow_last,
-        },
-    )?;
-    container::write(format, &disk, opts, sink, progress)
 }
 
 /// Rewrites the image `src` as `format`.
@@ -275,84 +165,13 @@ pub fn convert(
     container::write(format, &opened.disk, opts, sink, progress)
 }
 
-/// Writer options from a recipe's `output` table (or a convert options
-/// object): `compress`, `cluster_size`, `subformat`, `options` (other
-/// `-o key=value` pairs), `vm`, and the recipe's `epoch`/`seed`.
-pub fn write_options(out: &Value, top: &Value) -> Result<WriteOptions> {
-    let mut o = WriteOptions::default();
-    if let Some(c) = out.get("compress") {
-        o.compress = c
-            .as_bool()
-            .ok_or_else(|| Error::invalid("output.compress", "must be true or false"))?;
-    }
-    match out.get("cluster_size") {
-        None => {}
-        Some(Value::String(s)) => {
-            o.cluster_size = Some(imgforge_core::size::parse_size(s, "output.cluster_size")?)
-        }
-        Some(v) => {
-            o.cluster_size = Some(v.as_u64().ok_or_else(|| {
-                Error::invalid("output.cluster_size", "must be a size such as \"64K\"")
-            })?)
-        }
-    }
-    if let Some(s) = out.get("subformat") {
-        o.subformat = Some(
-            s.as_str()
-                .ok_or_else(|| Error::invalid("output.subformat", "must be a string"))?
-                .to_string(),
-        );
-    }
-    if let Some(Value::Object(m)) = out.get("options") {
-        for (k, v) in m {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            o.extra.push((k.clone(), v));
-        }
-    }
-    if let Some(vm) = out.get("vm") {
-        if let Some(n) = vm.get("name").and_then(Value::as_str) {
-            o.vm.name = n.to_string();
-        }
-        if let Some(n) = vm.get("cpus").and_then(Value::as_u64) {
-            o.vm.cpus =
-                u32::try_from(n).map_err(|_| Error::invalid("output.vm.cpus", "too large"))?;
-        }
-        match vm.get("memory") {
-            Some(Value::String(m)) => {
-                o.vm.memory_mib = imgforge_core::size::parse_size(m, "output.vm.memory")? >> 20
-            }
-            Some(m) => {
-                o.vm.memory_mib = m
-                    .as_u64()
-                    .ok_or_else(|| Error::invalid("output.vm.memory", "a size such as \"1G\""))?
-            }
-            None => {}
-        }
-    }
-    o.ctx = context(top)?;
-    Ok(o)
-}
-
-/// The build's epoch and seed from the recipe's `[build]` table (or, for
-/// convert options, the top level).
-pub fn context(top: &Value) -> Result<BuildContext> {
-    let mut ctx = BuildContext::default();
-    let top = top.get("build").unwrap_or(top);
-    if let Some(e) = top.get("epoch") {
-        ctx.epoch = e
-            .as_i64()
-            .ok_or_else(|| Error::invalid("epoch", "must be seconds since 1970 (an integer)"))?;
-    }
-    if let Some(s) = top.get("seed") {
-        ctx.seed = s
-            .as_str()
-            .ok_or_else(|| Error::invalid("seed", "must be a string"))?
-            .to_string();
-    }
-    Ok(ctx)
+/// Writer options from a convert options object: the recipe's `output`
+/// keys (`compress`, `cluster_size`, `subformat`, `options`, `vm`) and
+/// `epoch`/`seed` (the core's `recipe::ConvertOptions`).
+pub fn write_options(opts: &Value) -> Result<WriteOptions> {
+    let o: ConvertOptions =
+        serde_json::from_value(opts.clone()).map_err(|e| Error::invalid("convert options", e))?;
+    o.write_options()
 }
 
 #[cfg(test)]
@@ -401,9 +220,6 @@ mod tests {
         assert_eq!(v[0]["mode"], "drwxr-xr-x");
         assert!(list_dir(&t, "/etc/hostname").is_err());
         assert!(list_dir(&t, "/nope").is_err());
-        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
-        assert_eq!(mode_string(0o041777), "drwxrwxrwt");
-        assert_eq!(mode_string(0o020600), "crw-------");
         let d = file_data(&t, "/etc/hostname").unwrap();
         let mut b = [0u8; 3];
         d.read_at(6, &mut b).unwrap();

@@ -319,7 +319,7 @@ pub(crate) fn convert_options(
     } else {
         serde_json::from_str(opts_json).map_err(js_err)?
     };
-    engine::write_options(&opts, &opts).map_err(js_err)
+    engine::write_options(&opts).map_err(js_err)
 }
 
 /// Converts an image in memory to `format`; `opts_json` is `{}` or

@@ -4,36 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-/// How a recipe is spelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Syntax {
-    Json,
-    Toml,
-}
+/// How a recipe is spelled (the core's: `Syntax::parse("json")`,
+/// `.name()`).
+pub use imgforge_core::recipe::Syntax;
 
-impl Syntax {
-    pub fn parse(s: &str) -> Syntax {
-        if s.eq_ignore_ascii_case("json") {
-            Syntax::Json
-        } else {
-            Syntax::Toml
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Syntax::Json => "json",
-            Syntax::Toml => "toml",
-        }
-    }
-}
-
-/// Guesses the spelling: JSON starts with `{`.
+/// Guesses the spelling: JSON starts with `{` (the core's sniffer).
 pub fn sniff(text: &str) -> Syntax {
-    if text.trim_start().starts_with('{') {
-        Syntax::Json
-    } else {
-        Syntax::Toml
-    }
+    Syntax::sniff(text)
 }
 
 /// Parses recipe text into the JSON value model both spellings share.
@@ -57,18 +34,11 @@ pub fn parse(text: &str, syntax: Syntax) -> Result<Value, String> {
 
 /// Parses recipe text and checks it against the recipe schema (the core's
 /// parser, as the CLI does), so that a mistake shows next to the editor
-/// with its line and key before anything is built. A `grow` recipe is the
-/// page's own and only parsed.
+/// with its line and key before anything is built.
 pub fn check(text: &str) -> Result<Value, String> {
     let syntax = sniff(text);
     let v = parse(text, syntax)?;
-    if v.get("grow").is_none() {
-        let core_syntax = match syntax {
-            Syntax::Json => imgforge_core::recipe::Syntax::Json,
-            Syntax::Toml => imgforge_core::recipe::Syntax::Toml,
-        };
-        imgforge_core::recipe::parse(text, core_syntax).map_err(|e| e.to_string())?;
-    }
+    imgforge_core::recipe::parse(text, syntax).map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -187,7 +157,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         id: "grow",
         title: "Grow a cloud image",
-        inputs: "The cloud image (qcow2 or raw). Not a recipe of the CLI: the page does what `imgforge resize --grow-last` does to a copy, so the guest sees the new space (no more \"No space left on device\").",
+        inputs: "The cloud image (qcow2 or raw). The page does what `imgforge resize --grow-last` does to a copy (`imgforge build` takes the same recipe), so the guest sees the new space (no more \"No space left on device\").",
         recipe: || {
             json!({
                 "grow": {"image": "cloud.qcow2", "size": "+10G", "grow_last": true},

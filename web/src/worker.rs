@@ -158,7 +158,7 @@ async fn convert(r: Convert, output: &Output, id: &JsValue) -> Result<Done, JobE
         })?,
         _ => Value::Object(Default::default()),
     };
-    let opts = engine::write_options(&opts, &opts)?;
+    let opts = engine::write_options(&opts)?;
     if format == Format::Qcow2 {
         if let Some(done) = convert_in_parallel(&r.file, output, id, &src, &opts).await? {
             return Ok(done);

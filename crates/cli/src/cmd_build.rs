@@ -68,8 +68,12 @@ pub fn run(a: BuildArgs) -> Result<()> {
         base
     };
     let inputs = LocalInputs { base };
-    let ctx =
-        imgforge_core::build::context(&recipe, crate::tree_dir::env_epoch()?, a.seed.as_deref());
+    let ctx = imgforge_core::BuildContext::resolve(
+        recipe.build.as_ref(),
+        None,
+        crate::tree_dir::source_date_epoch().as_deref(),
+        a.seed.as_deref(),
+    )?;
     let mut out = AtomicOutput::create(&a.output)?;
     let bar = Bar::new();
     let built = imgforge_core::build::build(&recipe, &inputs, &ctx, &mut out, &bar)?;

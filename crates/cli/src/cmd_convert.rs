@@ -1,10 +1,10 @@
 //! `imgforge convert`, like `qemu-img convert`: any container to any other.
 
 use crate::files::{open_source, AtomicOutput};
+use crate::progress_bar::Bar;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use imgforge_core::container::{self, Format, WriteOptions};
-use imgforge_core::io::Progress;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -39,85 +39,22 @@ pub struct ConvertArgs {
 /// Parses qemu-img style `-o key=value,key=value` into [`WriteOptions`].
 pub fn parse_options(opts: &[String], o: &mut WriteOptions) -> Result<()> {
     for group in opts {
-        for kv in group.split(',').filter(|s| !s.is_empty()) {
-            let (k, v) = kv
-                .split_once('=')
-                .with_context(|| format!("-o {kv}: expected key=value"))?;
-            match k {
-                "cluster_size" | "block_size" => {
-                    o.cluster_size = Some(imgforge_core::size::parse_size(v, &format!("-o {k}"))?)
-                }
-                "subformat" => o.subformat = Some(v.to_string()),
-                _ => o.extra.push((k.to_string(), v.to_string())),
-            }
-        }
+        o.set_all(group)?;
     }
     Ok(())
-}
-
-/// A progress bar over the core's [`Progress`].
-pub struct Bar(pub Option<indicatif::ProgressBar>);
-
-impl Bar {
-    pub fn new(show: bool) -> Bar {
-        Bar(show.then(|| {
-            let b = indicatif::ProgressBar::new(0);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg:>14} [{bar:40}] {percent:>3}% {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b
-        }))
-    }
-    pub fn done(&self) {
-        if let Some(b) = &self.0 {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Progress for Bar {
-    fn report(&self, phase: &str, done: u64, total: u64) {
-        if let Some(b) = &self.0 {
-            if b.message() != phase {
-                b.set_message(phase.to_string());
-            }
-            b.set_length(total);
-            b.set_position(done);
-        }
-    }
-}
-
-pub fn build_context(
-    epoch: Option<i64>,
-    seed: Option<String>,
-) -> Result<imgforge_core::BuildContext> {
-    let mut ctx = imgforge_core::BuildContext::default();
-    if let Some(e) = epoch {
-        ctx.epoch = e;
-    } else if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
-        ctx.epoch = s
-            .trim()
-            .parse()
-            .context("SOURCE_DATE_EPOCH is not a number")?;
-    }
-    if let Some(s) = seed {
-        ctx.seed = s;
-    }
-    Ok(ctx)
 }
 
 pub fn run(a: ConvertArgs) -> Result<()> {
     let in_fmt = a.input_format.as_deref().map(Format::parse).transpose()?;
     let out_fmt = Format::parse(&a.output_format)?;
-    let mut opts = WriteOptions {
-        compress: a.compress,
-        ctx: build_context(a.epoch, a.seed)?,
-        ..WriteOptions::default()
-    };
+    let mut opts = WriteOptions::default();
+    opts.compress = a.compress;
+    opts.ctx = imgforge_core::BuildContext::resolve(
+        None,
+        a.epoch,
+        crate::tree_dir::source_date_epoch().as_deref(),
+        a.seed.as_deref(),
+    )?;
     parse_options(&a.options, &mut opts)?;
     if opts.compress
         && !matches!(
@@ -133,9 +70,9 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let mut out = AtomicOutput::create(&a.output)?;
     // Holes become sparse holes in every format: zeros read back the same.
     out.sparse = true;
-    let bar = Bar::new(a.progress);
+    let bar = Bar::when(a.progress);
     container::write(out_fmt, &opened.disk, &opts, &mut out, &bar)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    bar.done();
+    bar.finish();
     out.commit()
 }

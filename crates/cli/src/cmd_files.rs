@@ -4,7 +4,7 @@
 
 use crate::files::open_source;
 use anyhow::{bail, Context, Result};
-use imgforge_core::tree::{NodeId, NodeKind, Tree};
+use imgforge_core::tree::{mode_string, NodeId, NodeKind, Tree};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,67 +86,6 @@ fn lookup(tree: &Tree, spec: &ImageSpec) -> Result<NodeId> {
         .with_context(|| format!("{}: no such file or directory in the image", spec.path))
 }
 
-/// `ls -l` style mode string.
-pub fn mode_string(kind: &NodeKind, mode: u32) -> String {
-    let t = match kind {
-        NodeKind::Dir(_) => 'd',
-        NodeKind::File(_) => '-',
-        NodeKind::Symlink(_) => 'l',
-        NodeKind::CharDev { .. } => 'c',
-        NodeKind::BlockDev { .. } => 'b',
-        NodeKind::Fifo => 'p',
-        NodeKind::Socket => 's',
-    };
-    let mut s = String::with_capacity(10);
-    s.push(t);
-    let bits = [
-        (0o400, 'r'),
-        (0o200, 'w'),
-        (0o100, 'x'),
-        (0o40, 'r'),
-        (0o20, 'w'),
-        (0o10, 'x'),
-        (0o4, 'r'),
-        (0o2, 'w'),
-        (0o1, 'x'),
-    ];
-    for (i, (b, c)) in bits.iter().enumerate() {
-        let set = mode & b != 0;
-        let ch = match i {
-            2 if mode & 0o4000 != 0 => {
-                if set {
-                    's'
-                } else {
-                    'S'
-                }
-            }
-            5 if mode & 0o2000 != 0 => {
-                if set {
-                    's'
-                } else {
-                    'S'
-                }
-            }
-            8 if mode & 0o1000 != 0 => {
-                if set {
-                    't'
-                } else {
-                    'T'
-                }
-            }
-            _ => {
-                if set {
-                    *c
-                } else {
-                    '-'
-                }
-            }
-        };
-        s.push(ch);
-    }
-    s
-}
-
 /// `YYYY-MM-DD HH:MM` (UTC) for a Unix time.
 pub fn format_time(t: i64) -> String {
     let days = t.div_euclid(86400);
@@ -213,7 +152,7 @@ pub fn ls(spec_s: &str, long: bool, recursive: bool) -> Result<()> {
             writeln!(
                 out,
                 "{} {:>3} {:>5} {:>5} {:>10} {} {}{}",
-                mode_string(&node.kind, node.meta.mode),
+                mode_string(node.kind.type_bits() | node.meta.mode),
                 links[n],
                 node.meta.uid,
                 node.meta.gid,
@@ -431,16 +370,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modes_and_times() {
-        assert_eq!(mode_string(&NodeKind::Fifo, 0o644), "prw-r--r--");
-        assert_eq!(
-            mode_string(&NodeKind::Dir(Default::default()), 0o1777),
-            "drwxrwxrwt"
-        );
-        assert_eq!(
-            mode_string(&NodeKind::Symlink("x".into()), 0o4755),
-            "lrwsr-xr-x"
-        );
+    fn times() {
         assert_eq!(format_time(0), "1970-01-01 00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13");
         assert_eq!(format_time(4_102_444_800), "2100-01-01 00:00");

@@ -81,10 +81,12 @@ pub fn run(a: GrubInstallArgs) -> Result<()> {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
         None => None,
     };
-    let mut ctx = BuildContext::default();
-    if let Some(e) = crate::tree_dir::env_epoch()? {
-        ctx.epoch = e;
-    }
+    let ctx = BuildContext::resolve(
+        None,
+        None,
+        crate::tree_dir::source_date_epoch().as_deref(),
+        None,
+    )?;
     let (mut disk, qcow2) = crate::cmd_resize_qcow2::open_for_edit(&a.image)?;
     let opts = InstallOptions {
         target,

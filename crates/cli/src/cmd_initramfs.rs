@@ -2,7 +2,7 @@
 //! gzip) from a directory or a tar archive.
 
 use crate::files::AtomicOutput;
-use crate::tree_dir::{env_epoch, load_source};
+use crate::tree_dir::{load_source, source_date_epoch};
 use anyhow::{Context, Result};
 use imgforge_core::cpio::{CpioCompression, CpioOptions};
 use imgforge_core::io::NoProgress;
@@ -29,11 +29,8 @@ pub struct InitramfsArgs {
 }
 
 pub fn run(a: InitramfsArgs) -> Result<()> {
-    let env = env_epoch()?;
-    let ctx = BuildContext {
-        epoch: env.unwrap_or(BuildContext::default().epoch),
-        ..BuildContext::default()
-    };
+    let env = source_date_epoch();
+    let ctx = BuildContext::resolve(None, None, env.as_deref(), None)?;
     let tree = load_source(&a.src)?;
     let prepend = a.prepend.as_deref().map(load_source).transpose()?;
     let opts = CpioOptions {

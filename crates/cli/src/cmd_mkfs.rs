@@ -39,13 +39,12 @@ pub struct MkfsArgs {
 }
 
 pub fn run(a: MkfsArgs) -> Result<()> {
-    let mut ctx = imgforge_core::BuildContext::default();
-    if let Some(e) = crate::tree_dir::env_epoch()? {
-        ctx.epoch = e;
-    }
-    if let Some(s) = a.seed {
-        ctx.seed = s;
-    }
+    let ctx = imgforge_core::BuildContext::resolve(
+        None,
+        None,
+        crate::tree_dir::source_date_epoch().as_deref(),
+        a.seed.as_deref(),
+    )?;
     let size = a
         .size
         .as_deref()
@@ -91,7 +90,7 @@ pub fn run(a: MkfsArgs) -> Result<()> {
         other => bail!("mkfs: '{other}' is not fat or ext4"),
     };
     let mut out = AtomicOutput::create(&a.output)?;
-    imgforge_core::container::write_raw(&disk, &mut out, &bar)?;
+    imgforge_core::raw_image::write(&disk, &Default::default(), &mut out, &bar)?;
     bar.finish();
     out.commit()
 }

@@ -192,18 +192,13 @@ pub fn run(args: &[String]) -> Result<()> {
     if specs.is_empty() {
         bail!("no input directories\n{}", usage());
     }
-    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse::<i64>()
-            .with_context(|| format!("SOURCE_DATE_EPOCH: '{v}' is not a number"))?,
-        Err(_) => BuildContext::default().epoch,
-    };
-    let ctx = BuildContext {
-        epoch,
-        ..BuildContext::default()
-    };
-    let mut tree = Tree::new(epoch);
+    let ctx = BuildContext::resolve(
+        None,
+        None,
+        crate::tree_dir::source_date_epoch().as_deref(),
+        None,
+    )?;
+    let mut tree = Tree::new(ctx.epoch);
     for s in &specs {
         let (dst, src) = match (graft, split_graft(s)) {
             (true, Some((d, s))) => (d, s),

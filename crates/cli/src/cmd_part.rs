@@ -108,16 +108,13 @@ pub fn run(a: PartArgs) -> Result<()> {
     }
     let mut args = a.args;
     let seed = take_seed(&mut args)?;
-    let (script, positional) = edit::parse_args(&args)?;
+    let (script, positional) = crate::sgdisk::parse_args(&args)?;
     let image = match positional.as_slice() {
         [one] => PathBuf::from(one),
         [] => bail!("no image given (usage: imgforge part [sgdisk options] IMAGE)"),
         more => bail!("more than one image given: {}", more.join(" ")),
     };
-    let mut ctx = BuildContext::default();
-    if let Some(s) = seed {
-        ctx.seed = s;
-    }
+    let ctx = BuildContext::resolve(None, None, None, seed.as_deref())?;
     let (mut disk, qcow2) = crate::cmd_resize_qcow2::open_for_edit(&image)?;
     let modifies = !script.ops.is_empty() || script.mbr;
     if modifies {
@@ -133,7 +130,7 @@ pub fn run(a: PartArgs) -> Result<()> {
         }
     }
     if script.print || script.verify {
-        let (table, warnings) = imgforge_core::inspect::partition_table(&disk);
+        let (table, warnings) = imgforge_core::partitions::read_table(&disk);
         if script.print {
             let report = imgforge_core::inspect::Report {
                 format: if qcow2.is_some() { "qcow2" } else { "raw" }.into(),

@@ -6,7 +6,7 @@
 use crate::cmd_part::{open_raw, write_changes};
 use anyhow::Result;
 use imgforge_core::gpt::edit::{resize, ResizeOptions};
-use imgforge_core::size::{parse_resize, Resize};
+use imgforge_core::size::parse_resize;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -50,23 +50,12 @@ pub fn run(a: ResizeArgs) -> Result<()> {
     }
     let mut disk = open_raw(&a.image)?;
     let old = disk.size();
-    let new = match parse_resize(&a.size, "size")? {
-        Resize::To(n) => n,
-        Resize::Grow(n) => old
-            .checked_add(n)
-            .ok_or_else(|| anyhow::anyhow!("size: {} is too large", a.size))?,
-        Resize::Shrink(n) => old.checked_sub(n).ok_or_else(|| {
-            anyhow::anyhow!("size: cannot shrink a {old}-byte image by {n} bytes")
-        })?,
-    };
-    let notes = resize(
-        &mut disk,
-        new,
-        ResizeOptions {
-            shrink: a.shrink,
-            grow_last: a.grow_last,
-        },
-    )?;
+    // The shrink policy (--shrink) is resize()'s.
+    let new = parse_resize(&a.size, "size")?.apply(old, "size")?;
+    let opts = ResizeOptions::default()
+        .with_shrink(a.shrink)
+        .with_grow_last(a.grow_last);
+    let notes = resize(&mut disk, new, opts)?;
     write_changes(&a.image, &disk)?;
     for n in notes {
         eprintln!("{n}");

@@ -11,7 +11,7 @@ use imgforge_core::disk::Data;
 use imgforge_core::gpt::edit::{resize, ResizeOptions};
 use imgforge_core::io::{ReadAt, Source};
 use imgforge_core::qcow2::Editor;
-use imgforge_core::size::{parse_resize, Resize};
+use imgforge_core::size::parse_resize;
 use imgforge_core::Disk;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -33,14 +33,7 @@ pub fn run(a: ResizeArgs) -> Result<()> {
     let opened = imgforge_core::qcow2::open(src.clone())?;
     let mut disk = opened.disk;
     let old = disk.size();
-    let new = match parse_resize(&a.size, "size")? {
-        Resize::To(n) => n,
-        Resize::Grow(n) => old.checked_add(n).context("size: too large")?,
-        Resize::Shrink(_) => bail!("size: shrinking a qcow2 image is not supported"),
-    };
-    if new < old {
-        bail!("size: shrinking a qcow2 image ({old} to {new} bytes) is not supported");
-    }
+    let new = parse_resize(&a.size, "size")?.grow(old, "size")?;
     let mut notes = Vec::new();
     if let Some(b) = &opened.info.backing_filename {
         // The partition table may live in the backing file: grow only the
@@ -54,14 +47,8 @@ pub fn run(a: ResizeArgs) -> Result<()> {
         ));
         disk = Disk::new(new);
     } else {
-        notes = resize(
-            &mut disk,
-            new,
-            ResizeOptions {
-                shrink: false,
-                grow_last: a.grow_last,
-            },
-        )?;
+        let opts = ResizeOptions::default().with_grow_last(a.grow_last);
+        notes = resize(&mut disk, new, opts)?;
     }
     write_changes(&a.image, &*src, Some(new), &disk)?;
     for n in notes {

@@ -20,6 +20,7 @@ mod cmd_resize;
 mod cmd_resize_qcow2;
 mod files;
 mod progress_bar;
+mod sgdisk;
 mod tree_dir;
 
 /// Build and inspect virtual machine images: raw, GPT/MBR, FAT, ext4,

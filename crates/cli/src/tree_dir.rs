@@ -37,14 +37,10 @@ impl ReadAt for PathSource {
     }
 }
 
-/// SOURCE_DATE_EPOCH, if set.
-pub fn env_epoch() -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => Ok(Some(v.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH={v} is not a number of seconds")
-        })?)),
-        Err(_) => Ok(None),
-    }
+/// The SOURCE_DATE_EPOCH environment variable's text, if set (the core
+/// parses it: [`imgforge_core::BuildContext::resolve`]).
+pub fn source_date_epoch() -> Option<String> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()
 }
 
 fn meta_of(md: &std::fs::Metadata) -> Meta {
@@ -166,8 +162,9 @@ pub fn load_dir(path: &Path, tree: &mut Tree, prefix: &str) -> Result<()> {
 /// compression is found from the content). Implicit directories get the
 /// time SOURCE_DATE_EPOCH or imgforge's default epoch.
 pub fn load_source(path: &Path) -> Result<Tree> {
-    let epoch = env_epoch()?.unwrap_or(imgforge_core::BuildContext::default().epoch);
-    let mut tree = Tree::new(epoch);
+    let ctx =
+        imgforge_core::BuildContext::resolve(None, None, source_date_epoch().as_deref(), None)?;
+    let mut tree = Tree::new(ctx.epoch);
     let md = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
     if md.is_dir() {
         load_dir(path, &mut tree, "")?;

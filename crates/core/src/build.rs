@@ -3,7 +3,7 @@
 //! container streamed into a sink.
 
 use crate::io::{Progress, Source};
-use crate::recipe::{parse_device, parse_mode, Content, Filesystem, Recipe};
+use crate::recipe::{parse_device, parse_mode, Content, Filesystem, GrowSection, Recipe};
 use crate::tree::{FileData, Meta, Node, NodeKind, Tree};
 use crate::{BuildContext, Error, Result};
 use std::collections::BTreeMap;
@@ -43,27 +43,6 @@ impl Inputs for MapInputs {
             .cloned()
             .ok_or_else(|| Error::invalid(path, "input file not provided"))
     }
-}
-
-/// The build context a recipe asks for, with `epoch`/`seed` overrides
-/// (the CLI's SOURCE_DATE_EPOCH) taking precedence.
-pub fn context(recipe: &Recipe, epoch: Option<i64>, seed: Option<&str>) -> BuildContext {
-    let mut ctx = BuildContext::default();
-    if let Some(b) = &recipe.build {
-        if let Some(e) = b.epoch {
-            ctx.epoch = e;
-        }
-        if let Some(s) = &b.seed {
-            ctx.seed = s.clone();
-        }
-    }
-    if let Some(e) = epoch {
-        ctx.epoch = e;
-    }
-    if let Some(s) = seed {
-        ctx.seed = s.to_string();
-    }
-    ctx
 }
 
 /// Builds the tree a filesystem section describes, applying its contents in
@@ -187,31 +166,6 @@ pub(crate) fn phase(progress: &dyn Progress, name: &str) -> Result<()> {
 #[derive(Debug, Default, Clone)]
 pub struct Built {
     pub warnings: Vec<String>,
-}
-
-fn output_options(recipe: &Recipe, ctx: &BuildContext) -> Result<crate::container::WriteOptions> {
-    let o = &recipe.output;
-    let mut opts = crate::container::WriteOptions {
-        compress: o.compress,
-        ctx: ctx.clone(),
-        ..Default::default()
-    };
-    if let Some(cs) = &o.cluster_size {
-        opts.cluster_size = Some(crate::size::parse_size(cs, "output.cluster_size")?);
-    }
-    opts.subformat = o.subformat.clone();
-    if let Some(vm) = &o.vm {
-        if let Some(n) = &vm.name {
-            opts.vm.name = n.clone();
-        }
-        if let Some(c) = vm.cpus {
-            opts.vm.cpus = c;
-        }
-        if let Some(m) = &vm.memory {
-            opts.vm.memory_mib = crate::size::parse_size(m, "output.vm.memory")? >> 20;
-        }
-    }
-    Ok(opts)
 }
 
 fn boot_entry(recipe: &Recipe) -> Option<crate::bootcfg::BootEntry> {
@@ -465,7 +419,7 @@ pub fn build_disk(
         Error::Invalid { key, msg } => Error::invalid(format!("partition ({key})"), msg),
         other => other,
     })?;
-    let (table, warnings) = crate::inspect::partition_table(&disk);
+    let (table, warnings) = crate::partitions::read_table(&disk);
     built.warnings.extend(warnings);
     let table = table.ok_or_else(|| {
         Error::invalid("disk.table", "the partition table could not be read back")
@@ -659,9 +613,42 @@ pub fn build(
         Kind::Disk | Kind::Filesystem => {
             let (disk, built) = build_disk(recipe, inputs, ctx, progress)?;
             let format = crate::container::Format::parse(&recipe.output.format)?;
-            let opts = output_options(recipe, ctx)?;
+            let opts = recipe.output.write_options(ctx)?;
             crate::container::write(format, &disk, &opts, sink, progress)?;
             Ok(built)
         }
+        Kind::Grow => {
+            let g = recipe
+                .grow
+                .as_ref()
+                .ok_or_else(|| Error::invalid("grow", "missing"))?;
+            let format = crate::container::Format::parse(&recipe.output.format)?;
+            let opts = recipe.output.write_options(ctx)?;
+            grow(inputs.file(&g.image)?, g, format, &opts, sink, progress)?;
+            Ok(Built::default())
+        }
     }
+}
+
+/// What `imgforge resize [--grow-last] IMAGE SIZE` does, to a copy of the
+/// image streamed into a new image of `format`: the virtual disk grows, a
+/// GPT's backup table moves to the new end (`sgdisk -e`) so the guest sees
+/// the space and, with `grow_last`, the last partition fills it
+/// (`growpart`).
+pub fn grow(
+    src: Source,
+    g: &GrowSection,
+    format: crate::container::Format,
+    opts: &crate::container::WriteOptions,
+    sink: &mut dyn crate::Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut disk = crate::container::open(src, None)?.disk;
+    let new = crate::size::parse_resize(&g.size, "grow.size")?.grow(disk.size(), "grow.size")?;
+    let resize = crate::gpt::edit::ResizeOptions {
+        grow_last: g.grow_last,
+        ..Default::default()
+    };
+    crate::gpt::edit::resize(&mut disk, new, resize)?;
+    crate::container::write(format, &disk, opts, sink, progress)
 }

@@ -74,30 +74,6 @@ pub fn open_disk(src: Source) -> Result<Source> {
     }
 }
 
-/// Byte range `(offset, len)` of partition `number` on a disk with a GPT or
-/// MBR table.
-pub fn partition_range(disk: &dyn ReadAt, number: u32) -> Result<(u64, u64)> {
-    let (table, _) = crate::inspect::partition_table(disk);
-    let table = table.ok_or_else(|| {
-        Error::invalid(
-            format!("partition {number}"),
-            "this disk has no GPT or MBR partition table",
-        )
-    })?;
-    let p = table
-        .partitions
-        .iter()
-        .find(|p| p.number == number)
-        .ok_or_else(|| {
-            Error::invalid(
-                format!("partition {number}"),
-                "no such partition on this disk",
-            )
-        })?;
-    let ss = table.sector_size;
-    Ok((p.start * ss, (p.end + 1 - p.start) * ss))
-}
-
 /// The tree of the filesystem in `src` (any container), in partition `part`
 /// if given.
 pub fn open_tree(src: Source, part: Option<u32>) -> Result<Tree> {
@@ -105,7 +81,7 @@ pub fn open_tree(src: Source, part: Option<u32>) -> Result<Tree> {
     let fs: Source = match part {
         None => disk,
         Some(n) => {
-            let (off, len) = partition_range(&*disk, n)?;
+            let (off, len) = crate::partitions::range(&*disk, n)?;
             Arc::new(SubRange::new(disk, off, len)?)
         }
     };

@@ -20,14 +20,17 @@ pub mod disk;
 pub mod error;
 pub mod fs;
 pub mod grub;
+pub mod image;
 pub mod inspect;
 pub mod io;
+pub mod partitions;
 pub mod recipe;
 pub mod seed;
 pub mod size;
 #[cfg(test)]
 mod testutil;
 pub mod tree;
+pub mod ustar;
 
 // Partition tables.
 pub mod gpt;
@@ -42,6 +45,7 @@ pub mod iso9660;
 // Containers.
 pub mod ova;
 pub mod qcow2;
+pub mod raw_image;
 pub mod vagrant;
 pub mod vhd;
 pub mod vhdx;

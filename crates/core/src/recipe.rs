@@ -4,10 +4,18 @@
 //! initramfs or an ISO. Documented in docs/recipe.md.
 //!
 //! Every error names the recipe key (`partition[2].size`) or the input file.
+//!
+//! The CLI and the page both go through here: [`Syntax::sniff`] tells the
+//! spellings apart, [`parse`] checks a recipe, [`OutputSection::write_options`]
+//! (and [`ConvertOptions::write_options`] for a bare conversion) turn the
+//! `[output]` table into a writer's options.
 
+use crate::image::WriteOptions;
+pub use crate::seed::BuildSection;
 use crate::size::parse_size;
-use crate::{Error, Result};
+use crate::{BuildContext, Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A whole recipe.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,19 +45,28 @@ pub struct Recipe {
     /// where the recipe asks for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot: Option<BootSection>,
+    /// Grow an existing image instead of building one (what `imgforge
+    /// resize` does, to a copy written as `output.format`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grow: Option<GrowSection>,
 }
 
+/// `[grow]`: a copy of an input image, grown. The virtual disk grows, a
+/// GPT's backup moves to the new end (`sgdisk -e`) and, with `grow_last`,
+/// the last partition fills the new space (`growpart`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BuildSection {
-    /// Seconds since 1970 for every timestamp (SOURCE_DATE_EPOCH).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<i64>,
-    /// Seed for UUIDs, GUIDs, serials and hash seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
+pub struct GrowSection {
+    /// The input image (any container format imgforge reads).
+    pub image: String,
+    /// `+10G` (grow by) or `20G` (the new size; not smaller than the image).
+    pub size: String,
+    /// Grow the last partition into the new space.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grow_last: bool,
 }
 
+/// `[output]`: the format written and its writer's options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
@@ -62,16 +79,163 @@ pub struct OutputSection {
     /// gzip level for initramfs (0-9, default 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u32>,
-    /// `cluster_size` for qcow2 (`64K`).
+    /// `cluster_size` for qcow2 (`64K`), `block_size` for vhd/vhdx: a size
+    /// (`"64K"`) or a number of bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_size: Option<String>,
+    pub cluster_size: Option<SizeValue>,
     /// `fixed`/`dynamic` (vhd, vhdx), `monolithicSparse`/`streamOptimized`
     /// (vmdk), `libvirt`/`virtualbox` (box).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subformat: Option<String>,
+    /// Other writer options, as `qemu-img convert -o key=value` takes them
+    /// (`adapter_type`, `hwversion`, `hardware`, ...); the writer rejects
+    /// keys it does not know, naming them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, OptionValue>,
     /// Virtual machine for ova/box.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm: Option<VmSection>,
+}
+
+/// A size written as text (`"64K"`, `"1G"`) or as a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    /// A number (bytes, or MiB where the key says so).
+    Number(u64),
+    /// `64K`, `1G`, ... (see [`parse_size`]).
+    Text(String),
+}
+
+impl SizeValue {
+    /// In bytes: text as [`parse_size`] reads it, a number as bytes.
+    pub fn bytes(&self, key: &str) -> Result<u64> {
+        match self {
+            SizeValue::Number(n) => Ok(*n),
+            SizeValue::Text(s) => parse_size(s, key),
+        }
+    }
+}
+
+/// The value of a writer option (`-o key=value`): text, a number or a
+/// boolean, handed to the writer as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Number(i64),
+    /// Anything else.
+    Text(String),
+}
+
+impl std::fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionValue::Bool(b) => write!(f, "{b}"),
+            OptionValue::Number(n) => write!(f, "{n}"),
+            OptionValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl OutputSection {
+    /// The container writer's options this table asks for, with the
+    /// build's epoch and seed.
+    pub fn write_options(&self, ctx: &BuildContext) -> Result<WriteOptions> {
+        let mut opts = WriteOptions {
+            compress: self.compress,
+            ctx: ctx.clone(),
+            ..WriteOptions::default()
+        };
+        if let Some(cs) = &self.cluster_size {
+            opts.cluster_size = Some(cs.bytes("output.cluster_size")?);
+        }
+        opts.subformat = self.subformat.clone();
+        opts.extra = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        if let Some(vm) = &self.vm {
+            if let Some(n) = &vm.name {
+                opts.vm.name = n.clone();
+            }
+            if let Some(c) = vm.cpus {
+                opts.vm.cpus = c;
+            }
+            if let Some(m) = &vm.memory {
+                opts.vm.memory_mib = vm_memory_mib(m)?;
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// `vm.memory`: a size (`"1G"`) or a number of MiB (as OVF counts it).
+fn vm_memory_mib(m: &SizeValue) -> Result<u64> {
+    match m {
+        SizeValue::Number(n) => Ok(*n),
+        SizeValue::Text(s) => Ok(parse_size(s, "output.vm.memory")? >> 20),
+    }
+}
+
+/// The options of a conversion as one table (the page's and the JS API's
+/// `convert`): the `[output]` keys a container writer reads, and the
+/// `[build]` table's `epoch` and `seed`. Unknown keys are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConvertOptions {
+    /// As [`OutputSection::compress`].
+    #[serde(default)]
+    pub compress: bool,
+    /// As [`OutputSection::cluster_size`].
+    #[serde(default)]
+    pub cluster_size: Option<SizeValue>,
+    /// As [`OutputSection::subformat`].
+    #[serde(default)]
+    pub subformat: Option<String>,
+    /// As [`OutputSection::options`].
+    #[serde(default)]
+    pub options: BTreeMap<String, OptionValue>,
+    /// As [`OutputSection::vm`].
+    #[serde(default)]
+    pub vm: Option<VmSection>,
+    /// As [`BuildSection::epoch`].
+    #[serde(default)]
+    pub epoch: Option<i64>,
+    /// As [`BuildSection::seed`].
+    #[serde(default)]
+    pub seed: Option<String>,
+}
+
+impl ConvertOptions {
+    /// Reads the options from JSON text; empty text is no options.
+    pub fn from_json(text: &str) -> Result<ConvertOptions> {
+        if text.trim().is_empty() {
+            return Ok(ConvertOptions::default());
+        }
+        serde_json::from_str(text).map_err(|e| Error::invalid("convert options", e))
+    }
+
+    /// The writer's options, as [`OutputSection::write_options`] gives them.
+    pub fn write_options(&self) -> Result<WriteOptions> {
+        let build = BuildSection {
+            epoch: self.epoch,
+            seed: self.seed.clone(),
+        };
+        let ctx = BuildContext::resolve(Some(&build), None, None, None)?;
+        let out = OutputSection {
+            compress: self.compress,
+            cluster_size: self.cluster_size.clone(),
+            subformat: self.subformat.clone(),
+            options: self.options.clone(),
+            vm: self.vm.clone(),
+            ..OutputSection::default()
+        };
+        out.write_options(&ctx)
+    }
 }
 
 fn default_format() -> String {
@@ -86,21 +250,25 @@ impl Default for OutputSection {
             level: None,
             cluster_size: None,
             subformat: None,
+            options: BTreeMap::new(),
             vm: None,
         }
     }
 }
 
+/// `[output.vm]`: the virtual machine an OVA or box describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmSection {
+    /// The machine's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Virtual CPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<u32>,
-    /// Memory, e.g. `1G`, `512M`.
+    /// Memory: a size (`1G`, `512M`) or a number of MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<SizeValue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,7 +448,9 @@ pub struct BootSection {
 /// How a recipe was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
+    /// TOML (the CLI's files).
     Toml,
+    /// JSON (the page, the JS API).
     Json,
 }
 
@@ -291,6 +461,23 @@ impl Syntax {
             Syntax::Json
         } else {
             Syntax::Toml
+        }
+    }
+
+    /// `json` (any case) is JSON, anything else TOML.
+    pub fn parse(name: &str) -> Syntax {
+        if name.eq_ignore_ascii_case("json") {
+            Syntax::Json
+        } else {
+            Syntax::Toml
+        }
+    }
+
+    /// `toml` or `json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Syntax::Json => "json",
+            Syntax::Toml => "toml",
         }
     }
 }
@@ -333,6 +520,20 @@ pub fn to_json(r: &Recipe) -> Result<String> {
     serde_json::to_string_pretty(r).map_err(|e| Error::invalid("recipe", e))
 }
 
+/// The values of `output.format`: the container formats and the two that
+/// are not disks.
+pub const OUTPUT_FORMATS: &[&str] = &[
+    "raw",
+    "qcow2",
+    "vhd",
+    "vhdx",
+    "vmdk",
+    "ova",
+    "box",
+    "iso",
+    "initramfs",
+];
+
 /// What a recipe builds, decided from `output.format` and its sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -340,12 +541,20 @@ pub enum Kind {
     Disk,
     /// A bare filesystem image (`[filesystem]`, no `[disk]`).
     Filesystem,
+    /// A cpio archive, gzip'd.
     Initramfs,
+    /// An ISO 9660 image.
     Iso,
+    /// An input image grown (`[grow]`).
+    Grow,
 }
 
 impl Recipe {
+    /// What the recipe builds.
     pub fn kind(&self) -> Kind {
+        if self.grow.is_some() {
+            return Kind::Grow;
+        }
         match self.output.format.to_ascii_lowercase().as_str() {
             "iso" => Kind::Iso,
             "initramfs" | "cpio" => Kind::Initramfs,
@@ -360,21 +569,9 @@ impl Recipe {
     /// only last, each content entry has exactly one source.
     pub fn validate(&self) -> Result<()> {
         let fmt = self.output.format.to_ascii_lowercase();
-        if ![
-            "raw",
-            "img",
-            "qcow2",
-            "vhd",
-            "vpc",
-            "vhdx",
-            "vmdk",
-            "ova",
-            "box",
-            "iso",
-            "initramfs",
-            "cpio",
-        ]
-        .contains(&fmt.as_str())
+        // Also qemu-img's and cpio's other names.
+        if !OUTPUT_FORMATS.contains(&fmt.as_str())
+            && !["img", "vpc", "cpio"].contains(&fmt.as_str())
         {
             return Err(Error::invalid(
                 "output.format",
@@ -385,7 +582,7 @@ impl Recipe {
             ));
         }
         if let Some(cs) = &self.output.cluster_size {
-            parse_size(cs, "output.cluster_size")?;
+            cs.bytes("output.cluster_size")?;
         }
         if let Some(l) = self.output.level {
             if l > 9 {
@@ -397,7 +594,7 @@ impl Recipe {
         }
         if let Some(vm) = &self.output.vm {
             if let Some(m) = &vm.memory {
-                parse_size(m, "output.vm.memory")?;
+                vm_memory_mib(m)?;
             }
         }
         match self.kind() {
@@ -415,6 +612,7 @@ impl Recipe {
                     ));
                 }
             }
+            Kind::Grow => self.validate_grow(&fmt)?,
             Kind::Filesystem => {}
             Kind::Disk => {}
         }
@@ -486,6 +684,39 @@ impl Recipe {
             fs.validate("iso.efi_image")?;
         }
         Ok(())
+    }
+}
+
+impl Recipe {
+    /// A `[grow]` recipe grows one image: nothing else is built.
+    fn validate_grow(&self, fmt: &str) -> Result<()> {
+        let Some(g) = &self.grow else { return Ok(()) };
+        let others = [
+            ("disk", self.disk.is_some()),
+            ("partition", !self.partition.is_empty()),
+            ("filesystem", self.filesystem.is_some()),
+            ("iso", self.iso.is_some()),
+            ("boot", self.boot.is_some()),
+        ];
+        if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+            return Err(Error::invalid(
+                *key,
+                "a [grow] recipe grows an image: it has no other section than [build] and [output]",
+            ));
+        }
+        if matches!(fmt, "iso" | "initramfs" | "cpio") {
+            return Err(Error::invalid(
+                "output.format",
+                format!("a [grow] recipe writes a disk image, not {fmt}"),
+            ));
+        }
+        match crate::size::parse_resize(&g.size, "grow.size")? {
+            crate::size::Resize::Shrink(_) => Err(Error::invalid(
+                "grow.size",
+                "growing only (+SIZE or a larger size)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -588,6 +819,84 @@ pub fn parse_device(s: &str, key: &str) -> Result<(bool, u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grow_recipes_are_checked() {
+        let r = parse(
+            "[grow]\nimage = \"cloud.qcow2\"\nsize = \"+10G\"\ngrow_last = true\n[output]\nformat = \"qcow2\"\n",
+            Syntax::Toml,
+        )
+        .unwrap();
+        assert_eq!(r.kind(), Kind::Grow);
+        assert!(r.grow.as_ref().unwrap().grow_last);
+        for (text, key) in [
+            (r#"{"grow": {"image": "a", "size": "-1G"}}"#, "grow.size"),
+            (
+                r#"{"grow": {"image": "a", "size": "+1G"}, "disk": {"size": "1G"}}"#,
+                "disk",
+            ),
+            (
+                r#"{"grow": {"image": "a", "size": "+1G"}, "output": {"format": "iso"}}"#,
+                "output.format",
+            ),
+            (r#"{"grow": {"size": "+1G"}}"#, "image"),
+        ] {
+            let e = parse(text, Syntax::Json).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn output_table_gives_the_writer_options() {
+        let r = parse(
+            r#"{"output": {"format": "ova", "compress": true, "cluster_size": "64K", "subformat": "streamOptimized",
+                "options": {"hardware": "virtualbox", "hwversion": 7, "x": true},
+                "vm": {"name": "vm", "cpus": 2, "memory": "2G"}}, "disk": {"size": "1M"}}"#,
+            Syntax::Json,
+        )
+        .unwrap();
+        let o = r.output.write_options(&BuildContext::new(5, "s")).unwrap();
+        assert!(o.compress);
+        assert_eq!(o.cluster_size, Some(65536));
+        assert_eq!(o.subformat.as_deref(), Some("streamOptimized"));
+        assert_eq!(
+            o.extra,
+            [
+                ("hardware", "virtualbox"),
+                ("hwversion", "7"),
+                ("x", "true")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            (o.vm.name.as_str(), o.vm.cpus, o.vm.memory_mib),
+            ("vm", 2, 2048)
+        );
+        assert_eq!(o.ctx, BuildContext::new(5, "s"));
+        // A convert options table: numbers for sizes, epoch and seed at the top.
+        let c = ConvertOptions::from_json(
+            r#"{"cluster_size": 4096, "vm": {"memory": 512}, "seed": "x", "epoch": 7}"#,
+        )
+        .unwrap();
+        let o = c.write_options().unwrap();
+        assert_eq!(o.cluster_size, Some(4096));
+        assert_eq!(o.vm.memory_mib, 512);
+        assert_eq!(o.ctx, BuildContext::new(7, "x"));
+        assert_eq!(
+            ConvertOptions::from_json(" ").unwrap(),
+            ConvertOptions::default()
+        );
+        assert!(ConvertOptions::from_json(r#"{"compress": "yes"}"#).is_err());
+    }
+
+    #[test]
+    fn syntax_names_and_sniffing() {
+        assert_eq!(Syntax::sniff("  {\"a\": 1}"), Syntax::Json);
+        assert_eq!(Syntax::sniff("[disk]"), Syntax::Toml);
+        assert_eq!(Syntax::parse("JSON"), Syntax::Json);
+        assert_eq!(Syntax::parse("toml"), Syntax::Toml);
+        assert_eq!(Syntax::Json.name(), "json");
+    }
 
     const SEED_DISK: &str = r#"
 [build]

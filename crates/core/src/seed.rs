@@ -1,7 +1,21 @@
 //! Determinism: everything that would otherwise come from the clock or a
 //! random number generator is derived from the build epoch and seed here.
 
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// `[build]`: what stands in for the clock and for randomness.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// Seconds since 1970 for every timestamp (SOURCE_DATE_EPOCH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    /// Seed for UUIDs, GUIDs, serials and hash seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
 
 /// What every build takes in place of the clock and randomness.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,11 +38,44 @@ impl Default for BuildContext {
 }
 
 impl BuildContext {
+    /// A context with this epoch and seed.
     pub fn new(epoch: i64, seed: impl Into<String>) -> Self {
         BuildContext {
             epoch,
             seed: seed.into(),
         }
+    }
+
+    /// The context of a build, from the strongest source to the weakest:
+    /// `epoch` (a command line's `--epoch`), then `source_date_epoch` (the
+    /// value of the SOURCE_DATE_EPOCH environment variable, which the
+    /// caller reads: the core has no environment), then the recipe's
+    /// `[build]` table, then the default; `seed` likewise wins over the
+    /// recipe's. SOURCE_DATE_EPOCH is only parsed when it is used.
+    pub fn resolve(
+        recipe: Option<&BuildSection>,
+        epoch: Option<i64>,
+        source_date_epoch: Option<&str>,
+        seed: Option<&str>,
+    ) -> Result<BuildContext> {
+        let mut ctx = BuildContext::default();
+        if let Some(b) = recipe {
+            if let Some(e) = b.epoch {
+                ctx.epoch = e;
+            }
+            if let Some(s) = &b.seed {
+                ctx.seed = s.clone();
+            }
+        }
+        if let Some(e) = epoch {
+            ctx.epoch = e;
+        } else if let Some(v) = source_date_epoch {
+            ctx.epoch = parse_source_date_epoch(v)?;
+        }
+        if let Some(s) = seed {
+            ctx.seed = s.to_string();
+        }
+        Ok(ctx)
     }
 
     /// 32 bytes derived from the seed and a purpose label; the same label
@@ -60,6 +107,17 @@ impl BuildContext {
     }
 }
 
+/// Parses a SOURCE_DATE_EPOCH value: decimal seconds since 1970, surrounding
+/// blanks allowed (reproducible-builds.org's specification).
+pub fn parse_source_date_epoch(value: &str) -> Result<i64> {
+    value.trim().parse().map_err(|_| {
+        Error::invalid(
+            "SOURCE_DATE_EPOCH",
+            format!("'{value}' is not a number of seconds since 1970"),
+        )
+    })
+}
+
 /// Formats a big-endian UUID as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
 pub fn format_uuid(u: &[u8; 16]) -> String {
     let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
@@ -88,5 +146,25 @@ mod tests {
         assert_eq!(u[6] >> 4, 4);
         assert_eq!(u[8] >> 6, 2);
         assert_eq!(format_uuid(&u).len(), 36);
+    }
+
+    #[test]
+    fn resolve_takes_the_strongest_source() {
+        let recipe = BuildSection {
+            epoch: Some(10),
+            seed: Some("r".into()),
+        };
+        let c = BuildContext::resolve(Some(&recipe), None, None, None).unwrap();
+        assert_eq!(c, BuildContext::new(10, "r"));
+        let c = BuildContext::resolve(Some(&recipe), None, Some(" 20\n"), Some("s")).unwrap();
+        assert_eq!(c, BuildContext::new(20, "s"));
+        let c = BuildContext::resolve(Some(&recipe), Some(30), Some("junk"), None).unwrap();
+        assert_eq!(c, BuildContext::new(30, "r"));
+        assert_eq!(
+            BuildContext::resolve(None, None, None, None).unwrap(),
+            BuildContext::default()
+        );
+        let e = BuildContext::resolve(None, None, Some("yesterday"), None).unwrap_err();
+        assert!(e.to_string().starts_with("SOURCE_DATE_EPOCH: "), "{e}");
     }
 }

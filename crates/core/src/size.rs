@@ -123,11 +123,47 @@ pub fn parse_size(s: &str, key: &str) -> Result<u64> {
 /// A size for `resize`: `+1G` grows by, `-1G` shrinks by, `20G` sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resize {
+    /// `20G`: the new size.
     To(u64),
+    /// `+1G`: grow by.
     Grow(u64),
+    /// `-1G`: shrink by.
     Shrink(u64),
 }
 
+impl Resize {
+    /// The new size of an image of `old` bytes. `key` names the setting in
+    /// errors.
+    pub fn apply(self, old: u64, key: &str) -> Result<u64> {
+        match self {
+            Resize::To(n) => Ok(n),
+            Resize::Grow(n) => old
+                .checked_add(n)
+                .ok_or_else(|| Error::invalid(key, format!("{old} + {n} bytes is too large"))),
+            Resize::Shrink(n) => old.checked_sub(n).ok_or_else(|| {
+                Error::invalid(
+                    key,
+                    format!("cannot shrink a {old}-byte image by {n} bytes"),
+                )
+            }),
+        }
+    }
+
+    /// As [`Resize::apply`], for images that only grow: a size below
+    /// `old` is an error.
+    pub fn grow(self, old: u64, key: &str) -> Result<u64> {
+        let new = self.apply(old, key)?;
+        if new < old || matches!(self, Resize::Shrink(n) if n > 0) {
+            return Err(Error::invalid(
+                key,
+                format!("shrinking ({old} to {new} bytes) is not supported: growing only (+SIZE or a larger size)"),
+            ));
+        }
+        Ok(new)
+    }
+}
+
+/// Parses `+SIZE`, `-SIZE` or `SIZE` (see [`parse_size`]).
 pub fn parse_resize(s: &str, key: &str) -> Result<Resize> {
     let s = s.trim();
     if let Some(r) = s.strip_prefix('+') {
@@ -227,5 +263,14 @@ mod tests {
         assert_eq!(parse_resize("+1G", "r").unwrap(), Resize::Grow(1 << 30));
         assert_eq!(parse_resize("-1M", "r").unwrap(), Resize::Shrink(1 << 20));
         assert_eq!(parse_resize("20G", "r").unwrap(), Resize::To(20 << 30));
+        assert_eq!(Resize::Grow(5).apply(10, "r").unwrap(), 15);
+        assert_eq!(Resize::Shrink(5).apply(10, "r").unwrap(), 5);
+        assert!(Resize::Shrink(11).apply(10, "r").is_err());
+        assert!(Resize::Grow(u64::MAX).apply(10, "r").is_err());
+        assert_eq!(Resize::To(20).grow(10, "r").unwrap(), 20);
+        assert_eq!(Resize::Grow(0).grow(10, "r").unwrap(), 10);
+        let e = Resize::To(5).grow(10, "size").unwrap_err().to_string();
+        assert!(e.starts_with("size: shrinking"), "{e}");
+        assert!(Resize::Shrink(1).grow(10, "r").is_err());
     }
 }

@@ -233,13 +233,34 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpt::edit::{apply, parse_args};
+    use crate::gpt::edit::{apply, Op, Script};
     use crate::gpt::raw::{GptHeader, GPT_REVISION};
+    use crate::size::{Amount, Position};
     use crate::{BuildContext, Disk};
 
+    /// `sgdisk -o -n 1::+1M -c 1:a -n 2::-0`.
     fn table() -> Disk {
         let mut d = Disk::new(8 << 20);
-        let (sc, _) = parse_args(&["-o", "-n", "1::+1M", "-c", "1:a", "-n", "2::-0"]).unwrap();
+        let sc = Script {
+            ops: vec![
+                Op::Clear,
+                Op::New {
+                    number: 1,
+                    start: Position::Default,
+                    end: Position::Plus(Amount::Bytes(1 << 20)),
+                },
+                Op::ChangeName {
+                    number: 1,
+                    name: "a".into(),
+                },
+                Op::New {
+                    number: 2,
+                    start: Position::Default,
+                    end: Position::Minus(Amount::Bytes(0)),
+                },
+            ],
+            ..Script::default()
+        };
         apply(&mut d, &sc, &BuildContext::default()).unwrap();
         d
     }
@@ -290,7 +311,7 @@ mod tests {
             .iter()
             .any(|w| w.contains("partition 1") && w.contains("outside")));
         assert!(r.warnings.iter().any(|w| w.contains("partition 2 ends")));
-        let (t, w) = crate::inspect::partition_table(&d);
+        let (t, w) = crate::partitions::read_table(&d);
         let report = crate::inspect::Report {
             format: "raw".into(),
             virtual_size: Some(d.size()),
@@ -304,7 +325,15 @@ mod tests {
         let text = crate::inspect::render_text(&report, "x");
         assert!(text.contains("warning: partition 1"), "{text}");
         // Editing refuses to write such a table back, naming a partition.
-        let (sc, _) = parse_args(&["-n", "3::+1K"]).unwrap();
+        // sgdisk -n 3::+1K
+        let sc = Script {
+            ops: vec![Op::New {
+                number: 3,
+                start: Position::Default,
+                end: Position::Plus(Amount::Bytes(1024)),
+            }],
+            ..Script::default()
+        };
         let e = apply(&mut d, &sc, &BuildContext::default())
             .unwrap_err()
             .to_string();
@@ -321,7 +350,7 @@ mod tests {
                 let mut d = good.clone();
                 d.write(i as u64, &[v]).unwrap();
                 let _ = read(&d);
-                let (table, warnings) = crate::inspect::partition_table(&d);
+                let (table, warnings) = crate::partitions::read_table(&d);
                 let report = crate::inspect::Report {
                     format: "raw".into(),
                     virtual_size: Some(d.size()),

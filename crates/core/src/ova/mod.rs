@@ -7,26 +7,7 @@ pub mod raw;
 pub mod read;
 pub mod write;
 
-use crate::container::{Opened, WriteOptions};
-use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Result};
-
 pub use read::{parse_ovf, OvfFacts};
 
-/// Opens an ova file as its virtual disk.
-pub fn open(src: Source) -> Result<Opened> {
-    read::open(src)
-}
-
-/// Streams `disk` as an ova file into `sink`. `opts.vm` names the VM and
-/// its CPUs and memory; `-o hardware=vmware|virtualbox`,
-/// `controller=ide|sata`, `network=nat|bridged`; other `-o` keys go to the
-/// VMDK (`adapter_type=`, `hwversion=`).
-pub fn write(
-    disk: &Disk,
-    opts: &WriteOptions,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<()> {
-    write::write(disk, opts, sink, progress)
-}
+pub use read::open;
+pub use write::write;

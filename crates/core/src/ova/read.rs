@@ -2,72 +2,16 @@
 //! key facts and opens the disk member as a VMDK in place (a [`SubRange`]
 //! of the archive, nothing copied).
 
-use super::raw::*;
-use crate::container::{Info, Opened};
-use crate::io::{read_vec, ReadAt, Source, SubRange};
+use crate::image::{Info, Opened};
+use crate::io::{read_vec, Source, SubRange};
+use crate::ustar::{clean_name, members};
 use crate::{Error, Result};
 use quick_xml::events::Event;
 use std::sync::Arc;
 
 const F: &str = "ova";
-/// Members read before giving up (an OVA has a handful).
-pub const MAX_MEMBERS: usize = 4096;
 /// Largest OVF descriptor read.
 pub const OVF_CAP: u64 = 16 << 20;
-
-/// Lists the members of a tar held in a random-access source.
-pub fn members(src: &dyn ReadAt) -> Result<Vec<Member>> {
-    let mut out = Vec::new();
-    let mut at = 0u64;
-    let mut long_name: Option<String> = None;
-    while at + BLOCK <= src.size() {
-        if out.len() >= MAX_MEMBERS {
-            return Err(Error::no_space(
-                "tar",
-                format!("more than {MAX_MEMBERS} members"),
-            ));
-        }
-        let mut h = [0u8; 512];
-        src.read_at(at, &mut h)?;
-        let Some((name, size, typeflag)) = parse_header(&h, at)? else {
-            break;
-        };
-        let data = at + BLOCK;
-        if !matches!(data.checked_add(size), Some(e) if e <= src.size()) {
-            return Err(Error::corrupt(
-                F,
-                format!("tar member {name}"),
-                format!(
-                    "{size} bytes at {data} go past the end of the {}-byte file",
-                    src.size()
-                ),
-            ));
-        }
-        match typeflag {
-            b'x' => {
-                let d = read_vec(src, data, size, 1 << 20, "pax header")?;
-                long_name = pax_path(&d);
-            }
-            b'L' => {
-                let d = read_vec(src, data, size, 1 << 20, "GNU long name")?;
-                let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
-                long_name = Some(String::from_utf8_lossy(&d[..end]).into_owned());
-            }
-            b'g' => {}
-            _ => {
-                let name = long_name.take().unwrap_or(name);
-                out.push(Member {
-                    name: clean_name(&name),
-                    offset: data,
-                    size,
-                    typeflag,
-                });
-            }
-        }
-        at = data + size + padding(size);
-    }
-    Ok(out)
-}
 
 /// The facts of an OVF descriptor that `info` reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -264,8 +208,8 @@ pub fn open(src: Source) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::WriteOptions;
-    use crate::io::NoProgress;
+    use crate::image::WriteOptions;
+    use crate::io::{NoProgress, ReadAt};
     use crate::testutil::{exercise, Mutated, XorShift};
     use crate::Disk;
 

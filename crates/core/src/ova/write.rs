@@ -2,123 +2,17 @@
 //! VMDK (`<name>-disk1.vmdk`) and a `<name>.mf` manifest of SHA-256 sums,
 //! in that order (OVF 1.0 section 5.3 puts the descriptor first).
 //!
-//! A tar header holds its member's size, so the VMDK's size must be known
-//! before its bytes go out. The VMDK is produced once into a measuring sink
-//! that counts, hashes and keeps the bytes while they stay under
-//! [`BUFFER_CAP`]; a small disk is then written from that buffer, a larger
-//! one is produced a second time straight into the output (the writer is
-//! deterministic, and the second pass is checked against the first size and
-//! hash). Memory stays bounded either way.
+//! A tar header holds its member's size, so the VMDK is measured before its
+//! bytes go out ([`crate::ustar::emit`]: buffered when small, produced a
+//! second time when not).
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink};
+use crate::ustar::{emit, emit_bytes, end, hex, Measure, BUFFER_CAP};
 use crate::{Disk, Error, Result};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use sha2::{Digest, Sha256};
-
-/// Largest member kept in memory between the two passes.
-pub const BUFFER_CAP: u64 = 64 << 20;
-
-/// Counts, hashes and (up to a cap) keeps what is written.
-pub struct Measure {
-    pub size: u64,
-    hasher: Sha256,
-    pub buf: Option<Vec<u8>>,
-    cap: u64,
-}
-
-impl Measure {
-    pub fn new(cap: u64) -> Self {
-        Measure {
-            size: 0,
-            hasher: Sha256::new(),
-            buf: Some(Vec::new()),
-            cap,
-        }
-    }
-    pub fn sha256_hex(&self) -> String {
-        hex(&self.hasher.clone().finalize())
-    }
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl Sink for Measure {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.size += data.len() as u64;
-        self.hasher.update(data);
-        if self.size > self.cap {
-            self.buf = None;
-        } else if let Some(b) = &mut self.buf {
-            b.extend_from_slice(data);
-        }
-        Ok(())
-    }
-}
-
-/// A sink that passes bytes on and hashes them (the second pass).
-struct Tee<'a> {
-    inner: &'a mut dyn Sink,
-    m: Measure,
-}
-
-impl Sink for Tee<'_> {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.m.write(data)?;
-        self.inner.write(data)
-    }
-}
-
-/// Measures a member: size, SHA-256 and (if small) its bytes.
-pub fn measure(produce: &dyn Fn(&mut dyn Sink) -> Result<()>) -> Result<Measure> {
-    let mut m = Measure::new(BUFFER_CAP);
-    produce(&mut m)?;
-    Ok(m)
-}
-
-/// Writes one tar member (header, data, padding) whose data is either `m`'s
-/// buffer or a second run of `produce` (checked against `m`).
-pub fn emit(
-    name: &str,
-    m: &Measure,
-    produce: &dyn Fn(&mut dyn Sink) -> Result<()>,
-    mtime: i64,
-    sink: &mut dyn Sink,
-) -> Result<()> {
-    sink.write(&ustar_header(name, m.size, mtime)?)?;
-    match &m.buf {
-        Some(b) => sink.write(b)?,
-        None => {
-            let mut tee = Tee {
-                inner: sink,
-                m: Measure::new(0),
-            };
-            produce(&mut tee)?;
-            if tee.m.size != m.size || tee.m.sha256_hex() != m.sha256_hex() {
-                return Err(Error::invalid(
-                    name.to_string(),
-                    "the second pass produced different bytes (input changed while writing?)",
-                ));
-            }
-        }
-    }
-    sink.hole(padding(m.size))
-}
-
-/// Writes a member held in memory.
-pub fn emit_bytes(name: &str, data: &[u8], mtime: i64, sink: &mut dyn Sink) -> Result<()> {
-    sink.write(&ustar_header(name, data.len() as u64, mtime)?)?;
-    sink.write(data)?;
-    sink.hole(padding(data.len() as u64))
-}
-
-/// The end of a tar: two zero blocks.
-pub fn end(sink: &mut dyn Sink) -> Result<()> {
-    sink.hole(2 * BLOCK)
-}
 
 /// The virtual hardware family and disk controller an OVF names.
 #[derive(Debug, Clone)]
@@ -428,40 +322,4 @@ pub fn write(
     emit_bytes(&format!("{name}.mf"), manifest.as_bytes(), mtime, sink)?;
     end(sink)?;
     sink.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn second_pass_matches_buffered_member() {
-        let produce = |s: &mut dyn Sink| -> Result<()> {
-            s.write(&[7u8; 1000])?;
-            s.hole(300)
-        };
-        let buffered = measure(&produce).unwrap();
-        assert!(buffered.buf.is_some());
-        let mut unbuffered = Measure::new(0);
-        produce(&mut unbuffered).unwrap();
-        assert!(unbuffered.buf.is_none());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        emit("m", &buffered, &produce, 0, &mut a).unwrap();
-        emit("m", &unbuffered, &produce, 0, &mut b).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 512 + 1536);
-        // A producer that changes between passes is caught.
-        let other = |s: &mut dyn Sink| -> Result<()> { s.write(&[8u8; 1300]) };
-        assert!(emit("m", &unbuffered, &other, 0, &mut Vec::new()).is_err());
-    }
-
-    #[test]
-    fn ustar_header_checksum_and_big_size() {
-        let h = ustar_header("a.vmdk", 10 << 30, 0).unwrap();
-        let (name, size, t) = parse_header(&h, 0).unwrap().unwrap();
-        assert_eq!((name.as_str(), size, t), ("a.vmdk", 10 << 30, b'0'));
-        let long = format!("{}/{}", "d".repeat(120), "f".repeat(90));
-        let h = ustar_header(&long, 5, 0).unwrap();
-        assert_eq!(parse_header(&h, 0).unwrap().unwrap().0, long);
-    }
 }

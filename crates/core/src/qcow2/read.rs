@@ -4,7 +4,7 @@
 //! [`Disk`] whose allocated ranges are the clusters that hold data.
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
 use std::sync::{Arc, Mutex};
@@ -612,7 +612,11 @@ impl ReadAt for Qcow2Reader {
 /// Opens a qcow2 image. If it names a backing file, [`Info`] reports it and
 /// reading a cluster the image does not hold fails with a clear error; use
 /// [`open_with_backing`] to supply the backing disk.
-pub fn open_qcow2(src: Source, backing: Option<Disk>) -> Result<Opened> {
+pub fn open(src: Source) -> Result<Opened> {
+    open_with(src, None)
+}
+
+fn open_with(src: Source, backing: Option<Disk>) -> Result<Opened> {
     let mut r = Qcow2Reader::new(src)?;
     let size = r.header.size;
     let ranges = if r.backing_file.is_some() {
@@ -656,5 +660,5 @@ pub fn open_qcow2(src: Source, backing: Option<Disk>) -> Result<Opened> {
 
 /// Opens a qcow2 image whose unallocated clusters read from `backing`.
 pub fn open_with_backing(src: Source, backing: Disk) -> Result<Opened> {
-    open_qcow2(src, Some(backing))
+    open_with(src, Some(backing))
 }

@@ -2,8 +2,9 @@
 
 use super::raw::*;
 use super::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{NoProgress, ReadAt};
+use crate::{Disk, Result};
 use std::sync::Arc;
 
 /// A disk with scattered data: random bytes, text, explicit zeros inside
@@ -59,7 +60,7 @@ pub(crate) fn mutation_seeds() -> [Vec<u8>; 3] {
     ]
 }
 
-fn open_vec(v: Vec<u8>) -> Result<crate::container::Opened> {
+fn open_vec(v: Vec<u8>) -> Result<crate::image::Opened> {
     open(Arc::new(v))
 }
 

@@ -33,7 +33,7 @@
 //!   only once.
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, ReadAt, Sink};
 use crate::{Disk, Error, Result};
 
@@ -413,7 +413,7 @@ fn put(host: u64, bytes: &[u8], pos: &mut u64, sink: &mut dyn Sink) -> Result<Op
 }
 
 /// Streams `disk` as a version 3 qcow2 image into `sink`.
-pub fn write_qcow2(
+pub fn write(
     disk: &Disk,
     opts: &WriteOptions,
     sink: &mut dyn Sink,
@@ -478,7 +478,7 @@ fn one_pass(
 /// in pieces of any length: for callers that get the disk as a stream
 /// (the browser's parallel File readers) rather than as a [`Disk`] to read.
 /// The sink must be able to patch ([`Sink::can_patch`]): the header is
-/// written last. The bytes are those of [`write_qcow2`] for the same disk
+/// written last. The bytes are those of [`write`] for the same disk
 /// (which itself writes through a `PushWriter` when the sink can patch).
 ///
 /// ```
@@ -512,7 +512,7 @@ pub struct PushWriter<'a> {
 
 impl<'a> PushWriter<'a> {
     /// Starts an image of a `size`-byte disk (rounded up to whole 512-byte
-    /// sectors in the header, as [`write_qcow2`] does) with the options'
+    /// sectors in the header, as [`write`] does) with the options'
     /// cluster size and compression; leaves a hole for the header.
     pub fn new(size: u64, opts: &WriteOptions, sink: &'a mut dyn Sink) -> Result<Self> {
         let cb = cluster_bits(opts)?;

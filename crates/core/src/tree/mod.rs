@@ -122,6 +122,40 @@ impl FileData {
     }
 }
 
+/// `ls -l`'s mode column for a full mode (type bits and permissions):
+/// `-rwxr-xr-x`, `drwxrwxrwt`, `lrwxrwxrwx`, `-rwsr-xr-x`.
+pub fn mode_string(mode: u32) -> String {
+    let t = match mode & S_IFMT {
+        S_IFDIR => 'd',
+        S_IFLNK => 'l',
+        S_IFCHR => 'c',
+        S_IFBLK => 'b',
+        S_IFIFO => 'p',
+        S_IFSOCK => 's',
+        _ => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(t);
+    // Owner, group, other; each with its set-id / sticky bit, which shows
+    // in the `x` place (lower case when `x` is set too).
+    for (shift, special, set_x, set_nox) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(match (mode & special != 0, bits & 1 != 0) {
+            (true, true) => set_x,
+            (true, false) => set_nox,
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
 /// What a node is.
 #[derive(Clone, Debug)]
 pub enum NodeKind {
@@ -568,6 +602,20 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_strings_like_ls() {
+        assert_eq!(mode_string(S_IFIFO | 0o644), "prw-r--r--");
+        assert_eq!(mode_string(S_IFDIR | 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_string(S_IFLNK | 0o4755), "lrwsr-xr-x");
+        assert_eq!(mode_string(S_IFREG | 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(S_IFCHR | 0o600), "crw-------");
+        assert_eq!(mode_string(S_IFREG | 0o2640), "-rw-r-S---");
+        assert_eq!(
+            mode_string(NodeKind::Socket.type_bits() | 0o1776),
+            "srwxrwxrwT"
+        );
+    }
 
     #[test]
     fn resolve_link_follows_inside_the_tree() {

@@ -6,21 +6,5 @@ pub mod raw;
 pub mod read;
 pub mod write;
 
-use crate::container::{Opened, WriteOptions};
-use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Result};
-
-/// Opens a box as its disk; `info.format_specific` reports the provider.
-pub fn open(src: Source) -> Result<Opened> {
-    read::open(src)
-}
-
-/// Streams `disk` as a box (`opts.subformat`: libvirt | virtualbox).
-pub fn write(
-    disk: &Disk,
-    opts: &WriteOptions,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<()> {
-    write::write(disk, opts, sink, progress)
-}
+pub use read::open;
+pub use write::write;

@@ -2,7 +2,7 @@
 //! gzip'd) with `metadata.json` naming the provider, a `Vagrantfile` with
 //! defaults, and the provider's disk files.
 
-use crate::container::VmSpec;
+use crate::image::VmSpec;
 
 /// `metadata.json` of a libvirt box (vagrant-libvirt: provider, format,
 /// virtual_size in GiB).

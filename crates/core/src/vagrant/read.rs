@@ -4,9 +4,9 @@
 //! directly). An uncompressed tar box is read in place, nothing copied.
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Format, Info, Opened};
 use crate::io::{ReadAtReader, Source, SubRange};
-use crate::ova::raw::{clean_name, padding, parse_header, pax_path, BLOCK};
+use crate::ustar::{clean_name, padding, parse_header, pax_path, BLOCK, MAX_MEMBERS};
 use crate::{Error, Result};
 use std::io::Read;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ const F: &str = "box";
 pub const DISK_CAP: u64 = 2 << 30;
 /// Largest small member (metadata.json, Vagrantfile, box.ovf) kept.
 const SMALL_CAP: u64 = 16 << 20;
-const MAX_MEMBERS: usize = 4096;
 
 fn is_disk(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -131,6 +130,21 @@ fn skip(r: &mut dyn Read, n: u64, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Opens the disk member of a box, in whichever disk format it is.
+fn open_disk(src: Source) -> Result<Opened> {
+    match Format::detect(&*src)? {
+        Format::Raw => crate::raw_image::read::open(src),
+        Format::Qcow2 => crate::qcow2::read::open(src),
+        Format::Vhd => crate::vhd::read::open(src),
+        Format::Vhdx => crate::vhdx::read::open(src),
+        Format::Vmdk => crate::vmdk::read::open(src),
+        f @ (Format::Ova | Format::Box) => Err(Error::unsupported(
+            F,
+            format!("the disk member is itself an {} archive", f.qemu_name()),
+        )),
+    }
+}
+
 /// Opens a Vagrant box (tar or tar.gz): reports the provider and opens the
 /// disk (box.img as qcow2, or the VirtualBox VMDK).
 pub fn open(src: Source) -> Result<Opened> {
@@ -169,7 +183,7 @@ pub fn open(src: Source) -> Result<Opened> {
             format!("no disk image for provider '{provider}'"),
         )
     })?;
-    let inner = crate::container::open(disk_src, None)?;
+    let inner = open_disk(disk_src)?;
     let mut info: Info = inner.info;
     let disk_specific = info.format_specific.take();
     let disk_format = std::mem::replace(&mut info.format, "box".into());
@@ -191,7 +205,7 @@ pub fn open(src: Source) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::WriteOptions;
+    use crate::image::WriteOptions;
     use crate::io::NoProgress;
     use crate::io::ReadAt;
     use crate::testutil::{exercise, Mutated, XorShift};

@@ -4,11 +4,10 @@
 //! member's size.
 
 use super::raw::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink, SinkWriter, WriteSink};
-use crate::ova::write::{
-    emit, emit_bytes, end, measure, ovf_xml, split_options, vmdk_member, DiskRef,
-};
+use crate::ova::write::{ovf_xml, split_options, vmdk_member, DiskRef};
+use crate::ustar::{emit, emit_bytes, end, measure};
 use crate::{Disk, Error, Result};
 
 /// `libvirt` (default) or `virtualbox`.

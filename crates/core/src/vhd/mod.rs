@@ -14,24 +14,8 @@ pub mod raw;
 pub mod read;
 pub mod write;
 
-use crate::container::{Opened, WriteOptions};
-use crate::io::{Progress, Sink, Source};
-use crate::{Disk, Result};
-
-/// Opens a vhd file as its virtual disk.
-pub fn open(src: Source) -> Result<Opened> {
-    read::open_vhd(src)
-}
-
-/// Streams `disk` as a vhd file into `sink`.
-pub fn write(
-    disk: &Disk,
-    opts: &WriteOptions,
-    sink: &mut dyn Sink,
-    progress: &dyn Progress,
-) -> Result<()> {
-    write::write_vhd(disk, opts, sink, progress)
-}
+pub use read::open;
+pub use write::write;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 #![allow(clippy::arc_with_non_send_sync)]
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source, SubRange};
 use crate::{Disk, Error, Result};
 use std::sync::Arc;
@@ -121,7 +121,7 @@ pub fn virtual_size(f: &Footer) -> u64 {
 }
 
 /// Opens a VHD as its virtual disk.
-pub fn open_vhd(src: Source) -> Result<Opened> {
+pub fn open(src: Source) -> Result<Opened> {
     let file_size = src.size();
     if file_size < FOOTER_LEN as u64 {
         return Err(Error::Truncated {

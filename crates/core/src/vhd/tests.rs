@@ -3,8 +3,9 @@
 
 use super::raw::*;
 use super::*;
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{NoProgress, ReadAt};
+use crate::Disk;
 use std::sync::Arc;
 
 fn all(r: &dyn ReadAt) -> Vec<u8> {

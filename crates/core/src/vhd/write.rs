@@ -16,8 +16,9 @@
 //!   data, then everything is written in order.
 
 use super::raw::*;
-use crate::container::WriteOptions;
-use crate::io::{Progress, ReadAt, Sink};
+use crate::image::WriteOptions;
+use crate::io::{Progress, Sink};
+use crate::raw_image::write::write_range;
 use crate::{Disk, Error, Result};
 
 /// Creator application written in the footer.
@@ -90,46 +91,6 @@ fn footer(size: u64, geom: (u16, u8, u8), disk_type: u32, opts: &WriteOptions) -
     }
 }
 
-/// Writes `[start, end)` of the disk (zeros past its end), zero chunks as
-/// holes; returns the pending hole length not yet passed to the sink.
-fn emit_range(
-    disk: &Disk,
-    start: u64,
-    end: u64,
-    sink: &mut dyn Sink,
-    mut hole: u64,
-    buf: &mut [u8],
-    progress: &dyn Progress,
-) -> Result<u64> {
-    let mut pos = start;
-    for (off, len) in disk
-        .allocated_ranges()
-        .into_iter()
-        .filter(|&(o, l)| o + l > start && o < end)
-    {
-        let (s, e) = (off.max(start), (off + len).min(end));
-        hole += s - pos;
-        pos = s;
-        while pos < e {
-            let n = (CHUNK - pos % CHUNK).min(e - pos);
-            let b = &mut buf[..n as usize];
-            disk.read_at(pos, b)?;
-            if crate::io::is_zero(b) {
-                hole += n;
-            } else {
-                if hole > 0 {
-                    sink.hole(hole)?;
-                    hole = 0;
-                }
-                sink.write(b)?;
-            }
-            pos += n;
-            progress.step("writing vhd", pos, disk.size())?;
-        }
-    }
-    Ok(hole + (end - pos))
-}
-
 /// True if any byte of `[start, end)` is non-zero.
 fn nonzero(disk: &Disk, start: u64, end: u64, buf: &mut [u8]) -> Result<bool> {
     for e in disk.extents_in(start, end - start) {
@@ -149,7 +110,7 @@ fn nonzero(disk: &Disk, start: u64, end: u64, buf: &mut [u8]) -> Result<bool> {
 }
 
 /// Streams `disk` as a VHD into `sink`.
-pub fn write_vhd(
+pub fn write(
     disk: &Disk,
     opts: &WriteOptions,
     sink: &mut dyn Sink,
@@ -172,7 +133,7 @@ pub fn write_vhd(
     match kind {
         Kind::Fixed => {
             let f = footer(size, geom, DISK_FIXED, opts);
-            let hole = emit_range(disk, 0, dsize, sink, 0, &mut buf, progress)?;
+            let hole = write_range(disk, 0, dsize, sink, &mut buf, progress, "writing vhd")?;
             sink.hole(hole + (size - dsize))?;
             sink.write(&f.to_bytes())?;
         }
@@ -244,7 +205,7 @@ pub fn write_vhd(
                 sink.write(&bm)?;
                 let s = b * block_size;
                 let e = (s + block_size).min(dsize);
-                let hole = emit_range(disk, s, e, sink, 0, &mut buf, progress)?;
+                let hole = write_range(disk, s, e, sink, &mut buf, progress, "writing vhd")?;
                 sink.hole(hole + (s + block_size - e))?;
             }
             sink.write(&f.to_bytes())?;

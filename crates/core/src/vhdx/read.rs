@@ -3,7 +3,7 @@
 //! returned disk that point straight into the file.
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
 use std::sync::Arc;
@@ -418,7 +418,7 @@ pub fn open(src: Source) -> Result<Opened> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::WriteOptions;
+    use crate::image::WriteOptions;
     use crate::io::NoProgress;
     use crate::testutil::{exercise, Mutated, XorShift};
 

@@ -21,7 +21,7 @@
 
 use super::raw::*;
 use crate::blocks::{self, round_up};
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink};
 use crate::{Disk, Error, Result};
 

@@ -3,7 +3,7 @@
 //! zero and sparse extents.
 
 use super::raw::*;
-use crate::container::{Info, Opened};
+use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
 use std::cell::RefCell;
@@ -690,7 +690,7 @@ pub fn embedded_descriptor(src: Source) -> Result<Option<Descriptor>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::WriteOptions;
+    use crate::image::WriteOptions;
     use crate::io::NoProgress;
     use crate::testutil::{exercise, Mutated, XorShift};
     use std::io::Write;

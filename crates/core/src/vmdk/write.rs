@@ -21,7 +21,7 @@
 
 use super::raw::*;
 use crate::blocks::{self, round_up};
-use crate::container::WriteOptions;
+use crate::image::WriteOptions;
 use crate::io::{Progress, Sink};
 use crate::{Disk, Error, Result};
 use std::io::Write;
@@ -139,6 +139,19 @@ fn candidate_grains(disk: &Disk) -> impl Iterator<Item = u64> + '_ {
             last = Some(g);
             new
         })
+}
+
+/// Streams `disk` as a vmdk file into `sink` (`opts.subformat`:
+/// monolithicSparse (default) or streamOptimized; `-o adapter_type=`,
+/// `hwversion=`). The descriptor names the extent `<vm name>.vmdk`.
+pub fn write(
+    disk: &Disk,
+    opts: &WriteOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let name = format!("{}.vmdk", opts.vm.name);
+    write_named(disk, opts, &name, sink, progress).map(|_| ())
 }
 
 /// Streams `disk` as a VMDK whose descriptor names `extent_file`; returns
