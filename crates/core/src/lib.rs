@@ -12,6 +12,7 @@
 
 pub mod ami;
 mod blocks;
+pub mod bytes;
 pub mod bootcfg;
 pub mod build;
 pub mod container;
