@@ -222,6 +222,37 @@ pub fn slice_mut<'a>(
         .ok_or_else(|| past_end(format, what, off, len, size))
 }
 
+/// The big-endian `u64`s of a table (an L1 or L2 table, a BAT); trailing
+/// bytes short of a whole entry are ignored.
+pub fn be64s(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    b.chunks_exact(8)
+        .map(|c| c.try_into().map(u64::from_be_bytes).unwrap_or(0))
+}
+
+/// The big-endian `u32`s of a table.
+pub fn be32s(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    b.chunks_exact(4)
+        .map(|c| c.try_into().map(u32::from_be_bytes).unwrap_or(0))
+}
+
+/// The little-endian `u64`s of a table.
+pub fn le64s(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    b.chunks_exact(8)
+        .map(|c| c.try_into().map(u64::from_le_bytes).unwrap_or(0))
+}
+
+/// The little-endian `u32`s of a table.
+pub fn le32s(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    b.chunks_exact(4)
+        .map(|c| c.try_into().map(u32::from_le_bytes).unwrap_or(0))
+}
+
+/// The little-endian `u16`s of a table.
+pub fn le16s(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2)
+        .map(|c| c.try_into().map(u16::from_le_bytes).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +290,9 @@ mod tests {
         assert!(w.put(usize::MAX, &[1, 2]).is_err());
         assert_eq!(b, [0x51, 0x46, 0x49, 0xfb, 0x02, 0x01, 0xff, 0xff]);
         assert!(slice_mut("x", "y", &mut b, 7, 2).is_err());
+        let t = [0u8, 0, 0, 0, 0, 0, 0, 7, 1, 2, 3];
+        assert_eq!(be64s(&t).collect::<Vec<_>>(), vec![7]);
+        assert_eq!(le32s(&t).count(), 2);
+        assert_eq!(le16s(&t).last(), Some(0x0201));
     }
 }

@@ -12,9 +12,9 @@
 
 pub mod ami;
 mod blocks;
-pub mod bytes;
 pub mod bootcfg;
 pub mod build;
+pub mod bytes;
 pub mod container;
 pub mod decompress;
 pub mod disk;

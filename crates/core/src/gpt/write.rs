@@ -6,7 +6,9 @@ use super::raw::{GptHeader, GPT_ENTRY_SIZE, GPT_REVISION, PMBR_OS_TYPE};
 use super::Gpt;
 use crate::bytes::Writer;
 use crate::io::ReadAt;
-use crate::mbr::raw::{put_record, Geometry, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET};
+use crate::mbr::raw::{
+    put_record, Geometry, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET,
+};
 use crate::{Disk, Error, Result};
 
 /// Refuses a table whose partitions overlap or leave the usable range,

@@ -148,20 +148,37 @@ mod tests {
     fn ebr_loop_and_bad_partitions_are_warnings() {
         let mut d = Disk::new(64 << 20);
         let mut m = [0u8; 512];
-        m[446..462].copy_from_slice(&PartitionRecord::new(0x83, false, 2048, 4095, 0).to_bytes().unwrap());
+        m[446..462].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 2048, 4095, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         // Extended partition at 8192 whose EBR links back to itself.
-        m[462..478].copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 20000, 0).to_bytes().unwrap());
+        m[462..478].copy_from_slice(
+            &PartitionRecord::new(0x05, false, 8192, 20000, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         // A partition past the end of the 131072-sector disk.
-        m[478..494]
-            .copy_from_slice(&PartitionRecord::new(0x83, false, 100000, 200000, 0).to_bytes().unwrap());
+        m[478..494].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 100000, 200000, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         m[510] = 0x55;
         m[511] = 0xAA;
         d.write(0, &m).unwrap();
         let mut ebr = [0u8; 512];
-        ebr[446..462]
-            .copy_from_slice(&PartitionRecord::new(0x83, false, 8200, 9000, 8192).to_bytes().unwrap());
-        ebr[462..478]
-            .copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 9000, 8192).to_bytes().unwrap());
+        ebr[446..462].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 8200, 9000, 8192)
+                .to_bytes()
+                .unwrap(),
+        );
+        ebr[462..478].copy_from_slice(
+            &PartitionRecord::new(0x05, false, 8192, 9000, 8192)
+                .to_bytes()
+                .unwrap(),
+        );
         ebr[510] = 0x55;
         ebr[511] = 0xAA;
         d.write(8192 * 512, &ebr).unwrap();

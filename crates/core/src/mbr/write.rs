@@ -4,8 +4,8 @@
 //! sector).
 
 use super::raw::{put_record, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET};
-use crate::bytes::Writer;
 use super::{Mbr, MbrPartition};
+use crate::bytes::Writer;
 use crate::io::ReadAt;
 use crate::{Disk, Error, Result};
 

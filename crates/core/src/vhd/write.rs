@@ -174,7 +174,7 @@ pub fn write_vhd(
             let f = footer(size, geom, DISK_FIXED, opts);
             let hole = emit_range(disk, 0, dsize, sink, 0, &mut buf, progress)?;
             sink.hole(hole + (size - dsize))?;
-            sink.write(&f.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
         }
         Kind::Dynamic { block_size } => {
             let f = footer(size, geom, DISK_DYNAMIC, opts);
@@ -200,8 +200,8 @@ pub fn write_vhd(
                 checksum: 0,
             };
             if sink.can_patch() {
-                sink.write(&f.to_bytes())?;
-                sink.write(&dh.to_bytes())?;
+                sink.write(&f.to_bytes()?)?;
+                sink.write(&dh.to_bytes()?)?;
                 return one_pass(disk, &f, block_size, table_offset, bat_len, sink, progress);
             }
 
@@ -229,8 +229,8 @@ pub fn write_vhd(
                 ));
             }
 
-            sink.write(&f.to_bytes())?;
-            sink.write(&dh.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
+            sink.write(&dh.to_bytes()?)?;
             let mut bat = vec![0xffu8; bat_len as usize];
             for (k, &b) in blocks.iter().enumerate() {
                 let sector = ((first_block + k as u64 * stride) / 512) as u32;
@@ -247,7 +247,7 @@ pub fn write_vhd(
                 let hole = emit_range(disk, s, e, sink, 0, &mut buf, progress)?;
                 sink.hole(hole + (s + block_size - e))?;
             }
-            sink.write(&f.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
         }
     }
     sink.finish()
@@ -299,7 +299,7 @@ fn one_pass(
             sink.write(&bm)
         },
     )?;
-    sink.write(&f.to_bytes())?;
+    sink.write(&f.to_bytes()?)?;
     let entries = blocks.iter().enumerate().map(|(k, &b)| {
         let sector = ((first_block + k as u64 * stride) / 512) as u32;
         (b * 4, sector.to_be_bytes())
