@@ -962,25 +962,22 @@ impl Plan {
             jnl_blocks[15] = ((n * bs) >> 32) as u32;
             jnl_blocks[16] = (n * bs) as u32;
             // JBD2 superblock ("Journal (jbd2)", journal_superblock_t).
-            let mut js = vec![0u8; 1024];
-            put_be32(&mut js, 0x0, JBD2_MAGIC_NUMBER);
-            put_be32(&mut js, 0x4, JBD2_SUPERBLOCK_V2);
-            put_be32(&mut js, 0xC, bs as u32);
-            put_be32(&mut js, 0x10, n as u32);
-            put_be32(&mut js, 0x14, 1); // s_first
-            put_be32(&mut js, 0x18, 1); // s_sequence
             let bit64 = if self.desc_size >= 64 {
                 JBD2_FEATURE_INCOMPAT_64BIT
             } else {
                 0
             };
-            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64);
-            js[0x30..0x40].copy_from_slice(&ctx.uuid);
-            put_be32(&mut js, 0x40, 1); // s_nr_users
-            js[0x50] = JBD2_CRC32C_CHKSUM;
-            let c = crc32c_raw(!0, &js);
-            put_be32(&mut js, 0xFC, c);
-            disk.write_vec(j[0].1 * bs, js)?;
+            let js = JournalSuperblock {
+                s_blocksize: bs as u32,
+                s_maxlen: n as u32,
+                s_first: 1,
+                s_sequence: 1,
+                s_feature_incompat: JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64,
+                s_uuid: ctx.uuid,
+                s_nr_users: 1,
+                s_checksum_type: JBD2_CRC32C_CHKSUM,
+            };
+            disk.write_vec(j[0].1 * bs, js.encode()?)?;
         }
 
         for (k, spec) in content.inodes.iter_mut().enumerate() {
@@ -1211,27 +1208,26 @@ impl Plan {
                 self.inode_bitmap[g as usize],
                 self.inode_table[g as usize],
             );
-            put32(d, BG_BLOCK_BITMAP_LO, bbm as u32);
-            put32(d, BG_INODE_BITMAP_LO, ibm_b as u32);
-            put32(d, BG_INODE_TABLE_LO, it as u32);
-            if ds >= EXT2_MIN_DESC_SIZE_64BIT {
-                // struct ext4_group_desc's upper halves; counts fit in 16 bits.
-                put32(d, BG_BLOCK_BITMAP_HI, (bbm >> 32) as u32);
-                put32(d, BG_INODE_BITMAP_HI, (ibm_b >> 32) as u32);
-                put32(d, BG_INODE_TABLE_HI, (it >> 32) as u32);
-                put16(d, BG_BLOCK_BITMAP_CSUM_HI, (bcsum >> 16) as u16);
-                put16(d, BG_INODE_BITMAP_CSUM_HI, (icsum >> 16) as u16);
-            }
-            put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
-            put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
-            put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
-            put16(d, BG_FLAGS, flags);
-            put16(d, BG_BLOCK_BITMAP_CSUM_LO, bcsum as u16);
-            put16(d, BG_INODE_BITMAP_CSUM_LO, icsum as u16);
-            put16(d, BG_ITABLE_UNUSED_LO, free_i as u16);
+            let mut desc = GroupDesc {
+                bg_block_bitmap: bbm,
+                bg_inode_bitmap: ibm_b,
+                bg_inode_table: it,
+                bg_free_blocks_count_lo: free_b as u16,
+                bg_free_inodes_count_lo: free_i as u16,
+                bg_used_dirs_count_lo: used_dirs[g as usize] as u16,
+                bg_flags: flags,
+                bg_block_bitmap_csum: bcsum,
+                bg_inode_bitmap_csum: icsum,
+                bg_itable_unused_lo: free_i as u16,
+                bg_checksum: 0,
+            };
+            desc.encode(d)?;
+            // The checksum covers the group number and the descriptor with
+            // bg_checksum zero.
             let mut c = crc32c_raw(csum_seed, &(g as u32).to_le_bytes());
             c = crc32c_raw(c, d);
-            put16(d, BG_CHECKSUM, c as u16);
+            desc.bg_checksum = c as u16;
+            desc.encode(d)?;
         }
         let _ = self.itable_blocks;
 
@@ -1352,16 +1348,22 @@ impl Plan {
         let bs = self.bs;
         let mut root = [0u8; I_BLOCK_LEN];
         let hdr = |b: &mut [u8], entries: usize, max: usize, depth: u16| {
-            put16(b, 0, EXT4_EXT_MAGIC);
-            put16(b, 2, entries as u16);
-            put16(b, 4, max as u16);
-            put16(b, 6, depth);
+            ExtentHeader {
+                eh_magic: EXT4_EXT_MAGIC,
+                eh_entries: entries as u16,
+                eh_max: max as u16,
+                eh_depth: depth,
+                eh_generation: 0,
+            }
+            .encode(b)
         };
-        let put_ext = |b: &mut [u8], at: usize, lblk: u64, pb: u64, len: u64| {
-            put32(b, at, lblk as u32);
-            put16(b, at + 4, len as u16);
-            put16(b, at + 6, (pb >> 32) as u16);
-            put32(b, at + 8, pb as u32);
+        let put_ext = |b: &mut [u8], k: usize, lblk: u64, pb: u64, len: u64| {
+            Extent {
+                ee_block: lblk as u32,
+                ee_len: len as u16,
+                ee_start: pb,
+            }
+            .encode(extent_entry(b, k)?)
         };
         let lblks: Vec<u64> = ext.iter().map(|e| e.0).collect();
         if leaves.is_empty() {
@@ -1371,9 +1373,9 @@ impl Plan {
                     format!("inode {ino}: {} extents without index blocks", ext.len()),
                 ));
             }
-            hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
-            for (k, &(_, pb, len)) in ext.iter().enumerate() {
-                put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
+            hdr(&mut root, ext.len(), INODE_EXTENTS, 0)?;
+            for (k, &(lblk, pb, len)) in ext.iter().enumerate() {
+                put_ext(&mut root, k, lblk, pb, len)?;
             }
             return Ok((root, ()));
         }
@@ -1390,43 +1392,61 @@ impl Plan {
             put32(b, t, c);
             disk.write_vec(at * bs, std::mem::take(b))
         };
-        let put_idx = |b: &mut [u8], at: usize, lblk: u64, blk: u64| {
-            put32(b, at, lblk as u32);
-            put32(b, at + 4, blk as u32);
-            put16(b, at + 8, (blk >> 32) as u16);
+        let put_idx = |b: &mut [u8], k: usize, lblk: u64, blk: u64| {
+            ExtentIdx {
+                ei_block: lblk as u32,
+                ei_leaf: blk,
+            }
+            .encode(extent_entry(b, k)?)
         };
         // (first logical block, block) of each leaf.
         let mut firsts = Vec::with_capacity(leaves.len());
         for (li, &leaf) in leaves.iter().enumerate() {
             let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
             let mut b = vec![0u8; bs as usize];
-            hdr(&mut b, chunk.len(), per_leaf, 0);
-            for (k, &(_, pb, len)) in chunk.iter().enumerate() {
-                put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
+            hdr(&mut b, chunk.len(), per_leaf, 0)?;
+            for (k, &(lblk, pb, len)) in chunk.iter().enumerate() {
+                put_ext(&mut b, k, lblk, pb, len)?;
             }
             write_block(&mut b, leaf)?;
             firsts.push((lblks[li * per_leaf], leaf));
         }
         if index.is_empty() {
-            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1);
+            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1)?;
             for (k, &(l, blk)) in firsts.iter().enumerate() {
-                put_idx(&mut root, 12 + 12 * k, l, blk);
+                put_idx(&mut root, k, l, blk)?;
             }
         } else {
-            hdr(&mut root, index.len(), INODE_EXTENTS, 2);
+            hdr(&mut root, index.len(), INODE_EXTENTS, 2)?;
             for (ii, &ib) in index.iter().enumerate() {
                 let chunk = &firsts[ii * per_leaf..((ii + 1) * per_leaf).min(firsts.len())];
                 let mut b = vec![0u8; bs as usize];
-                hdr(&mut b, chunk.len(), per_leaf, 1);
+                hdr(&mut b, chunk.len(), per_leaf, 1)?;
                 for (k, &(l, blk)) in chunk.iter().enumerate() {
-                    put_idx(&mut b, 12 + 12 * k, l, blk);
+                    put_idx(&mut b, k, l, blk)?;
                 }
                 write_block(&mut b, ib)?;
-                put_idx(&mut root, 12 + 12 * ii, chunk[0].0, ib);
+                put_idx(&mut root, ii, chunk[0].0, ib)?;
             }
         }
         Ok((root, ()))
     }
+}
+
+/// Stores a little-endian u16 in a buffer this writer sized itself.
+// The offsets are the format's constants inside buffers allocated at their
+// full size above; the inode, superblock and directory code still pokes
+// them directly (the extent tree, group descriptors and JBD2 superblock go
+// through `raw` structs).
+#[allow(clippy::indexing_slicing)]
+pub(crate) fn put16(b: &mut [u8], off: usize, v: u16) {
+    b[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Stores a little-endian u32 in a buffer this writer sized itself.
+#[allow(clippy::indexing_slicing)]
+pub(crate) fn put32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 fn set_blocks(ib: &mut [u8], sectors: u64) {
