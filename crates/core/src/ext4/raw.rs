@@ -271,28 +271,51 @@ pub fn le32(b: &[u8], off: usize) -> u32 {
     Reader::new("ext4", "block", b).le32(off).unwrap_or(0)
 }
 
-/// The superblock fields the reader checks and reports ("Super Block",
-/// struct ext4_super_block), with the 64-bit halves joined when
-/// INCOMPAT_64BIT is set.
+/// The superblock ("Super Block", struct ext4_super_block): the fields
+/// imgforge reads and writes, with the 64-bit halves joined (the `_hi`
+/// halves count only with INCOMPAT_64BIT) and the 40-bit times joined with
+/// their `_hi` bytes. Every other field is 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Superblock {
     pub s_inodes_count: u32,
     pub s_blocks_count: u64,
+    pub s_r_blocks_count: u64,
     pub s_free_blocks_count: u64,
     pub s_free_inodes_count: u32,
     pub s_first_data_block: u32,
     pub s_log_block_size: u32,
+    pub s_log_cluster_size: u32,
     pub s_blocks_per_group: u32,
+    pub s_clusters_per_group: u32,
     pub s_inodes_per_group: u32,
+    pub s_wtime: u64,
+    pub s_max_mnt_count: u16,
     pub s_magic: u16,
+    pub s_state: u16,
+    pub s_errors: u16,
+    pub s_lastcheck: u64,
     pub s_rev_level: u32,
+    pub s_first_ino: u32,
     pub s_inode_size: u16,
+    pub s_block_group_nr: u16,
     pub s_feature_compat: u32,
     pub s_feature_incompat: u32,
     pub s_feature_ro_compat: u32,
     pub s_uuid: [u8; 16],
     pub s_volume_name: [u8; 16],
+    pub s_journal_inum: u32,
+    pub s_hash_seed: [u8; 16],
+    pub s_def_hash_version: u8,
+    pub s_jnl_backup_type: u8,
     pub s_desc_size: u16,
+    pub s_default_mount_opts: u32,
+    pub s_mkfs_time: u64,
+    pub s_jnl_blocks: [u32; 17],
+    pub s_min_extra_isize: u16,
+    pub s_want_extra_isize: u16,
+    pub s_flags: u32,
+    pub s_log_groups_per_flex: u8,
+    pub s_checksum_type: u8,
 }
 
 impl Superblock {
@@ -301,26 +324,115 @@ impl Superblock {
         let incompat = r.le32(S_FEATURE_INCOMPAT)?;
         let is64 = incompat & INCOMPAT_64BIT != 0;
         let hi = |o: usize| -> Result<u64> { Ok(if is64 { r.le32(o)? as u64 } else { 0 }) };
+        let time = |lo: usize, hi: usize| -> Result<u64> {
+            Ok(r.le32(lo)? as u64 | (r.u8(hi)? as u64) << 32)
+        };
+        let mut s_jnl_blocks = [0u32; 17];
+        for (k, v) in s_jnl_blocks.iter_mut().enumerate() {
+            *v = r.le32(S_JNL_BLOCKS + 4 * k)?;
+        }
         Ok(Superblock {
             s_inodes_count: r.le32(S_INODES_COUNT)?,
             s_blocks_count: r.le32(S_BLOCKS_COUNT_LO)? as u64 | hi(S_BLOCKS_COUNT_HI)? << 32,
+            s_r_blocks_count: r.le32(S_R_BLOCKS_COUNT_LO)? as u64 | hi(S_R_BLOCKS_COUNT_HI)? << 32,
             s_free_blocks_count: r.le32(S_FREE_BLOCKS_COUNT_LO)? as u64
                 | hi(S_FREE_BLOCKS_COUNT_HI)? << 32,
             s_free_inodes_count: r.le32(S_FREE_INODES_COUNT)?,
             s_first_data_block: r.le32(S_FIRST_DATA_BLOCK)?,
             s_log_block_size: r.le32(S_LOG_BLOCK_SIZE)?,
+            s_log_cluster_size: r.le32(S_LOG_CLUSTER_SIZE)?,
             s_blocks_per_group: r.le32(S_BLOCKS_PER_GROUP)?,
+            s_clusters_per_group: r.le32(S_CLUSTERS_PER_GROUP)?,
             s_inodes_per_group: r.le32(S_INODES_PER_GROUP)?,
+            s_wtime: time(S_WTIME, S_WTIME_HI)?,
+            s_max_mnt_count: r.le16(S_MAX_MNT_COUNT)?,
             s_magic: r.le16(S_MAGIC)?,
+            s_state: r.le16(S_STATE)?,
+            s_errors: r.le16(S_ERRORS)?,
+            s_lastcheck: time(S_LASTCHECK, S_LASTCHECK_HI)?,
             s_rev_level: r.le32(S_REV_LEVEL)?,
+            s_first_ino: r.le32(S_FIRST_INO)?,
             s_inode_size: r.le16(S_INODE_SIZE)?,
+            s_block_group_nr: r.le16(S_BLOCK_GROUP_NR)?,
             s_feature_compat: r.le32(S_FEATURE_COMPAT)?,
             s_feature_incompat: incompat,
             s_feature_ro_compat: r.le32(S_FEATURE_RO_COMPAT)?,
             s_uuid: r.array(S_UUID)?,
             s_volume_name: r.array(S_VOLUME_NAME)?,
+            s_journal_inum: r.le32(S_JOURNAL_INUM)?,
+            s_hash_seed: r.array(S_HASH_SEED)?,
+            s_def_hash_version: r.u8(S_DEF_HASH_VERSION)?,
+            s_jnl_backup_type: r.u8(S_JNL_BACKUP_TYPE)?,
             s_desc_size: r.le16(S_DESC_SIZE)?,
+            s_default_mount_opts: r.le32(S_DEFAULT_MOUNT_OPTS)?,
+            s_mkfs_time: time(S_MKFS_TIME, S_MKFS_TIME_HI)?,
+            s_jnl_blocks,
+            s_min_extra_isize: r.le16(S_MIN_EXTRA_ISIZE)?,
+            s_want_extra_isize: r.le16(S_WANT_EXTRA_ISIZE)?,
+            s_flags: r.le32(S_FLAGS)?,
+            s_log_groups_per_flex: r.u8(S_LOG_GROUPS_PER_FLEX)?,
+            s_checksum_type: r.u8(S_CHECKSUM_TYPE)?,
         })
+    }
+
+    /// The 1024 bytes, with s_checksum (crc32c of the bytes before it).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; SUPERBLOCK_SIZE];
+        let mut w = Writer::new("ext4", "superblock", &mut b);
+        let mut time = |lo: usize, hi: usize, t: u64| -> Result<()> {
+            w.le32(lo, t as u32)?;
+            w.u8(hi, (t >> 32) as u8)
+        };
+        time(S_WTIME, S_WTIME_HI, self.s_wtime)?;
+        time(S_LASTCHECK, S_LASTCHECK_HI, self.s_lastcheck)?;
+        time(S_MKFS_TIME, S_MKFS_TIME_HI, self.s_mkfs_time)?;
+        w.le32(S_INODES_COUNT, self.s_inodes_count)?;
+        w.le32(S_BLOCKS_COUNT_LO, self.s_blocks_count as u32)?;
+        w.le32(S_BLOCKS_COUNT_HI, (self.s_blocks_count >> 32) as u32)?;
+        w.le32(S_R_BLOCKS_COUNT_LO, self.s_r_blocks_count as u32)?;
+        w.le32(S_R_BLOCKS_COUNT_HI, (self.s_r_blocks_count >> 32) as u32)?;
+        w.le32(S_FREE_BLOCKS_COUNT_LO, self.s_free_blocks_count as u32)?;
+        w.le32(
+            S_FREE_BLOCKS_COUNT_HI,
+            (self.s_free_blocks_count >> 32) as u32,
+        )?;
+        w.le32(S_FREE_INODES_COUNT, self.s_free_inodes_count)?;
+        w.le32(S_FIRST_DATA_BLOCK, self.s_first_data_block)?;
+        w.le32(S_LOG_BLOCK_SIZE, self.s_log_block_size)?;
+        w.le32(S_LOG_CLUSTER_SIZE, self.s_log_cluster_size)?;
+        w.le32(S_BLOCKS_PER_GROUP, self.s_blocks_per_group)?;
+        w.le32(S_CLUSTERS_PER_GROUP, self.s_clusters_per_group)?;
+        w.le32(S_INODES_PER_GROUP, self.s_inodes_per_group)?;
+        w.le16(S_MAX_MNT_COUNT, self.s_max_mnt_count)?;
+        w.le16(S_MAGIC, self.s_magic)?;
+        w.le16(S_STATE, self.s_state)?;
+        w.le16(S_ERRORS, self.s_errors)?;
+        w.le32(S_REV_LEVEL, self.s_rev_level)?;
+        w.le32(S_FIRST_INO, self.s_first_ino)?;
+        w.le16(S_INODE_SIZE, self.s_inode_size)?;
+        w.le16(S_BLOCK_GROUP_NR, self.s_block_group_nr)?;
+        w.le32(S_FEATURE_COMPAT, self.s_feature_compat)?;
+        w.le32(S_FEATURE_INCOMPAT, self.s_feature_incompat)?;
+        w.le32(S_FEATURE_RO_COMPAT, self.s_feature_ro_compat)?;
+        w.put(S_UUID, &self.s_uuid)?;
+        w.put(S_VOLUME_NAME, &self.s_volume_name)?;
+        w.le32(S_JOURNAL_INUM, self.s_journal_inum)?;
+        w.put(S_HASH_SEED, &self.s_hash_seed)?;
+        w.u8(S_DEF_HASH_VERSION, self.s_def_hash_version)?;
+        w.u8(S_JNL_BACKUP_TYPE, self.s_jnl_backup_type)?;
+        w.le16(S_DESC_SIZE, self.s_desc_size)?;
+        w.le32(S_DEFAULT_MOUNT_OPTS, self.s_default_mount_opts)?;
+        for (k, v) in self.s_jnl_blocks.iter().enumerate() {
+            w.le32(S_JNL_BLOCKS + 4 * k, *v)?;
+        }
+        w.le16(S_MIN_EXTRA_ISIZE, self.s_min_extra_isize)?;
+        w.le16(S_WANT_EXTRA_ISIZE, self.s_want_extra_isize)?;
+        w.le32(S_FLAGS, self.s_flags)?;
+        w.u8(S_LOG_GROUPS_PER_FLEX, self.s_log_groups_per_flex)?;
+        w.u8(S_CHECKSUM_TYPE, self.s_checksum_type)?;
+        let c = crc32c_raw(!0, w.bytes(0, S_CHECKSUM)?);
+        w.le32(S_CHECKSUM, c)?;
+        Ok(b)
     }
 }
 
@@ -399,23 +511,32 @@ impl GroupDesc {
     }
 }
 
-/// The inode fields the reader uses ("Index Nodes", struct ext4_inode);
-/// `i_extra_isize` and the fields after it are 0 in a 128-byte inode.
+/// An inode ("Index Nodes", struct ext4_inode): the fields imgforge reads
+/// and writes, `_hi` halves joined. The fields from `i_extra_isize` on
+/// exist only in inodes larger than 128 bytes; they read as 0 when
+/// `i_extra_isize` does not cover them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inode {
     pub i_mode: u16,
     pub i_uid: u32,
     pub i_size: u64,
+    pub i_atime: u32,
+    pub i_ctime: u32,
     pub i_mtime: u32,
     pub i_gid: u32,
     pub i_links_count: u16,
-    pub i_blocks_lo: u32,
+    /// 512-byte sectors (no HUGE_FILE_FL).
+    pub i_blocks: u64,
     pub i_flags: u32,
     pub i_block: [u8; I_BLOCK_LEN],
     pub i_generation: u32,
     pub i_file_acl: u64,
     pub i_extra_isize: u16,
+    pub i_ctime_extra: u32,
     pub i_mtime_extra: u32,
+    pub i_atime_extra: u32,
+    pub i_crtime: u32,
+    pub i_crtime_extra: u32,
 }
 
 impl Inode {
@@ -426,28 +547,91 @@ impl Inode {
         } else {
             0
         };
-        let i_mtime_extra =
-            if i_extra_isize as usize >= I_MTIME_EXTRA + 4 - EXT2_GOOD_OLD_INODE_SIZE {
-                r.le32(I_MTIME_EXTRA)?
+        let extra = |o: usize| -> Result<u32> {
+            if EXT2_GOOD_OLD_INODE_SIZE + i_extra_isize as usize >= o + 4 {
+                r.le32(o)
             } else {
-                0
-            };
+                Ok(0)
+            }
+        };
         Ok(Inode {
             i_mode: r.le16(I_MODE)?,
             i_uid: r.le16(I_UID)? as u32 | (r.le16(L_I_UID_HIGH)? as u32) << 16,
             i_size: r.le32(I_SIZE_LO)? as u64 | (r.le32(I_SIZE_HIGH)? as u64) << 32,
+            i_atime: r.le32(I_ATIME)?,
+            i_ctime: r.le32(I_CTIME)?,
             i_mtime: r.le32(I_MTIME)?,
             i_gid: r.le16(I_GID)? as u32 | (r.le16(L_I_GID_HIGH)? as u32) << 16,
             i_links_count: r.le16(I_LINKS_COUNT)?,
-            i_blocks_lo: r.le32(I_BLOCKS_LO)?,
+            i_blocks: r.le32(I_BLOCKS_LO)? as u64 | (r.le16(L_I_BLOCKS_HIGH)? as u64) << 32,
             i_flags: r.le32(I_FLAGS)?,
             i_block: r.array(I_BLOCK)?,
             i_generation: r.le32(I_GENERATION)?,
             i_file_acl: r.le32(I_FILE_ACL_LO)? as u64 | (r.le16(L_I_FILE_ACL_HIGH)? as u64) << 32,
             i_extra_isize,
-            i_mtime_extra,
+            i_ctime_extra: extra(I_CTIME_EXTRA)?,
+            i_mtime_extra: extra(I_MTIME_EXTRA)?,
+            i_atime_extra: extra(I_ATIME_EXTRA)?,
+            i_crtime: extra(I_CRTIME)?,
+            i_crtime_extra: extra(I_CRTIME_EXTRA)?,
         })
     }
+
+    /// Writes the fields into `b` (one inode of the inode size; bytes after
+    /// the fields, such as in-inode xattrs, are the caller's). The checksum
+    /// halves are left 0 for [`inode_checksum`].
+    pub fn encode(&self, b: &mut [u8]) -> Result<()> {
+        let large = b.len() > EXT2_GOOD_OLD_INODE_SIZE;
+        let mut w = Writer::new("ext4", "inode", b);
+        w.le16(I_MODE, self.i_mode)?;
+        w.le16(I_UID, self.i_uid as u16)?;
+        w.le16(L_I_UID_HIGH, (self.i_uid >> 16) as u16)?;
+        w.le32(I_SIZE_LO, self.i_size as u32)?;
+        w.le32(I_SIZE_HIGH, (self.i_size >> 32) as u32)?;
+        w.le32(I_ATIME, self.i_atime)?;
+        w.le32(I_CTIME, self.i_ctime)?;
+        w.le32(I_MTIME, self.i_mtime)?;
+        w.le16(I_GID, self.i_gid as u16)?;
+        w.le16(L_I_GID_HIGH, (self.i_gid >> 16) as u16)?;
+        w.le16(I_LINKS_COUNT, self.i_links_count)?;
+        w.le32(I_BLOCKS_LO, self.i_blocks as u32)?;
+        w.le16(L_I_BLOCKS_HIGH, (self.i_blocks >> 32) as u16)?;
+        w.le32(I_FLAGS, self.i_flags)?;
+        w.put(I_BLOCK, &self.i_block)?;
+        w.le32(I_GENERATION, self.i_generation)?;
+        w.le32(I_FILE_ACL_LO, self.i_file_acl as u32)?;
+        w.le16(L_I_FILE_ACL_HIGH, (self.i_file_acl >> 32) as u16)?;
+        if large {
+            w.le16(I_EXTRA_ISIZE, self.i_extra_isize)?;
+            w.le32(I_CTIME_EXTRA, self.i_ctime_extra)?;
+            w.le32(I_MTIME_EXTRA, self.i_mtime_extra)?;
+            w.le32(I_ATIME_EXTRA, self.i_atime_extra)?;
+            w.le32(I_CRTIME, self.i_crtime)?;
+            w.le32(I_CRTIME_EXTRA, self.i_crtime_extra)?;
+        }
+        Ok(())
+    }
+}
+
+/// ext4_inode_csum_set: crc32c over the inode number, the generation and
+/// the whole inode with both checksum halves zero, stored in
+/// l_i_checksum_lo and i_checksum_hi.
+pub fn inode_checksum(b: &mut [u8], ino: u32, csum_seed: u32) -> Result<()> {
+    let large = b.len() > EXT2_GOOD_OLD_INODE_SIZE;
+    let mut w = Writer::new("ext4", "inode", b);
+    w.le16(L_I_CHECKSUM_LO, 0)?;
+    if large {
+        w.le16(I_CHECKSUM_HI, 0)?;
+    }
+    let gen = Reader::new("ext4", "inode", w.buf()).le32(I_GENERATION)?;
+    let mut c = crc32c_raw(csum_seed, &ino.to_le_bytes());
+    c = crc32c_raw(c, &gen.to_le_bytes());
+    c = crc32c_raw(c, w.buf());
+    w.le16(L_I_CHECKSUM_LO, c as u16)?;
+    if large {
+        w.le16(I_CHECKSUM_HI, (c >> 16) as u16)?;
+    }
+    Ok(())
 }
 
 /// struct ext4_extent_header ("Extent Tree"): the 12 bytes opening the
