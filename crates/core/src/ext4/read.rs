@@ -724,20 +724,10 @@ pub fn read_tree(src: Source) -> Result<Tree> {
 
 /// Metadata and (for non-directories, complete) kind of an inode.
 fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
-    let mode = le16(ib, I_MODE) as u32;
-    let uid = le16(ib, I_UID) as u32 | (le16(ib, L_I_UID_HIGH) as u32) << 16;
-    let gid = le16(ib, I_GID) as u32 | (le16(ib, L_I_GID_HIGH) as u32) << 16;
-    let extra = if ib.len() > EXT2_GOOD_OLD_INODE_SIZE {
-        le16(ib, I_EXTRA_ISIZE) as usize
-    } else {
-        0
-    };
-    let mtime_extra = if extra >= I_MTIME_EXTRA + 4 - EXT2_GOOD_OLD_INODE_SIZE {
-        le32(ib, I_MTIME_EXTRA)
-    } else {
-        0
-    };
-    let (mtime, mtime_nsec) = decode_time(le32(ib, I_MTIME), mtime_extra);
+    let inode = Inode::parse(ib)?;
+    let mode = inode.i_mode as u32;
+    let (uid, gid) = (inode.i_uid, inode.i_gid);
+    let (mtime, mtime_nsec) = decode_time(inode.i_mtime, inode.i_mtime_extra);
     let mut xattrs = fs.xattrs(ino, ib)?;
     xattrs.remove("system.data");
     let meta = Meta {
@@ -748,12 +738,12 @@ fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
         mtime_nsec: mtime_nsec.min(999_999_999),
         xattrs,
     };
-    let size = Fs::size(ib);
+    let size = inode.i_size;
     let bs = fs.g.bs;
     let kind = match mode & S_IFMT {
         S_IFDIR => NodeKind::Dir(BTreeMap::new()),
         S_IFREG => {
-            if le32(ib, I_FLAGS) & EXT4_INLINE_DATA_FL != 0 {
+            if inode.i_flags & EXT4_INLINE_DATA_FL != 0 {
                 let v = fs.read_small(ino, ib, 1 << 16, "inline file")?;
                 NodeKind::File(FileData::from_vec(v))
             } else {
@@ -775,11 +765,11 @@ fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
             }
         }
         S_IFLNK => {
-            let mut acl = le32(ib, I_FILE_ACL_LO) as u64;
-            acl |= (le16(ib, L_I_FILE_ACL_HIGH) as u64) << 32;
-            let sectors = le32(ib, I_BLOCKS_LO) as u64;
+            let acl = inode.i_file_acl;
+            // i_blocks_lo only, as before the high half was parsed.
+            let sectors = inode.i_blocks & 0xFFFF_FFFF;
             let acl_sectors = if acl != 0 { bs / 512 } else { 0 };
-            let flags = le32(ib, I_FLAGS);
+            let flags = inode.i_flags;
             let target = if size < I_BLOCK_LEN as u64
                 && flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL) == 0
                 && sectors <= acl_sectors
@@ -791,11 +781,12 @@ fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
             NodeKind::Symlink(String::from_utf8_lossy(&target).into_owned())
         }
         S_IFCHR | S_IFBLK => {
-            let b0 = le32(ib, I_BLOCK);
+            let dev = crate::bytes::Reader::new(FMT, "inode i_block", &inode.i_block);
+            let b0 = dev.le32(0)?;
             let (major, minor) = if b0 != 0 {
                 ((b0 >> 8) & 0xff, b0 & 0xff)
             } else {
-                let b1 = le32(ib, I_BLOCK + 4);
+                let b1 = dev.le32(4)?;
                 ((b1 & 0xfff00) >> 8, (b1 & 0xff) | ((b1 >> 12) & 0xfff00))
             };
             if mode & S_IFMT == S_IFCHR {
