@@ -3,6 +3,8 @@
 //! never written). The overlay is a [`Disk`] over the file with the
 //! replayed 4 KiB sectors and zeroed ranges on top.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
 use crate::bytes::Reader;
 use crate::io::{read_vec, Source};
@@ -137,9 +139,10 @@ pub fn replay(
     while at < log_length {
         if let Some(first) = parse_entry(&log, at, log_guid) {
             let start = at;
+            let first_length = first.length;
             let mut seq = vec![first];
-            let mut next = (start + seq[0].length) % log_length;
-            let mut walked = seq[0].length;
+            let mut next = (start + first_length) % log_length;
+            let mut walked = first_length;
             while walked < log_length {
                 match parse_entry(&log, next, log_guid) {
                     Some(e)
