@@ -2,7 +2,7 @@
 //! El Torito 1.0, SUSP 1.12 / RRIP 1.12 (Rock Ridge) and Joliet.
 #![deny(clippy::indexing_slicing)]
 
-use crate::bytes::Reader;
+use crate::bytes::{Reader, Writer};
 use crate::Result;
 
 /// Logical sector and block size (ECMA-119 6.1.2; we use 2048 throughout).
@@ -97,6 +97,30 @@ impl<'a> DirRecord<'a> {
             file_identifier: r.bytes(33, id_len)?,
             system_use: b.get(su_at..).unwrap_or_default(),
         })
+    }
+
+    /// Bytes of a record with this identifier and system use area.
+    pub fn encoded_len(ident_len: usize, su_len: usize) -> usize {
+        33 + ident_len + (1 - ident_len % 2) + su_len
+    }
+
+    /// The record's bytes. `length` is computed from the identifier and
+    /// system use area; the volume sequence number is 1 (one volume).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let id_len = self.file_identifier.len();
+        let len = Self::encoded_len(id_len, self.system_use.len());
+        let mut b = vec![0u8; len];
+        let mut w = Writer::new("iso9660", "directory record", &mut b);
+        w.u8(0, len as u8)?;
+        w.put(2, &both32(self.extent))?;
+        w.put(10, &both32(self.data_length))?;
+        w.put(18, &self.recording_date)?;
+        w.u8(25, self.file_flags)?;
+        w.put(28, &both16(1))?;
+        w.u8(32, id_len as u8)?;
+        w.put(33, self.file_identifier)?;
+        w.put(33 + id_len + (1 - id_len % 2), self.system_use)?;
+        Ok(b)
     }
 }
 

@@ -281,7 +281,7 @@ fn extent_count(len: u64) -> u64 {
 }
 
 fn rec_len(ident_len: usize, su_len: usize) -> usize {
-    33 + ident_len + (1 - ident_len % 2) + su_len
+    DirRecord::encoded_len(ident_len, su_len)
 }
 
 /// ECMA-119 9.3 ordering of file identifiers: name then extension, each
@@ -859,7 +859,7 @@ impl<'a> Plan<'a> {
         Ok(cat)
     }
 
-    fn record_for(&self, h: &Hier, r: &Rec) -> Vec<Vec<u8>> {
+    fn record_for(&self, h: &Hier, r: &Rec) -> Result<Vec<Vec<u8>>> {
         let n = self.tree.node(r.node);
         let date = dir_date(n.meta.mtime);
         let mut su = if h.joliet {
@@ -869,18 +869,18 @@ impl<'a> Plan<'a> {
         };
         if let (Some(x), true) = (r.cl, su.len() >= 12) {
             su[4..12].copy_from_slice(&both32(h.dirs[x].lba));
-            return vec![dir_record(&r.ident, 0, 0, 0, date, &su)];
+            return Ok(vec![dir_record(&r.ident, 0, 0, 0, date, &su)?]);
         }
         if let Some(di) = r.dir {
             let d = &h.dirs[di];
-            return vec![dir_record(
+            return Ok(vec![dir_record(
                 &r.ident,
                 d.lba,
                 d.size,
                 FLAG_DIRECTORY,
                 date,
                 &su,
-            )];
+            )?]);
         }
         match &n.kind {
             NodeKind::File(data) => {
@@ -901,11 +901,11 @@ impl<'a> Plan<'a> {
                     })
                     .collect()
             }
-            _ => vec![dir_record(&r.ident, 0, 0, 0, date, &su)],
+            _ => Ok(vec![dir_record(&r.ident, 0, 0, 0, date, &su)?]),
         }
     }
 
-    fn dir_bytes(&self, h: &Hier, i: usize) -> Vec<u8> {
+    fn dir_bytes(&self, h: &Hier, i: usize) -> Result<Vec<u8>> {
         let d = &h.dirs[i];
         let p = &h.dirs[d.parent];
         let mut out = vec![0u8; d.size as usize];
@@ -936,7 +936,7 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             dot_date,
             &dsu,
-        ));
+        )?);
         put(&dir_record(
             &[1],
             p.lba,
@@ -944,16 +944,16 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             pdate,
             &psu,
-        ));
+        )?);
         for r in &d.recs {
-            for rec in self.record_for(h, r) {
+            for rec in self.record_for(h, r)? {
                 put(&rec);
             }
         }
-        out
+        Ok(out)
     }
 
-    fn vd(&self, h: &Hier, kind: u8) -> Vec<u8> {
+    fn vd(&self, h: &Hier, kind: u8) -> Result<Vec<u8>> {
         let o = self.opts;
         let mut v = vec![0u8; SECTOR as usize];
         v[0] = kind;
@@ -988,7 +988,7 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             dir_date(self.tree.node(ROOT).meta.mtime),
             &su,
-        );
+        )?;
         v[156..190].copy_from_slice(&rr);
         put(&mut v[190..318], &upper(&o.volume_set_id));
         put(&mut v[318..446], &upper(&o.publisher));
@@ -1003,7 +1003,7 @@ impl<'a> Plan<'a> {
         v[847..864].copy_from_slice(&vd_date_unset());
         v[864..881].copy_from_slice(&d);
         v[881] = 1;
-        v
+        Ok(v)
     }
 
     /// Everything from block 16 to the first file block.
@@ -1016,7 +1016,7 @@ impl<'a> Plan<'a> {
             buf: Vec::with_capacity(META_CHUNK),
             written: 0,
         };
-        m.put(&self.vd(&self.primary, VD_PRIMARY))?;
+        m.put(&self.vd(&self.primary, VD_PRIMARY)?)?;
         if let Some((_, lba)) = self.catalog {
             let mut br = vec![0u8; SECTOR as usize];
             br[1..6].copy_from_slice(STANDARD_ID);
@@ -1026,7 +1026,7 @@ impl<'a> Plan<'a> {
             m.put(&br)?;
         }
         if let Some(j) = &self.joliet {
-            m.put(&self.vd(j, VD_SUPPLEMENTARY))?;
+            m.put(&self.vd(j, VD_SUPPLEMENTARY)?)?;
         }
         let mut t = vec![0u8; SECTOR as usize];
         t[0] = VD_TERMINATOR;
@@ -1044,7 +1044,7 @@ impl<'a> Plan<'a> {
         }
         for h in std::iter::once(&self.primary).chain(self.joliet.as_ref()) {
             for i in 0..h.dirs.len() {
-                m.put(&self.dir_bytes(h, i))?;
+                m.put(&self.dir_bytes(h, i)?)?;
             }
         }
         let mut ce = vec![0u8; self.ce_sectors as usize * SECTOR as usize];
@@ -1299,20 +1299,24 @@ impl<'a> Plan<'a> {
     }
 }
 
-fn dir_record(ident: &[u8], lba: u32, size: u32, flags: u8, date: [u8; 7], su: &[u8]) -> Vec<u8> {
-    let len = rec_len(ident.len(), su.len());
-    let mut r = vec![0u8; len];
-    r[0] = len as u8;
-    r[2..10].copy_from_slice(&both32(lba));
-    r[10..18].copy_from_slice(&both32(size));
-    r[18..25].copy_from_slice(&date);
-    r[25] = flags;
-    r[28..32].copy_from_slice(&both16(1));
-    r[32] = ident.len() as u8;
-    r[33..33 + ident.len()].copy_from_slice(ident);
-    let su_at = 33 + ident.len() + (1 - ident.len() % 2);
-    r[su_at..].copy_from_slice(su);
-    r
+fn dir_record(
+    ident: &[u8],
+    lba: u32,
+    size: u32,
+    flags: u8,
+    date: [u8; 7],
+    su: &[u8],
+) -> Result<Vec<u8>> {
+    DirRecord {
+        length: 0,
+        extent: lba,
+        data_length: size,
+        recording_date: date,
+        file_flags: flags,
+        file_identifier: ident,
+        system_use: su,
+    }
+    .encode()
 }
 
 fn path_table(h: &Hier, msb: bool) -> Vec<u8> {
