@@ -279,6 +279,90 @@ mod tests {
         assert!(s.le32(1).unwrap_err().to_string().contains("4-byte entry"));
     }
 
+    /// Every structure of the byte layer refuses short input with an error
+    /// naming the format and the structure (never a panic, never zeros).
+    #[test]
+    fn every_structure_refuses_short_input_by_name() {
+        fn check<T: std::fmt::Debug>(r: Result<T>, want: &str) {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("past the end"), "{e}");
+        }
+        let short = [0u8; 10];
+        check(
+            crate::gpt::raw::GptEntry::parse(&short),
+            "gpt: partition entry",
+        );
+        check(
+            crate::mbr::raw::PartitionRecord::parse(&short),
+            "mbr: partition record",
+        );
+        check(crate::mbr::raw::records(&short), "mbr: partition table");
+        check(crate::vhdx::raw::RegionTableEntry::parse(&short, 0), "vhdx");
+        check(
+            crate::vhdx::raw::MetadataTableEntry::parse(&short, 0),
+            "vhdx",
+        );
+        check(crate::vmdk::raw::Marker::parse(&short), "vmdk: marker");
+        check(
+            crate::fat::raw::DirEntry::parse(&short),
+            "fat: directory entry",
+        );
+        check(crate::fat::raw::lfn_units(&short), "fat: long name entry");
+        check(
+            crate::ext4::raw::Superblock::parse(&short),
+            "ext4: superblock",
+        );
+        check(
+            crate::ext4::raw::GroupDesc::parse(&short),
+            "ext4: group descriptor",
+        );
+        check(crate::ext4::raw::Inode::parse(&short), "ext4: inode");
+        check(crate::ext4::raw::Extent::parse(&short), "ext4: extent");
+        check(
+            crate::ext4::raw::ExtentIdx::parse(&short[..8]),
+            "ext4: extent index",
+        );
+        check(
+            crate::ext4::raw::JournalSuperblock::parse(&[0xC0, 0x3B, 0x39, 0x98, 0, 0]),
+            "ext4: journal superblock",
+        );
+        check(
+            crate::iso9660::raw::DirRecord::parse(&short),
+            "iso9660: directory record",
+        );
+        check(
+            crate::iso9660::raw::BootCatalogEntry::parse(&short[..4]),
+            "iso9660: boot catalog entry",
+        );
+        check(
+            crate::iso9660::raw::SuspEntry::parse(&short[..2]),
+            "iso9660: SUSP entry",
+        );
+
+        check(
+            crate::qcow2::raw::ExtensionHeader::parse(&short[..6]),
+            "qcow2",
+        );
+        let mut small = [0u8; 8];
+        check(
+            crate::ext4::raw::ExtentHeader {
+                eh_magic: 0xF30A,
+                eh_entries: 0,
+                eh_max: 0,
+                eh_depth: 0,
+                eh_generation: 0,
+            }
+            .encode(&mut small),
+            "ext4: extent header",
+        );
+        check(
+            crate::gpt::raw::GptEntry::parse(&[0u8; 128])
+                .unwrap()
+                .write_to(&mut small),
+            "gpt: partition entry",
+        );
+    }
+
     #[test]
     fn writes_in_range_and_refuses_past_it() {
         let mut b = [0u8; 8];
