@@ -3,7 +3,7 @@
 //! mixed-endian layout (first three fields little-endian).
 #![deny(clippy::indexing_slicing)]
 
-use crate::bytes::Reader;
+use crate::bytes::{Reader, Writer};
 use crate::Result;
 
 /// 2.2.1 File Type Identifier: "vhdxfile" then a UTF-16LE creator (512 bytes).
@@ -126,12 +126,15 @@ pub const fn ms_guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
     ]
 }
 
-/// 2.2.2 Header: the fields the reader uses.
+/// 2.2.2 Header. GUIDs are in their on-disk byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VhdxHeader {
     pub checksum: u32,
     pub sequence_number: u64,
+    pub file_write_guid: [u8; 16],
+    pub data_write_guid: [u8; 16],
     pub log_guid: [u8; 16],
+    pub log_version: u16,
     pub version: u16,
     pub log_length: u32,
     pub log_offset: u64,
@@ -149,12 +152,50 @@ impl VhdxHeader {
         Ok(Some(VhdxHeader {
             checksum,
             sequence_number: r.le64(8)?,
+            file_write_guid: r.array(16)?,
+            data_write_guid: r.array(32)?,
             log_guid: r.array(48)?,
+            log_version: r.le16(64)?,
             version: r.le16(66)?,
             log_length: r.le32(68)?,
             log_offset: r.le64(72)?,
         }))
     }
+
+    /// The 4 KiB header with its CRC-32C (`checksum` is computed).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; HEADER_SIZE];
+        let mut w = Writer::new("vhdx", "header", &mut b);
+        w.put(0, HEADER_SIGNATURE)?;
+        w.le64(8, self.sequence_number)?;
+        w.put(16, &self.file_write_guid)?;
+        w.put(32, &self.data_write_guid)?;
+        w.put(48, &self.log_guid)?;
+        w.le16(64, self.log_version)?;
+        w.le16(66, self.version)?;
+        w.le32(68, self.log_length)?;
+        w.le64(72, self.log_offset)?;
+        let crc = checksum_with_zero_field(w.buf(), 4);
+        w.le32(4, crc)?;
+        Ok(b)
+    }
+}
+
+/// 2.2.3 Region table: its header (signature, CRC-32C, entry count) and
+/// `entries`, in a 64 KiB table.
+pub fn encode_region_table(entries: &[RegionTableEntry]) -> Result<Vec<u8>> {
+    let mut b = vec![0u8; REGION_TABLE_SIZE];
+    {
+        let mut w = Writer::new("vhdx", "region table", &mut b);
+        w.put(0, REGION_SIGNATURE)?;
+        w.le32(8, entries.len() as u32)?;
+    }
+    for (i, e) in entries.iter().enumerate() {
+        e.encode(&mut b, i)?;
+    }
+    let crc = checksum_with_zero_field(&b, 4);
+    Writer::new("vhdx", "region table", &mut b).le32(4, crc)?;
+    Ok(b)
 }
 
 /// 2.2.3.2 Region table entry (32 bytes, after the 16-byte table header).
@@ -181,6 +222,17 @@ impl RegionTableEntry {
             required: e.le32(28)? & 1 != 0,
         })
     }
+
+    /// Writes entry `i` of a region table.
+    pub fn encode(&self, table: &mut [u8], i: usize) -> Result<()> {
+        let mut w = Writer::new("vhdx", "region table", table);
+        let e = 16usize.saturating_add(i.saturating_mul(32));
+        w.put(e, &self.guid)?;
+        w.le64(e + 16, self.file_offset)?;
+        w.le32(e + 24, self.length)?;
+        w.le32(e + 28, self.required as u32)?;
+        Ok(())
+    }
 }
 
 /// 2.6.1.2 Metadata table entry (32 bytes, after the 32-byte table header).
@@ -206,6 +258,17 @@ impl MetadataTableEntry {
             length: e.le32(20)?,
             flags: e.le32(24)?,
         })
+    }
+
+    /// Writes entry `i` of a metadata table.
+    pub fn encode(&self, table: &mut [u8], i: usize) -> Result<()> {
+        let mut w = Writer::new("vhdx", "metadata table", table);
+        let e = 32usize.saturating_add(i.saturating_mul(32));
+        w.put(e, &self.item_id)?;
+        w.le32(e + 16, self.offset)?;
+        w.le32(e + 20, self.length)?;
+        w.le32(e + 24, self.flags)?;
+        Ok(())
     }
 }
 
