@@ -14,6 +14,7 @@ pub mod ami;
 mod blocks;
 pub mod bootcfg;
 pub mod build;
+pub mod bytes;
 pub mod container;
 pub mod decompress;
 pub mod disk;

@@ -2,6 +2,9 @@
 //! Documentation/driver-api/early-userspace/buffer-format.rst and GNU cpio's
 //! manual ("Options", the `-H` formats) describe them.
 
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
 use crate::{Error, Result};
 
 /// "new ASCII" (SVR4) format: `070701`.
@@ -44,9 +47,10 @@ pub struct NewcHeader {
 }
 
 impl NewcHeader {
-    pub fn encode(&self, magic: &[u8; 6]) -> [u8; NEWC_HEADER_LEN] {
+    pub fn encode(&self, magic: &[u8; 6]) -> Result<[u8; NEWC_HEADER_LEN]> {
         let mut out = [0u8; NEWC_HEADER_LEN];
-        out[..6].copy_from_slice(magic);
+        let mut w = Writer::new("cpio", "newc header", &mut out);
+        w.put(0, magic)?;
         let fields = [
             self.ino,
             self.mode,
@@ -63,32 +67,34 @@ impl NewcHeader {
             self.check,
         ];
         for (i, f) in fields.iter().enumerate() {
-            let s = format!("{f:08X}");
-            out[6 + 8 * i..14 + 8 * i].copy_from_slice(s.as_bytes());
+            w.put(6 + 8 * i, format!("{f:08X}").as_bytes())?;
         }
-        out
+        Ok(out)
     }
 
     /// Parses the 110 header bytes (magic already checked).
     pub fn decode(b: &[u8; NEWC_HEADER_LEN], at: u64) -> Result<Self> {
+        let r = Reader::new("cpio", "newc header", b);
         let mut f = [0u32; 13];
-        for (i, v) in f.iter_mut().enumerate() {
-            *v = parse_num(&b[6 + 8 * i..14 + 8 * i], 16, at, NEWC_FIELDS[i])? as u32;
+        for ((i, v), name) in f.iter_mut().enumerate().zip(NEWC_FIELDS) {
+            *v = parse_num(r.bytes(6 + 8 * i, 8)?, 16, at, name)? as u32;
         }
+        let [ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check] =
+            f;
         Ok(NewcHeader {
-            ino: f[0],
-            mode: f[1],
-            uid: f[2],
-            gid: f[3],
-            nlink: f[4],
-            mtime: f[5],
-            filesize: f[6],
-            devmajor: f[7],
-            devminor: f[8],
-            rdevmajor: f[9],
-            rdevminor: f[10],
-            namesize: f[11],
-            check: f[12],
+            ino,
+            mode,
+            uid,
+            gid,
+            nlink,
+            mtime,
+            filesize,
+            devmajor,
+            devminor,
+            rdevmajor,
+            rdevminor,
+            namesize,
+            check,
         })
     }
 }
@@ -129,7 +135,8 @@ pub struct OdcHeader {
 impl OdcHeader {
     pub fn decode(b: &[u8; ODC_HEADER_LEN], at: u64) -> Result<Self> {
         // (offset, width) of each field after the magic.
-        let p = |o: usize, w: usize, name: &'static str| parse_num(&b[o..o + w], 8, at, name);
+        let r = Reader::new("cpio", "odc header", b);
+        let p = |o: usize, w: usize, name: &'static str| parse_num(r.bytes(o, w)?, 8, at, name);
         Ok(OdcHeader {
             dev: p(6, 6, "c_dev")? as u32,
             ino: p(12, 6, "c_ino")? as u32,
@@ -166,6 +173,7 @@ pub fn pad4(len: u64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -180,7 +188,7 @@ mod tests {
             namesize: 6,
             ..Default::default()
         };
-        let b = h.encode(MAGIC_NEWC);
+        let b = h.encode(MAGIC_NEWC).unwrap();
         assert_eq!(&b[..22], b"07070100000003000081A4");
         assert_eq!(NewcHeader::decode(&b, 0).unwrap(), h);
         let mut bad = b;

@@ -8,10 +8,13 @@
 //! most [`READ_MEMORY_CAP`] bytes (or the cap given to [`read_tree_capped`]),
 //! so a decompression bomb stops with an error that says so.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::{
     pad4, NewcHeader, OdcHeader, MAGIC_CRC, MAGIC_NEWC, MAGIC_ODC, MAX_NAME, NEWC_HEADER_LEN,
     ODC_HEADER_LEN, TRAILER,
 };
+use crate::bytes;
 use crate::decompress::{self, NamedBytes};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::tree::{
@@ -80,8 +83,9 @@ fn skip_zeros(src: &dyn ReadAt, mut off: u64) -> Result<u64> {
     let mut buf = vec![0u8; 4096];
     while off < src.size() {
         let n = (src.size() - off).min(buf.len() as u64) as usize;
-        src.read_at(off, &mut buf[..n])?;
-        match buf[..n].iter().position(|&b| b != 0) {
+        let chunk = bytes::slice_mut("cpio", "read buffer", &mut buf, 0, n)?;
+        src.read_at(off, chunk)?;
+        match chunk.iter().position(|&b| b != 0) {
             Some(p) => return Ok(off + p as u64),
             None => off += n as u64,
         }
@@ -105,7 +109,9 @@ fn read_parts(
             return Ok(());
         }
         let head = decompress::head(&**src, off)?;
-        if head.len() < 6 && MAGIC_NEWC.starts_with(&head[..head.len().min(3)]) {
+        if head.len() < 6
+            && MAGIC_NEWC.starts_with(head.get(..head.len().min(3)).unwrap_or_default())
+        {
             return Err(Error::Truncated {
                 what: format!("{name}: cpio header"),
                 offset: off,
@@ -358,8 +364,9 @@ fn sum_bytes(src: &dyn ReadAt, off: u64, len: u64) -> Result<u32> {
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(buf.len() as u64) as usize;
-        src.read_at(off + done, &mut buf[..n])?;
-        for &b in &buf[..n] {
+        let chunk = bytes::slice_mut("cpio", "read buffer", &mut buf, 0, n)?;
+        src.read_at(off + done, chunk)?;
+        for &b in chunk.iter() {
             sum = sum.wrapping_add(b as u32);
         }
         done += n as u64;
@@ -368,6 +375,7 @@ fn sum_bytes(src: &dyn ReadAt, off: u64, len: u64) -> Result<u32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::cpio::write::{write, CpioCompression, CpioOptions};
@@ -584,6 +592,7 @@ mod tests {
             ..Default::default()
         }
         .encode(MAGIC_NEWC)
+        .unwrap()
         .to_vec();
         evil.extend_from_slice(b"../../etc/x\0");
         evil.extend_from_slice(&v[v.len() - 124..]);

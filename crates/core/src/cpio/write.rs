@@ -214,7 +214,7 @@ fn write_archive(
 }
 
 fn put_header(out: &mut dyn Out, hdr: &NewcHeader, name: &str) -> Result<()> {
-    out.put(&hdr.encode(MAGIC_NEWC))?;
+    out.put(&hdr.encode(MAGIC_NEWC)?)?;
     out.put(name.as_bytes())?;
     let len = NEWC_HEADER_LEN as u64 + name.len() as u64 + 1;
     out.put(&[0u8; 4][..1 + pad4(len) as usize])

@@ -2,7 +2,7 @@
 //! docs): the half-MD4 name hash and the dx_root / dx_node blocks.
 
 use super::raw::*;
-use super::write::rec_len;
+use super::write::{put16, put32, rec_len};
 
 /// str2hashbuf (fs/ext4/hash.c): packs up to `num` words of the name,
 /// padded with the length; `signed` reads bytes as signed chars.

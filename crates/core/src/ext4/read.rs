@@ -4,6 +4,8 @@
 //! against the image before use; extent trees and indirect blocks are
 //! walked with depth limits and loop detection.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
 use crate::io::{read_vec, ReadAt, Source};
 use crate::tree::{FileData, Meta, Node, NodeId, NodeKind, Tree};
@@ -52,28 +54,23 @@ pub fn info(src: &dyn ReadAt) -> Result<Ext4Info> {
         "ext4 superblock",
     )?;
     let g = Geometry::parse(&sb, src.size())?;
-    let label_raw = &sb[S_VOLUME_NAME..S_VOLUME_NAME + 16];
+    let s = Superblock::parse(&sb)?;
+    let label_raw = &s.s_volume_name;
     let end = label_raw.iter().position(|&b| b == 0).unwrap_or(16);
-    let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&sb[S_UUID..S_UUID + 16]);
-    let mut free_blocks = le32(&sb, S_FREE_BLOCKS_COUNT_LO) as u64;
-    if g.incompat & INCOMPAT_64BIT != 0 {
-        free_blocks |= (le32(&sb, S_FREE_BLOCKS_COUNT_HI) as u64) << 32;
-    }
     let flags = [g.compat, g.incompat, g.ro_compat];
     let features = FEATURE_NAMES
         .iter()
-        .filter(|(w, bit, _)| flags[*w as usize] & bit != 0)
+        .filter(|(w, bit, _)| flags.get(*w as usize).is_some_and(|f| f & bit != 0))
         .map(|(_, _, n)| n.to_string())
         .collect();
     Ok(Ext4Info {
-        label: String::from_utf8_lossy(&label_raw[..end]).into_owned(),
-        uuid,
+        label: String::from_utf8_lossy(label_raw.get(..end).unwrap_or_default()).into_owned(),
+        uuid: s.s_uuid,
         block_size: g.bs as u32,
         blocks: g.blocks,
-        free_blocks,
-        inodes: le32(&sb, S_INODES_COUNT),
-        free_inodes: le32(&sb, S_FREE_INODES_COUNT),
+        free_blocks: s.s_free_blocks_count,
+        inodes: s.s_inodes_count,
+        free_inodes: s.s_free_inodes_count,
         features,
     })
 }
@@ -95,14 +92,15 @@ struct Geometry {
 
 impl Geometry {
     fn parse(sb: &[u8], image: u64) -> Result<Geometry> {
-        if le16(sb, S_MAGIC) != EXT4_SUPER_MAGIC {
+        let s = Superblock::parse(sb)?;
+        if s.s_magic != EXT4_SUPER_MAGIC {
             return Err(Error::corrupt(
                 FMT,
                 "s_magic",
                 "no ext2/3/4 superblock (magic is not 0xEF53)",
             ));
         }
-        let log = le32(sb, S_LOG_BLOCK_SIZE);
+        let log = s.s_log_block_size;
         if log > 6 {
             return Err(Error::corrupt(
                 FMT,
@@ -114,14 +112,11 @@ impl Geometry {
             ));
         }
         let bs = 1024u64 << log;
-        let compat = le32(sb, S_FEATURE_COMPAT);
-        let incompat = le32(sb, S_FEATURE_INCOMPAT);
-        let ro_compat = le32(sb, S_FEATURE_RO_COMPAT);
+        let compat = s.s_feature_compat;
+        let incompat = s.s_feature_incompat;
+        let ro_compat = s.s_feature_ro_compat;
         let is64 = incompat & INCOMPAT_64BIT != 0;
-        let mut blocks = le32(sb, S_BLOCKS_COUNT_LO) as u64;
-        if is64 {
-            blocks |= (le32(sb, S_BLOCKS_COUNT_HI) as u64) << 32;
-        }
+        let blocks = s.s_blocks_count;
         if blocks == 0 || blocks.checked_mul(bs).is_none_or(|b| b > image) {
             return Err(Error::corrupt(
                 FMT,
@@ -129,7 +124,7 @@ impl Geometry {
                 format!("{blocks} blocks of {bs} bytes do not fit in the {image}-byte image"),
             ));
         }
-        let first = le32(sb, S_FIRST_DATA_BLOCK) as u64;
+        let first = s.s_first_data_block as u64;
         if first != (bs == 1024) as u64 {
             return Err(Error::corrupt(
                 FMT,
@@ -137,7 +132,7 @@ impl Geometry {
                 format!("{first} for {bs}-byte blocks"),
             ));
         }
-        let bpg = le32(sb, S_BLOCKS_PER_GROUP) as u64;
+        let bpg = s.s_blocks_per_group as u64;
         if bpg == 0 || bpg > bs * 8 {
             return Err(Error::corrupt(
                 FMT,
@@ -145,7 +140,7 @@ impl Geometry {
                 format!("{bpg} (must be 1 to {})", bs * 8),
             ));
         }
-        let ipg = le32(sb, S_INODES_PER_GROUP) as u64;
+        let ipg = s.s_inodes_per_group as u64;
         if ipg == 0 || ipg > bs * 8 {
             return Err(Error::corrupt(
                 FMT,
@@ -154,7 +149,7 @@ impl Geometry {
             ));
         }
         let groups = (blocks - first).div_ceil(bpg);
-        let inodes = le32(sb, S_INODES_COUNT) as u64;
+        let inodes = s.s_inodes_count as u64;
         if inodes == 0 || inodes > ipg * groups {
             return Err(Error::corrupt(
                 FMT,
@@ -162,16 +157,16 @@ impl Geometry {
                 format!("{inodes} inodes but {groups} groups of {ipg}"),
             ));
         }
-        let inode_size = if le32(sb, S_REV_LEVEL) == 0 {
+        let inode_size = if s.s_rev_level == 0 {
             128
         } else {
-            le16(sb, S_INODE_SIZE) as u64
+            s.s_inode_size as u64
         };
         if inode_size < 128 || !inode_size.is_power_of_two() || inode_size > bs {
             return Err(Error::corrupt(FMT, "s_inode_size", format!("{inode_size}")));
         }
         let desc_size = if is64 {
-            le16(sb, S_DESC_SIZE) as u64
+            s.s_desc_size as u64
         } else {
             EXT2_MIN_DESC_SIZE as u64
         };
@@ -236,10 +231,14 @@ impl Fs {
         let grp = (ino as u64 - 1) / g.ipg;
         let idx = (ino as u64 - 1) % g.ipg;
         let d = (grp * g.desc_size) as usize;
-        let mut table = le32(&self.gdt, d + BG_INODE_TABLE_LO) as u64;
-        if g.desc_size >= 64 {
-            table |= (le32(&self.gdt, d + BG_INODE_TABLE_HI) as u64) << 32;
-        }
+        let desc = GroupDesc::parse(crate::bytes::slice(
+            FMT,
+            "group descriptor table",
+            &self.gdt,
+            d,
+            g.desc_size as usize,
+        )?)?;
+        let table = desc.bg_inode_table;
         let span = (idx + 1) * g.inode_size;
         let end_block = table + span.div_ceil(g.bs);
         if table == 0 || end_block > g.blocks {
@@ -266,7 +265,7 @@ impl Fs {
         if flags & EXT4_EXTENTS_FL != 0 {
             self.extent_node(
                 ino,
-                &ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN],
+                crate::bytes::slice(FMT, "inode", ib, I_BLOCK, I_BLOCK_LEN)?,
                 EXT_MAX_DEPTH + 1,
                 &mut out,
                 &mut seen,
@@ -274,7 +273,10 @@ impl Fs {
             out.sort_unstable();
             // Overlapping extents would alias data: refuse them.
             for w in out.windows(2) {
-                if w[0].0 + w[0].2 > w[1].0 {
+                if let [a, b] = w {
+                    if a.0 + a.2 <= b.0 {
+                        continue;
+                    }
                     return Err(Error::corrupt(
                         FMT,
                         format!("inode {ino} extents"),
@@ -384,12 +386,13 @@ impl Fs {
         seen: &mut BTreeSet<u64>,
     ) -> Result<()> {
         let field = || format!("inode {ino} extent tree");
-        if le16(node, 0) != EXT4_EXT_MAGIC {
+        let h = ExtentHeader::parse(node)?;
+        if h.eh_magic != EXT4_EXT_MAGIC {
             return Err(Error::corrupt(FMT, field(), "bad extent header magic"));
         }
-        let entries = le16(node, 2) as usize;
-        let max = le16(node, 4) as usize;
-        let depth = le16(node, 6);
+        let entries = h.eh_entries as usize;
+        let max = h.eh_max as usize;
+        let depth = h.eh_depth;
         if entries > max || 12 + 12 * max > node.len() {
             return Err(Error::corrupt(
                 FMT,
@@ -405,11 +408,18 @@ impl Fs {
             ));
         }
         for k in 0..entries {
-            let e = &node[12 + 12 * k..24 + 12 * k];
-            let lblk = le32(e, 0) as u64;
+            let e = crate::bytes::slice(
+                FMT,
+                "extent node",
+                node,
+                EXTENT_ENTRY_SIZE * (k + 1),
+                EXTENT_ENTRY_SIZE,
+            )?;
             if depth == 0 {
-                let raw_len = le16(e, 4) as u64;
-                let start = ((le16(e, 6) as u64) << 32) | le32(e, 8) as u64;
+                let x = Extent::parse(e)?;
+                let lblk = x.ee_block as u64;
+                let raw_len = x.ee_len as u64;
+                let start = x.ee_start;
                 let (len, unwritten) = if raw_len > EXT_INIT_MAX_LEN as u64 {
                     (raw_len - EXT_INIT_MAX_LEN as u64, true)
                 } else {
@@ -424,7 +434,7 @@ impl Fs {
                 }
                 out.push((lblk, if unwritten { 0 } else { start }, len));
             } else {
-                let leaf = ((le16(e, 8) as u64) << 32) | le32(e, 4) as u64;
+                let leaf = ExtentIdx::parse(e)?.ei_leaf;
                 self.check_run(ino, leaf, 1)?;
                 if !seen.insert(leaf) {
                     return Err(Error::corrupt(
@@ -455,7 +465,7 @@ impl Fs {
             ));
         }
         if le32(ib, I_FLAGS) & EXT4_INLINE_DATA_FL != 0 {
-            let mut v = ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].to_vec();
+            let mut v = crate::bytes::slice(FMT, "inode", ib, I_BLOCK, I_BLOCK_LEN)?.to_vec();
             if let Some(extra) = self.xattrs(ino, ib)?.remove("system.data") {
                 v.extend_from_slice(&extra);
             }
@@ -485,8 +495,10 @@ impl Fs {
                 }
                 let len = (size - fo).min(self.g.bs) as usize;
                 let off = self.block_off(p + i, what)?;
-                self.src
-                    .read_at(off, &mut v[fo as usize..fo as usize + len])?;
+                self.src.read_at(
+                    off,
+                    crate::bytes::slice_mut(FMT, what, &mut v, fo as usize, len)?,
+                )?;
             }
         }
         Ok(v)
@@ -499,7 +511,8 @@ impl Fs {
             let extra = le16(ib, I_EXTRA_ISIZE) as usize;
             let h = EXT2_GOOD_OLD_INODE_SIZE + extra;
             if h + 4 <= isz && le32(ib, h) == EXT4_XATTR_MAGIC {
-                parse_xattr_entries(&ib[h + 4..], 0, &ib[h + 4..], &mut out, ino)?;
+                let area = ib.get(h + 4..).unwrap_or_default();
+                parse_xattr_entries(area, 0, area, &mut out, ino)?;
             }
         }
         let mut acl = le32(ib, I_FILE_ACL_LO) as u64;
@@ -514,7 +527,8 @@ impl Fs {
                     "bad magic",
                 ));
             }
-            parse_xattr_entries(&b[XATTR_HEADER_SIZE..], 0, &b, &mut out, ino)?;
+            let entries = b.get(XATTR_HEADER_SIZE..).unwrap_or_default();
+            parse_xattr_entries(entries, 0, &b, &mut out, ino)?;
         }
         Ok(out)
     }
@@ -533,8 +547,9 @@ fn parse_xattr_entries(
         if p + XATTR_ENTRY_SIZE > entries.len() {
             return Err(bad("entry runs past the end"));
         }
-        let name_len = entries[p] as usize;
-        let idx = entries[p + 1];
+        let r = crate::bytes::Reader::new(FMT, "xattr entry", entries);
+        let name_len = r.u8(p)? as usize;
+        let idx = r.u8(p + 1)?;
         let voff = le16(entries, p + 2) as usize;
         let vinum = le32(entries, p + 4);
         let vsize = le32(entries, p + 8) as usize;
@@ -610,7 +625,9 @@ pub fn read_tree(src: Source) -> Result<Tree> {
     let root_ib = fs.inode(EXT2_ROOT_INO)?;
     let (rmeta, _) = meta_of(&fs, EXT2_ROOT_INO, &root_ib)?;
     let mut tree = Tree::new(rmeta.mtime);
-    tree.nodes[0].meta = rmeta;
+    if let Some(root) = tree.nodes.first_mut() {
+        root.meta = rmeta;
+    }
     let mut node_of: HashMap<u32, NodeId> = HashMap::new();
     node_of.insert(EXT2_ROOT_INO, 0);
     let mut stack: Vec<(u32, NodeId, Vec<u8>)> = vec![(EXT2_ROOT_INO, 0, root_ib)];
@@ -635,7 +652,8 @@ pub fn read_tree(src: Source) -> Result<Tree> {
             let ino = le32(&data, p);
             let rec = le16(&data, p + 4) as usize;
             let (nlen, _ft) = if filetype {
-                (data[p + 6] as usize, data[p + 7])
+                let r = crate::bytes::Reader::new(FMT, "directory entry", &data);
+                (r.u8(p + 6)? as usize, r.u8(p + 7)?)
             } else {
                 (le16(&data, p + 6) as usize, 0)
             };
@@ -647,7 +665,7 @@ pub fn read_tree(src: Source) -> Result<Tree> {
                 ));
             }
             if ino != 0 {
-                let name = &data[p + 8..p + 8 + nlen];
+                let name = crate::bytes::slice(FMT, "directory entry", &data, p + 8, nlen)?;
                 if name != b"." && name != b".." {
                     if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
                         return Err(Error::corrupt(
@@ -663,14 +681,22 @@ pub fn read_tree(src: Source) -> Result<Tree> {
         }
         for (name, ino) in entries {
             if let Some(&existing) = node_of.get(&ino) {
-                if matches!(tree.nodes[existing].kind, NodeKind::Dir(_)) {
+                if tree
+                    .nodes
+                    .get(existing)
+                    .is_some_and(|n| matches!(n.kind, NodeKind::Dir(_)))
+                {
                     return Err(Error::corrupt(
                         FMT,
                         format!("directory inode {dino} entry '{name}'"),
                         format!("directory inode {ino} is linked twice (loop)"),
                     ));
                 }
-                if let NodeKind::Dir(m) = &mut tree.nodes[did].kind {
+                if let Some(Node {
+                    kind: NodeKind::Dir(m),
+                    ..
+                }) = tree.nodes.get_mut(did)
+                {
                     m.insert(name, existing);
                 }
                 continue;
@@ -681,7 +707,11 @@ pub fn read_tree(src: Source) -> Result<Tree> {
             tree.nodes.push(Node { kind, meta });
             let id = tree.nodes.len() - 1;
             node_of.insert(ino, id);
-            if let NodeKind::Dir(m) = &mut tree.nodes[did].kind {
+            if let Some(Node {
+                kind: NodeKind::Dir(m),
+                ..
+            }) = tree.nodes.get_mut(did)
+            {
                 m.insert(name, id);
             }
             if is_dir {
@@ -694,20 +724,10 @@ pub fn read_tree(src: Source) -> Result<Tree> {
 
 /// Metadata and (for non-directories, complete) kind of an inode.
 fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
-    let mode = le16(ib, I_MODE) as u32;
-    let uid = le16(ib, I_UID) as u32 | (le16(ib, L_I_UID_HIGH) as u32) << 16;
-    let gid = le16(ib, I_GID) as u32 | (le16(ib, L_I_GID_HIGH) as u32) << 16;
-    let extra = if ib.len() > EXT2_GOOD_OLD_INODE_SIZE {
-        le16(ib, I_EXTRA_ISIZE) as usize
-    } else {
-        0
-    };
-    let mtime_extra = if extra >= I_MTIME_EXTRA + 4 - EXT2_GOOD_OLD_INODE_SIZE {
-        le32(ib, I_MTIME_EXTRA)
-    } else {
-        0
-    };
-    let (mtime, mtime_nsec) = decode_time(le32(ib, I_MTIME), mtime_extra);
+    let inode = Inode::parse(ib)?;
+    let mode = inode.i_mode as u32;
+    let (uid, gid) = (inode.i_uid, inode.i_gid);
+    let (mtime, mtime_nsec) = decode_time(inode.i_mtime, inode.i_mtime_extra);
     let mut xattrs = fs.xattrs(ino, ib)?;
     xattrs.remove("system.data");
     let meta = Meta {
@@ -718,12 +738,12 @@ fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
         mtime_nsec: mtime_nsec.min(999_999_999),
         xattrs,
     };
-    let size = Fs::size(ib);
+    let size = inode.i_size;
     let bs = fs.g.bs;
     let kind = match mode & S_IFMT {
         S_IFDIR => NodeKind::Dir(BTreeMap::new()),
         S_IFREG => {
-            if le32(ib, I_FLAGS) & EXT4_INLINE_DATA_FL != 0 {
+            if inode.i_flags & EXT4_INLINE_DATA_FL != 0 {
                 let v = fs.read_small(ino, ib, 1 << 16, "inline file")?;
                 NodeKind::File(FileData::from_vec(v))
             } else {
@@ -745,27 +765,28 @@ fn meta_of(fs: &Fs, ino: u32, ib: &[u8]) -> Result<(Meta, NodeKind)> {
             }
         }
         S_IFLNK => {
-            let mut acl = le32(ib, I_FILE_ACL_LO) as u64;
-            acl |= (le16(ib, L_I_FILE_ACL_HIGH) as u64) << 32;
-            let sectors = le32(ib, I_BLOCKS_LO) as u64;
+            let acl = inode.i_file_acl;
+            // i_blocks_lo only, as before the high half was parsed.
+            let sectors = inode.i_blocks & 0xFFFF_FFFF;
             let acl_sectors = if acl != 0 { bs / 512 } else { 0 };
-            let flags = le32(ib, I_FLAGS);
+            let flags = inode.i_flags;
             let target = if size < I_BLOCK_LEN as u64
                 && flags & (EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL) == 0
                 && sectors <= acl_sectors
             {
-                ib[I_BLOCK..I_BLOCK + size as usize].to_vec()
+                crate::bytes::slice(FMT, "inode", ib, I_BLOCK, size as usize)?.to_vec()
             } else {
                 fs.read_small(ino, ib, bs, "symlink")?
             };
             NodeKind::Symlink(String::from_utf8_lossy(&target).into_owned())
         }
         S_IFCHR | S_IFBLK => {
-            let b0 = le32(ib, I_BLOCK);
+            let dev = crate::bytes::Reader::new(FMT, "inode i_block", &inode.i_block);
+            let b0 = dev.le32(0)?;
             let (major, minor) = if b0 != 0 {
                 ((b0 >> 8) & 0xff, b0 & 0xff)
             } else {
-                let b1 = le32(ib, I_BLOCK + 4);
+                let b1 = dev.le32(4)?;
                 ((b1 & 0xfff00) >> 8, (b1 & 0xff) | ((b1 >> 12) & 0xfff00))
             };
             if mode & S_IFMT == S_IFCHR {

@@ -940,21 +940,17 @@ impl Plan {
                 &mut disk,
             )?;
             let (t, te) = encode_time(ctx.epoch, 0);
-            put16(&mut ib, I_MODE, 0o100600);
-            put32(&mut ib, I_SIZE_LO, (n * bs) as u32);
-            put32(&mut ib, I_SIZE_HIGH, ((n * bs) >> 32) as u32);
-            for o in [I_ATIME, I_CTIME, I_MTIME, I_CRTIME] {
-                put32(&mut ib, o, t);
+            Inode {
+                i_mode: 0o100600,
+                i_size: n * bs,
+                i_links_count: 1,
+                i_blocks: (n + self.journal_leaves.len() as u64) * bs / 512,
+                i_flags: EXT4_EXTENTS_FL,
+                i_block: ext,
+                ..new_inode(t, te)
             }
-            for o in [I_ATIME_EXTRA, I_CTIME_EXTRA, I_MTIME_EXTRA, I_CRTIME_EXTRA] {
-                put32(&mut ib, o, te);
-            }
-            put16(&mut ib, I_LINKS_COUNT, 1);
-            set_blocks(&mut ib, (n + self.journal_leaves.len() as u64) * bs / 512);
-            put32(&mut ib, I_FLAGS, EXT4_EXTENTS_FL);
-            ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&ext);
-            put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
-            inode_csum(&mut ib, EXT4_JOURNAL_INO, csum_seed);
+            .encode(&mut ib)?;
+            inode_checksum(&mut ib, EXT4_JOURNAL_INO, csum_seed)?;
             put_inode(&mut itables, EXT4_JOURNAL_INO, &ib);
             for (k, v) in jnl_blocks.iter_mut().enumerate().take(15) {
                 *v = le32(&ext, k * 4);
@@ -962,25 +958,22 @@ impl Plan {
             jnl_blocks[15] = ((n * bs) >> 32) as u32;
             jnl_blocks[16] = (n * bs) as u32;
             // JBD2 superblock ("Journal (jbd2)", journal_superblock_t).
-            let mut js = vec![0u8; 1024];
-            put_be32(&mut js, 0x0, JBD2_MAGIC_NUMBER);
-            put_be32(&mut js, 0x4, JBD2_SUPERBLOCK_V2);
-            put_be32(&mut js, 0xC, bs as u32);
-            put_be32(&mut js, 0x10, n as u32);
-            put_be32(&mut js, 0x14, 1); // s_first
-            put_be32(&mut js, 0x18, 1); // s_sequence
             let bit64 = if self.desc_size >= 64 {
                 JBD2_FEATURE_INCOMPAT_64BIT
             } else {
                 0
             };
-            put_be32(&mut js, 0x28, JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64);
-            js[0x30..0x40].copy_from_slice(&ctx.uuid);
-            put_be32(&mut js, 0x40, 1); // s_nr_users
-            js[0x50] = JBD2_CRC32C_CHKSUM;
-            let c = crc32c_raw(!0, &js);
-            put_be32(&mut js, 0xFC, c);
-            disk.write_vec(j[0].1 * bs, js)?;
+            let js = JournalSuperblock {
+                s_blocksize: bs as u32,
+                s_maxlen: n as u32,
+                s_first: 1,
+                s_sequence: 1,
+                s_feature_incompat: JBD2_FEATURE_INCOMPAT_CSUM_V3 | bit64,
+                s_uuid: ctx.uuid,
+                s_nr_users: 1,
+                s_checksum_type: JBD2_CRC32C_CHKSUM,
+            };
+            disk.write_vec(j[0].1 * bs, js.encode()?)?;
         }
 
         for (k, spec) in content.inodes.iter_mut().enumerate() {
@@ -997,20 +990,14 @@ impl Plan {
                 None => (0o040700, 0, 0, ctx.epoch, 0),
             };
             let mut ib = vec![0u8; isz];
-            put16(&mut ib, I_MODE, mode_bits as u16);
-            put16(&mut ib, I_UID, uid as u16);
-            put16(&mut ib, L_I_UID_HIGH, (uid >> 16) as u16);
-            put16(&mut ib, I_GID, gid as u16);
-            put16(&mut ib, L_I_GID_HIGH, (gid >> 16) as u16);
             let (t, te) = encode_time(mtime, nsec);
-            for o in [I_ATIME, I_CTIME, I_MTIME, I_CRTIME] {
-                put32(&mut ib, o, t);
-            }
-            for o in [I_ATIME_EXTRA, I_CTIME_EXTRA, I_MTIME_EXTRA, I_CRTIME_EXTRA] {
-                put32(&mut ib, o, te);
-            }
-            put16(&mut ib, I_LINKS_COUNT, spec.links as u16);
-            put16(&mut ib, I_EXTRA_ISIZE, EXTRA_ISIZE);
+            let mut inode = Inode {
+                i_mode: mode_bits as u16,
+                i_uid: uid,
+                i_gid: gid,
+                i_links_count: spec.links as u16,
+                ..new_inode(t, te)
+            };
             let ext = &self.extents[k];
             let leaves = &self.leaves[k];
             let mut nblocks: u64 = ext.iter().map(|e| e.2).sum::<u64>() + leaves.len() as u64;
@@ -1060,7 +1047,8 @@ impl Plan {
                     };
                     size = t.len() as u64;
                     if matches!(spec.body, Body::FastLink) {
-                        ib[I_BLOCK..I_BLOCK + t.len()].copy_from_slice(t.as_bytes());
+                        crate::bytes::Writer::new("ext4", "inode i_block", &mut inode.i_block)
+                            .put(0, t.as_bytes())?;
                     } else {
                         flags |= EXT4_EXTENTS_FL;
                         disk.write(ext[0].1 * bs, t.as_bytes())?;
@@ -1073,28 +1061,29 @@ impl Plan {
                         _ => (0, 0),
                     };
                     // old_encode_dev / new_encode_dev (fs/ext4/inode.c).
+                    let mut w =
+                        crate::bytes::Writer::new("ext4", "inode i_block", &mut inode.i_block);
                     if major < 256 && minor < 256 {
-                        put32(&mut ib, I_BLOCK, (major << 8) | minor);
+                        w.le32(0, (major << 8) | minor)?;
                     } else {
-                        put32(
-                            &mut ib,
-                            I_BLOCK + 4,
-                            (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12),
-                        );
+                        w.le32(4, (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12))?;
                     }
                 }
                 Body::Other => {}
             }
             if flags & EXT4_EXTENTS_FL != 0 {
                 let (root, _) = self.extent_root(ext, leaves, ino, 0, csum_seed, &mut disk)?;
-                ib[I_BLOCK..I_BLOCK + I_BLOCK_LEN].copy_from_slice(&root);
+                inode.i_block = root;
             }
             match &spec.xattr {
                 Xattrs::None => {}
                 Xattrs::InInode(x) => {
+                    // The in-inode xattr area: its magic, then the entries
+                    // and values, after i_extra_isize bytes of fields.
                     let o = EXT2_GOOD_OLD_INODE_SIZE + EXTRA_ISIZE as usize;
-                    put32(&mut ib, o, EXT4_XATTR_MAGIC);
-                    ib[o + 4..o + 4 + x.len()].copy_from_slice(x);
+                    let mut w = crate::bytes::Writer::new("ext4", "inode xattr area", &mut ib);
+                    w.le32(o, EXT4_XATTR_MAGIC)?;
+                    w.put(o + 4, x)?;
                 }
                 Xattrs::Block(x) => {
                     let xb = self.xattr_block[k];
@@ -1104,16 +1093,15 @@ impl Plan {
                     c = crc32c_raw(c, &b);
                     put32(&mut b, 0x10, c);
                     disk.write_vec(xb * bs, b)?;
-                    put32(&mut ib, I_FILE_ACL_LO, xb as u32);
-                    put16(&mut ib, L_I_FILE_ACL_HIGH, (xb >> 32) as u16);
+                    inode.i_file_acl = xb;
                     nblocks += 1;
                 }
             }
-            put32(&mut ib, I_SIZE_LO, size as u32);
-            put32(&mut ib, I_SIZE_HIGH, (size >> 32) as u32);
-            set_blocks(&mut ib, nblocks * bs / 512);
-            put32(&mut ib, I_FLAGS, flags);
-            inode_csum(&mut ib, ino, csum_seed);
+            inode.i_size = size;
+            inode.i_blocks = nblocks * bs / 512;
+            inode.i_flags = flags;
+            inode.encode(&mut ib)?;
+            inode_checksum(&mut ib, ino, csum_seed)?;
             put_inode(&mut itables, ino, &ib);
         }
 
@@ -1211,128 +1199,104 @@ impl Plan {
                 self.inode_bitmap[g as usize],
                 self.inode_table[g as usize],
             );
-            put32(d, BG_BLOCK_BITMAP_LO, bbm as u32);
-            put32(d, BG_INODE_BITMAP_LO, ibm_b as u32);
-            put32(d, BG_INODE_TABLE_LO, it as u32);
-            if ds >= EXT2_MIN_DESC_SIZE_64BIT {
-                // struct ext4_group_desc's upper halves; counts fit in 16 bits.
-                put32(d, BG_BLOCK_BITMAP_HI, (bbm >> 32) as u32);
-                put32(d, BG_INODE_BITMAP_HI, (ibm_b >> 32) as u32);
-                put32(d, BG_INODE_TABLE_HI, (it >> 32) as u32);
-                put16(d, BG_BLOCK_BITMAP_CSUM_HI, (bcsum >> 16) as u16);
-                put16(d, BG_INODE_BITMAP_CSUM_HI, (icsum >> 16) as u16);
-            }
-            put16(d, BG_FREE_BLOCKS_COUNT_LO, free_b as u16);
-            put16(d, BG_FREE_INODES_COUNT_LO, free_i as u16);
-            put16(d, BG_USED_DIRS_COUNT_LO, used_dirs[g as usize] as u16);
-            put16(d, BG_FLAGS, flags);
-            put16(d, BG_BLOCK_BITMAP_CSUM_LO, bcsum as u16);
-            put16(d, BG_INODE_BITMAP_CSUM_LO, icsum as u16);
-            put16(d, BG_ITABLE_UNUSED_LO, free_i as u16);
+            let mut desc = GroupDesc {
+                bg_block_bitmap: bbm,
+                bg_inode_bitmap: ibm_b,
+                bg_inode_table: it,
+                bg_free_blocks_count_lo: free_b as u16,
+                bg_free_inodes_count_lo: free_i as u16,
+                bg_used_dirs_count_lo: used_dirs[g as usize] as u16,
+                bg_flags: flags,
+                bg_block_bitmap_csum: bcsum,
+                bg_inode_bitmap_csum: icsum,
+                bg_itable_unused_lo: free_i as u16,
+                bg_checksum: 0,
+            };
+            desc.encode(d)?;
+            // The checksum covers the group number and the descriptor with
+            // bg_checksum zero.
             let mut c = crc32c_raw(csum_seed, &(g as u32).to_le_bytes());
             c = crc32c_raw(c, d);
-            put16(d, BG_CHECKSUM, c as u16);
+            desc.bg_checksum = c as u16;
+            desc.encode(d)?;
         }
         let _ = self.itable_blocks;
 
         // Superblock and its backups.
-        let mut sb = vec![0u8; SUPERBLOCK_SIZE];
         let inodes_count = ipg * self.groups;
-        put32(&mut sb, S_INODES_COUNT, inodes_count as u32);
         let r_blocks = self.blocks * opts.reserved_percent as u64 / 100;
-        put32(&mut sb, S_BLOCKS_COUNT_LO, self.blocks as u32);
-        put32(&mut sb, S_R_BLOCKS_COUNT_LO, r_blocks as u32);
-        put32(&mut sb, S_FREE_BLOCKS_COUNT_LO, free_blocks_total as u32);
-        if self.desc_size >= EXT2_MIN_DESC_SIZE_64BIT as u64 {
-            put32(&mut sb, S_BLOCKS_COUNT_HI, (self.blocks >> 32) as u32);
-            put32(&mut sb, S_R_BLOCKS_COUNT_HI, (r_blocks >> 32) as u32);
-            put32(
-                &mut sb,
-                S_FREE_BLOCKS_COUNT_HI,
-                (free_blocks_total >> 32) as u32,
-            );
-            put16(&mut sb, S_DESC_SIZE, self.desc_size as u16);
-        }
-        put32(&mut sb, S_FREE_INODES_COUNT, free_inodes_total as u32);
-        put32(&mut sb, S_FIRST_DATA_BLOCK, self.first as u32);
+        let is64 = self.desc_size >= EXT2_MIN_DESC_SIZE_64BIT as u64;
         let log = bs.trailing_zeros() - 10;
-        put32(&mut sb, S_LOG_BLOCK_SIZE, log);
-        put32(&mut sb, S_LOG_CLUSTER_SIZE, log);
-        put32(&mut sb, S_BLOCKS_PER_GROUP, self.bpg as u32);
-        put32(&mut sb, S_CLUSTERS_PER_GROUP, self.bpg as u32);
-        put32(&mut sb, S_INODES_PER_GROUP, ipg as u32);
-        let (t, th) = (ctx.epoch as u32, ((ctx.epoch >> 32) & 0xff) as u8);
-        put32(&mut sb, S_WTIME, t);
-        put32(&mut sb, S_LASTCHECK, t);
-        put32(&mut sb, S_MKFS_TIME, t);
-        sb[S_WTIME_HI] = th;
-        sb[S_LASTCHECK_HI] = th;
-        sb[S_MKFS_TIME_HI] = th;
-        put16(&mut sb, S_MAX_MNT_COUNT, 0xFFFF);
-        put16(&mut sb, S_MAGIC, EXT4_SUPER_MAGIC);
-        put16(&mut sb, S_STATE, 1);
-        put16(&mut sb, S_ERRORS, 1);
-        put32(&mut sb, S_REV_LEVEL, 1);
-        put32(&mut sb, S_FIRST_INO, EXT2_GOOD_OLD_FIRST_INO);
-        put16(&mut sb, S_INODE_SIZE, isz as u16);
+        // 40-bit times: s_*time and their s_*time_hi bytes.
+        let time = (ctx.epoch as u64) & 0xFF_FFFF_FFFF;
         let mut compat = COMPAT_EXT_ATTR | COMPAT_DIR_INDEX;
         if self.journal.is_some() {
             compat |= COMPAT_HAS_JOURNAL;
         }
-        put32(&mut sb, S_FEATURE_COMPAT, compat);
-        put32(
-            &mut sb,
-            S_FEATURE_INCOMPAT,
-            INCOMPAT_FILETYPE
+        let mut s_volume_name = [0u8; 16];
+        if let Some(l) = &opts.label {
+            crate::bytes::Writer::new("ext4", "s_volume_name", &mut s_volume_name)
+                .put(0, l.as_bytes())?;
+        }
+        let journal = self.journal.is_some();
+        let mut sb = Superblock {
+            s_inodes_count: inodes_count as u32,
+            s_blocks_count: self.blocks,
+            s_r_blocks_count: r_blocks,
+            s_free_blocks_count: free_blocks_total,
+            s_free_inodes_count: free_inodes_total as u32,
+            s_first_data_block: self.first as u32,
+            s_log_block_size: log,
+            s_log_cluster_size: log,
+            s_blocks_per_group: self.bpg as u32,
+            s_clusters_per_group: self.bpg as u32,
+            s_inodes_per_group: ipg as u32,
+            s_wtime: time,
+            s_max_mnt_count: 0xFFFF,
+            s_magic: EXT4_SUPER_MAGIC,
+            s_state: 1,
+            s_errors: 1,
+            s_lastcheck: time,
+            s_rev_level: 1,
+            s_first_ino: EXT2_GOOD_OLD_FIRST_INO,
+            s_inode_size: isz as u16,
+            s_block_group_nr: 0,
+            s_feature_compat: compat,
+            s_feature_incompat: INCOMPAT_FILETYPE
                 | INCOMPAT_EXTENTS
                 | INCOMPAT_FLEX_BG
-                | if self.desc_size >= 64 {
-                    INCOMPAT_64BIT
-                } else {
-                    0
-                },
-        );
-        put32(
-            &mut sb,
-            S_FEATURE_RO_COMPAT,
-            RO_COMPAT_SPARSE_SUPER
+                | if is64 { INCOMPAT_64BIT } else { 0 },
+            s_feature_ro_compat: RO_COMPAT_SPARSE_SUPER
                 | RO_COMPAT_LARGE_FILE
                 | RO_COMPAT_HUGE_FILE
                 | RO_COMPAT_DIR_NLINK
                 | RO_COMPAT_EXTRA_ISIZE
                 | RO_COMPAT_METADATA_CSUM,
-        );
-        sb[S_UUID..S_UUID + 16].copy_from_slice(&ctx.uuid);
-        if let Some(l) = &opts.label {
-            sb[S_VOLUME_NAME..S_VOLUME_NAME + l.len()].copy_from_slice(l.as_bytes());
-        }
-        if self.journal.is_some() {
-            put32(&mut sb, S_JOURNAL_INUM, EXT4_JOURNAL_INO);
-            sb[S_JNL_BACKUP_TYPE] = EXT3_JNL_BACKUP_BLOCKS;
-            for (k, v) in jnl_blocks.iter().enumerate() {
-                put32(&mut sb, S_JNL_BLOCKS + 4 * k, *v);
-            }
-        }
-        sb[S_HASH_SEED..S_HASH_SEED + 16].copy_from_slice(&ctx.hash_seed);
-        sb[S_DEF_HASH_VERSION] = DX_HASH_HALF_MD4;
-        // user_xattr and acl, as mke2fs.conf's default_mntopts.
-        put32(&mut sb, S_DEFAULT_MOUNT_OPTS, 0x0004 | 0x0008);
-        put16(&mut sb, S_MIN_EXTRA_ISIZE, EXTRA_ISIZE);
-        put16(&mut sb, S_WANT_EXTRA_ISIZE, EXTRA_ISIZE);
-        put32(&mut sb, S_FLAGS, EXT2_FLAGS_SIGNED_HASH);
-        sb[S_LOG_GROUPS_PER_FLEX] = 4;
-        sb[S_CHECKSUM_TYPE] = 1;
+            s_uuid: ctx.uuid,
+            s_volume_name,
+            s_journal_inum: if journal { EXT4_JOURNAL_INO } else { 0 },
+            s_hash_seed: ctx.hash_seed,
+            s_def_hash_version: DX_HASH_HALF_MD4,
+            s_jnl_backup_type: if journal { EXT3_JNL_BACKUP_BLOCKS } else { 0 },
+            s_desc_size: if is64 { self.desc_size as u16 } else { 0 },
+            // user_xattr and acl, as mke2fs.conf's default_mntopts.
+            s_default_mount_opts: 0x0004 | 0x0008,
+            s_mkfs_time: time,
+            s_jnl_blocks: if journal { jnl_blocks } else { [0; 17] },
+            s_min_extra_isize: EXTRA_ISIZE,
+            s_want_extra_isize: EXTRA_ISIZE,
+            s_flags: EXT2_FLAGS_SIGNED_HASH,
+            s_log_groups_per_flex: 4,
+            s_checksum_type: 1,
+        };
         for g in 0..self.groups {
             if !has_super(g, true) {
                 continue;
             }
             let gs = self.first + g * self.bpg;
-            let mut s = sb.clone();
-            put16(&mut s, S_BLOCK_GROUP_NR, g as u16);
-            let c = crc32c_raw(!0, &s[..S_CHECKSUM]);
-            put32(&mut s, S_CHECKSUM, c);
+            sb.s_block_group_nr = g as u16;
             let off = if g == 0 { SUPERBLOCK_OFFSET } else { gs * bs };
-            disk.write_vec(off, s)?;
+            disk.write_vec(off, sb.encode()?)?;
             disk.write((gs + 1) * bs, &gdt)?;
         }
         Ok(disk)
@@ -1352,16 +1316,22 @@ impl Plan {
         let bs = self.bs;
         let mut root = [0u8; I_BLOCK_LEN];
         let hdr = |b: &mut [u8], entries: usize, max: usize, depth: u16| {
-            put16(b, 0, EXT4_EXT_MAGIC);
-            put16(b, 2, entries as u16);
-            put16(b, 4, max as u16);
-            put16(b, 6, depth);
+            ExtentHeader {
+                eh_magic: EXT4_EXT_MAGIC,
+                eh_entries: entries as u16,
+                eh_max: max as u16,
+                eh_depth: depth,
+                eh_generation: 0,
+            }
+            .encode(b)
         };
-        let put_ext = |b: &mut [u8], at: usize, lblk: u64, pb: u64, len: u64| {
-            put32(b, at, lblk as u32);
-            put16(b, at + 4, len as u16);
-            put16(b, at + 6, (pb >> 32) as u16);
-            put32(b, at + 8, pb as u32);
+        let put_ext = |b: &mut [u8], k: usize, lblk: u64, pb: u64, len: u64| {
+            Extent {
+                ee_block: lblk as u32,
+                ee_len: len as u16,
+                ee_start: pb,
+            }
+            .encode(extent_entry(b, k)?)
         };
         let lblks: Vec<u64> = ext.iter().map(|e| e.0).collect();
         if leaves.is_empty() {
@@ -1371,9 +1341,9 @@ impl Plan {
                     format!("inode {ino}: {} extents without index blocks", ext.len()),
                 ));
             }
-            hdr(&mut root, ext.len(), INODE_EXTENTS, 0);
-            for (k, &(_, pb, len)) in ext.iter().enumerate() {
-                put_ext(&mut root, 12 + 12 * k, lblks[k], pb, len);
+            hdr(&mut root, ext.len(), INODE_EXTENTS, 0)?;
+            for (k, &(lblk, pb, len)) in ext.iter().enumerate() {
+                put_ext(&mut root, k, lblk, pb, len)?;
             }
             return Ok((root, ()));
         }
@@ -1390,48 +1360,87 @@ impl Plan {
             put32(b, t, c);
             disk.write_vec(at * bs, std::mem::take(b))
         };
-        let put_idx = |b: &mut [u8], at: usize, lblk: u64, blk: u64| {
-            put32(b, at, lblk as u32);
-            put32(b, at + 4, blk as u32);
-            put16(b, at + 8, (blk >> 32) as u16);
+        let put_idx = |b: &mut [u8], k: usize, lblk: u64, blk: u64| {
+            ExtentIdx {
+                ei_block: lblk as u32,
+                ei_leaf: blk,
+            }
+            .encode(extent_entry(b, k)?)
         };
         // (first logical block, block) of each leaf.
         let mut firsts = Vec::with_capacity(leaves.len());
         for (li, &leaf) in leaves.iter().enumerate() {
             let chunk = &ext[li * per_leaf..((li + 1) * per_leaf).min(ext.len())];
             let mut b = vec![0u8; bs as usize];
-            hdr(&mut b, chunk.len(), per_leaf, 0);
-            for (k, &(_, pb, len)) in chunk.iter().enumerate() {
-                put_ext(&mut b, 12 + 12 * k, lblks[li * per_leaf + k], pb, len);
+            hdr(&mut b, chunk.len(), per_leaf, 0)?;
+            for (k, &(lblk, pb, len)) in chunk.iter().enumerate() {
+                put_ext(&mut b, k, lblk, pb, len)?;
             }
             write_block(&mut b, leaf)?;
             firsts.push((lblks[li * per_leaf], leaf));
         }
         if index.is_empty() {
-            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1);
+            hdr(&mut root, firsts.len(), INODE_EXTENTS, 1)?;
             for (k, &(l, blk)) in firsts.iter().enumerate() {
-                put_idx(&mut root, 12 + 12 * k, l, blk);
+                put_idx(&mut root, k, l, blk)?;
             }
         } else {
-            hdr(&mut root, index.len(), INODE_EXTENTS, 2);
+            hdr(&mut root, index.len(), INODE_EXTENTS, 2)?;
             for (ii, &ib) in index.iter().enumerate() {
                 let chunk = &firsts[ii * per_leaf..((ii + 1) * per_leaf).min(firsts.len())];
                 let mut b = vec![0u8; bs as usize];
-                hdr(&mut b, chunk.len(), per_leaf, 1);
+                hdr(&mut b, chunk.len(), per_leaf, 1)?;
                 for (k, &(l, blk)) in chunk.iter().enumerate() {
-                    put_idx(&mut b, 12 + 12 * k, l, blk);
+                    put_idx(&mut b, k, l, blk)?;
                 }
                 write_block(&mut b, ib)?;
-                put_idx(&mut root, 12 + 12 * ii, chunk[0].0, ib);
+                put_idx(&mut root, ii, chunk[0].0, ib)?;
             }
         }
         Ok((root, ()))
     }
 }
 
-fn set_blocks(ib: &mut [u8], sectors: u64) {
-    put32(ib, I_BLOCKS_LO, sectors as u32);
-    put16(ib, L_I_BLOCKS_HIGH, (sectors >> 32) as u16);
+/// Stores a little-endian u16 in a buffer this writer sized itself.
+// The offsets are the format's constants inside buffers allocated at their
+// full size above; the inode, superblock and directory code still pokes
+// them directly (the extent tree, group descriptors and JBD2 superblock go
+// through `raw` structs).
+#[allow(clippy::indexing_slicing)]
+pub(crate) fn put16(b: &mut [u8], off: usize, v: u16) {
+    b[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Stores a little-endian u32 in a buffer this writer sized itself.
+#[allow(clippy::indexing_slicing)]
+pub(crate) fn put32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// An inode with all four times set to `(t, extra)` and i_extra_isize
+/// set, every other field 0.
+fn new_inode(t: u32, extra: u32) -> Inode {
+    Inode {
+        i_mode: 0,
+        i_uid: 0,
+        i_size: 0,
+        i_atime: t,
+        i_ctime: t,
+        i_mtime: t,
+        i_gid: 0,
+        i_links_count: 0,
+        i_blocks: 0,
+        i_flags: 0,
+        i_block: [0; I_BLOCK_LEN],
+        i_generation: 0,
+        i_file_acl: 0,
+        i_extra_isize: EXTRA_ISIZE,
+        i_ctime_extra: extra,
+        i_mtime_extra: extra,
+        i_atime_extra: extra,
+        i_crtime: t,
+        i_crtime_extra: extra,
+    }
 }
 
 /// Per-inode checksum seed: crc32c over the inode number and generation
@@ -1439,18 +1448,6 @@ fn set_blocks(ib: &mut [u8], sectors: u64) {
 pub(crate) fn inode_seed(csum_seed: u32, ino: u32) -> u32 {
     let c = crc32c_raw(csum_seed, &ino.to_le_bytes());
     crc32c_raw(c, &0u32.to_le_bytes())
-}
-
-/// ext4_inode_csum_set: over the whole inode with both checksum halves zero.
-fn inode_csum(ib: &mut [u8], ino: u32, csum_seed: u32) {
-    put16(ib, L_I_CHECKSUM_LO, 0);
-    put16(ib, I_CHECKSUM_HI, 0);
-    let gen = le32(ib, I_GENERATION);
-    let mut c = crc32c_raw(csum_seed, &ino.to_le_bytes());
-    c = crc32c_raw(c, &gen.to_le_bytes());
-    c = crc32c_raw(c, ib);
-    put16(ib, L_I_CHECKSUM_LO, c as u16);
-    put16(ib, I_CHECKSUM_HI, (c >> 16) as u16);
 }
 
 /// ext4_dirblock_csum_set: over the block up to the tail.

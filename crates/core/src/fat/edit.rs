@@ -341,7 +341,8 @@ impl<'a> Editor<'a> {
                 }
                 continue;
             }
-            let e = DirEntry::parse(raw);
+            // A 32-byte slot always parses; a short one ends the walk.
+            let Ok(e) = DirEntry::parse(raw) else { break };
             let long = lfn.take();
             if e.attr & ATTR_VOLUME_ID != 0
                 || &e.name == b".          "
@@ -417,10 +418,10 @@ impl<'a> Editor<'a> {
                 if i + 1 == parts.len() {
                     ord |= LAST_LONG_ENTRY;
                 }
-                slots.push(lfn_entry(ord, sum, part));
+                slots.push(lfn_entry(ord, sum, part)?);
             }
         }
-        slots.push(e.to_bytes());
+        slots.push(e.to_bytes()?);
         let need = slots.len();
         let at = loop {
             let dir = self
@@ -516,8 +517,8 @@ impl<'a> Editor<'a> {
                     dotdot.name = *b"..         ";
                     // `..` of a directory in the root is cluster 0 (fatgen103).
                     dotdot.fst_clus = if key == self.root_key() { 0 } else { key };
-                    bytes[..32].copy_from_slice(&dot.to_bytes());
-                    bytes[32..64].copy_from_slice(&dotdot.to_bytes());
+                    bytes[..32].copy_from_slice(&dot.to_bytes()?);
+                    bytes[32..64].copy_from_slice(&dotdot.to_bytes()?);
                     self.add_entry(key, part, &so_far, e)?;
                     self.dirs.insert(
                         c,
@@ -610,8 +611,9 @@ impl<'a> Editor<'a> {
                     .get_mut(&key)
                     .ok_or_else(|| Error::invalid(path, "directory not loaded"))?;
                 let o = f.slot * 32;
+                let encoded = e.to_bytes()?;
                 if let Some(b) = dir.bytes.get_mut(o..o + 32) {
-                    b.copy_from_slice(&e.to_bytes());
+                    b.copy_from_slice(&encoded);
                 }
                 dir.dirty = true;
             }

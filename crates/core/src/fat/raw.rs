@@ -1,7 +1,9 @@
 //! On-disk structures of FAT12/16/32, named as Microsoft's "FAT: General
 //! Overview of On-Disk Format" (fatgen103) names them, with the section of
 //! that document in comments.
+#![deny(clippy::indexing_slicing)]
 
+use crate::bytes::{Reader, Writer};
 use crate::{Error, Result};
 
 /// Which FAT entry width a volume uses.
@@ -137,13 +139,6 @@ pub struct Bpb {
     pub fil_sys_type: [u8; 8],
 }
 
-fn le16(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn le32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
-}
-
 impl Bpb {
     /// True if this BPB describes a FAT32 volume (BPB_FATSz16 is 0 and the
     /// root has no fixed entries; fatgen103 notes drivers test FATSz16).
@@ -177,74 +172,74 @@ impl Bpb {
                 "shorter than 512 bytes",
             ));
         }
-        let mut oem_name = [0u8; 8];
-        oem_name.copy_from_slice(&b[3..11]);
-        let fat_sz16 = le16(b, 22);
-        let ext = if fat_sz16 == 0 { 64 } else { 36 };
-        let mut vol_lab = [0u8; 11];
-        vol_lab.copy_from_slice(&b[ext + 7..ext + 18]);
-        let mut fil_sys_type = [0u8; 8];
-        fil_sys_type.copy_from_slice(&b[ext + 18..ext + 26]);
+        let r = Reader::new("fat", "boot sector", b);
+        let fat_sz16 = r.le16(22)?;
+        let fat32 = fat_sz16 == 0;
+        let ext = if fat32 { 64 } else { 36 };
+        let if32_16 = |o: usize| if fat32 { r.le16(o) } else { Ok(0) };
+        let if32_32 = |o: usize| if fat32 { r.le32(o) } else { Ok(0) };
         Ok(Bpb {
-            oem_name,
-            bytes_per_sec: le16(b, 11),
-            sec_per_clus: b[13],
-            rsvd_sec_cnt: le16(b, 14),
-            num_fats: b[16],
-            root_ent_cnt: le16(b, 17),
-            tot_sec16: le16(b, 19),
-            media: b[21],
+            oem_name: r.array(3)?,
+            bytes_per_sec: r.le16(11)?,
+            sec_per_clus: r.u8(13)?,
+            rsvd_sec_cnt: r.le16(14)?,
+            num_fats: r.u8(16)?,
+            root_ent_cnt: r.le16(17)?,
+            tot_sec16: r.le16(19)?,
+            media: r.u8(21)?,
             fat_sz16,
-            sec_per_trk: le16(b, 24),
-            num_heads: le16(b, 26),
-            hidd_sec: le32(b, 28),
-            tot_sec32: le32(b, 32),
-            fat_sz32: if fat_sz16 == 0 { le32(b, 36) } else { 0 },
-            ext_flags: if fat_sz16 == 0 { le16(b, 40) } else { 0 },
-            fs_ver: if fat_sz16 == 0 { le16(b, 42) } else { 0 },
-            root_clus: if fat_sz16 == 0 { le32(b, 44) } else { 0 },
-            fs_info: if fat_sz16 == 0 { le16(b, 48) } else { 0 },
-            bk_boot_sec: if fat_sz16 == 0 { le16(b, 50) } else { 0 },
-            drv_num: b[ext],
-            boot_sig: b[ext + 2],
-            vol_id: le32(b, ext + 3),
-            vol_lab,
-            fil_sys_type,
+            sec_per_trk: r.le16(24)?,
+            num_heads: r.le16(26)?,
+            hidd_sec: r.le32(28)?,
+            tot_sec32: r.le32(32)?,
+            fat_sz32: if32_32(36)?,
+            ext_flags: if32_16(40)?,
+            fs_ver: if32_16(42)?,
+            root_clus: if32_32(44)?,
+            fs_info: if32_16(48)?,
+            bk_boot_sec: if32_16(50)?,
+            drv_num: r.u8(ext)?,
+            boot_sig: r.u8(ext + 2)?,
+            vol_id: r.le32(ext + 3)?,
+            vol_lab: r.array(ext + 7)?,
+            fil_sys_type: r.array(ext + 18)?,
         })
     }
 
     /// Writes the BPB fields into a boot sector buffer (jump, boot code and
     /// signature are the caller's).
-    pub fn write(&self, b: &mut [u8], fat32: bool) {
-        b[3..11].copy_from_slice(&self.oem_name);
-        b[11..13].copy_from_slice(&self.bytes_per_sec.to_le_bytes());
-        b[13] = self.sec_per_clus;
-        b[14..16].copy_from_slice(&self.rsvd_sec_cnt.to_le_bytes());
-        b[16] = self.num_fats;
-        b[17..19].copy_from_slice(&self.root_ent_cnt.to_le_bytes());
-        b[19..21].copy_from_slice(&self.tot_sec16.to_le_bytes());
-        b[21] = self.media;
-        b[22..24].copy_from_slice(&self.fat_sz16.to_le_bytes());
-        b[24..26].copy_from_slice(&self.sec_per_trk.to_le_bytes());
-        b[26..28].copy_from_slice(&self.num_heads.to_le_bytes());
-        b[28..32].copy_from_slice(&self.hidd_sec.to_le_bytes());
-        b[32..36].copy_from_slice(&self.tot_sec32.to_le_bytes());
+    pub fn write(&self, b: &mut [u8], fat32: bool) -> Result<()> {
+        let mut w = Writer::new("fat", "boot sector", b);
+        w.put(3, &self.oem_name)?;
+        w.le16(11, self.bytes_per_sec)?;
+        w.u8(13, self.sec_per_clus)?;
+        w.le16(14, self.rsvd_sec_cnt)?;
+        w.u8(16, self.num_fats)?;
+        w.le16(17, self.root_ent_cnt)?;
+        w.le16(19, self.tot_sec16)?;
+        w.u8(21, self.media)?;
+        w.le16(22, self.fat_sz16)?;
+        w.le16(24, self.sec_per_trk)?;
+        w.le16(26, self.num_heads)?;
+        w.le32(28, self.hidd_sec)?;
+        w.le32(32, self.tot_sec32)?;
         let ext = if fat32 {
-            b[36..40].copy_from_slice(&self.fat_sz32.to_le_bytes());
-            b[40..42].copy_from_slice(&self.ext_flags.to_le_bytes());
-            b[42..44].copy_from_slice(&self.fs_ver.to_le_bytes());
-            b[44..48].copy_from_slice(&self.root_clus.to_le_bytes());
-            b[48..50].copy_from_slice(&self.fs_info.to_le_bytes());
-            b[50..52].copy_from_slice(&self.bk_boot_sec.to_le_bytes());
+            w.le32(36, self.fat_sz32)?;
+            w.le16(40, self.ext_flags)?;
+            w.le16(42, self.fs_ver)?;
+            w.le32(44, self.root_clus)?;
+            w.le16(48, self.fs_info)?;
+            w.le16(50, self.bk_boot_sec)?;
             64
         } else {
             36
         };
-        b[ext] = self.drv_num;
-        b[ext + 2] = self.boot_sig;
-        b[ext + 3..ext + 7].copy_from_slice(&self.vol_id.to_le_bytes());
-        b[ext + 7..ext + 18].copy_from_slice(&self.vol_lab);
-        b[ext + 18..ext + 26].copy_from_slice(&self.fil_sys_type);
+        w.u8(ext, self.drv_num)?;
+        w.u8(ext + 2, self.boot_sig)?;
+        w.le32(ext + 3, self.vol_id)?;
+        w.put(ext + 7, &self.vol_lab)?;
+        w.put(ext + 18, &self.fil_sys_type)?;
+        Ok(())
     }
 }
 
@@ -283,39 +278,39 @@ pub struct DirEntry {
 }
 
 impl DirEntry {
-    pub fn parse(b: &[u8]) -> DirEntry {
-        let mut name = [0u8; 11];
-        name.copy_from_slice(&b[0..11]);
-        DirEntry {
-            name,
-            attr: b[11],
-            nt_res: b[12],
-            crt_time_tenth: b[13],
-            crt_time: le16(b, 14),
-            crt_date: le16(b, 16),
-            lst_acc_date: le16(b, 18),
-            fst_clus: ((le16(b, 20) as u32) << 16) | le16(b, 26) as u32,
-            wrt_time: le16(b, 22),
-            wrt_date: le16(b, 24),
-            file_size: le32(b, 28),
-        }
+    pub fn parse(b: &[u8]) -> Result<DirEntry> {
+        let r = Reader::new("fat", "directory entry", b);
+        Ok(DirEntry {
+            name: r.array(0)?,
+            attr: r.u8(11)?,
+            nt_res: r.u8(12)?,
+            crt_time_tenth: r.u8(13)?,
+            crt_time: r.le16(14)?,
+            crt_date: r.le16(16)?,
+            lst_acc_date: r.le16(18)?,
+            fst_clus: ((r.le16(20)? as u32) << 16) | r.le16(26)? as u32,
+            wrt_time: r.le16(22)?,
+            wrt_date: r.le16(24)?,
+            file_size: r.le32(28)?,
+        })
     }
 
-    pub fn to_bytes(&self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        b[0..11].copy_from_slice(&self.name);
-        b[11] = self.attr;
-        b[12] = self.nt_res;
-        b[13] = self.crt_time_tenth;
-        b[14..16].copy_from_slice(&self.crt_time.to_le_bytes());
-        b[16..18].copy_from_slice(&self.crt_date.to_le_bytes());
-        b[18..20].copy_from_slice(&self.lst_acc_date.to_le_bytes());
-        b[20..22].copy_from_slice(&((self.fst_clus >> 16) as u16).to_le_bytes());
-        b[22..24].copy_from_slice(&self.wrt_time.to_le_bytes());
-        b[24..26].copy_from_slice(&self.wrt_date.to_le_bytes());
-        b[26..28].copy_from_slice(&(self.fst_clus as u16).to_le_bytes());
-        b[28..32].copy_from_slice(&self.file_size.to_le_bytes());
-        b
+    pub fn to_bytes(&self) -> Result<[u8; DIR_ENTRY_SIZE]> {
+        let mut b = [0u8; DIR_ENTRY_SIZE];
+        let mut w = Writer::new("fat", "directory entry", &mut b);
+        w.put(0, &self.name)?;
+        w.u8(11, self.attr)?;
+        w.u8(12, self.nt_res)?;
+        w.u8(13, self.crt_time_tenth)?;
+        w.le16(14, self.crt_time)?;
+        w.le16(16, self.crt_date)?;
+        w.le16(18, self.lst_acc_date)?;
+        w.le16(20, (self.fst_clus >> 16) as u16)?;
+        w.le16(22, self.wrt_time)?;
+        w.le16(24, self.wrt_date)?;
+        w.le16(26, self.fst_clus as u16)?;
+        w.le32(28, self.file_size)?;
+        Ok(b)
     }
 }
 
@@ -334,21 +329,32 @@ pub const LFN_UNIT_OFFSETS: [usize; 13] = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24
 /// A long name entry with ordinal `ord` (1-based, LAST_LONG_ENTRY added by
 /// the caller) holding `units` (up to 13; shorter parts are terminated by
 /// 0x0000 then padded with 0xFFFF).
-pub fn lfn_entry(ord: u8, checksum: u8, units: &[u16]) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    b[0] = ord;
-    b[11] = ATTR_LONG_NAME;
-    b[12] = 0;
-    b[13] = checksum;
+pub fn lfn_entry(ord: u8, checksum: u8, units: &[u16]) -> Result<[u8; DIR_ENTRY_SIZE]> {
+    let mut b = [0u8; DIR_ENTRY_SIZE];
+    let mut w = Writer::new("fat", "long name entry", &mut b);
+    w.u8(0, ord)?;
+    w.u8(11, ATTR_LONG_NAME)?;
+    w.u8(12, 0)?;
+    w.u8(13, checksum)?;
     for (i, &off) in LFN_UNIT_OFFSETS.iter().enumerate() {
-        let u = match i.cmp(&units.len()) {
-            std::cmp::Ordering::Less => units[i],
-            std::cmp::Ordering::Equal => 0x0000,
-            std::cmp::Ordering::Greater => 0xFFFF,
+        let u = match units.get(i) {
+            Some(&u) => u,
+            None if i == units.len() => 0x0000,
+            None => 0xFFFF,
         };
-        b[off..off + 2].copy_from_slice(&u.to_le_bytes());
+        w.le16(off, u)?;
     }
-    b
+    Ok(b)
+}
+
+/// The UTF-16 units of a long name entry (LDIR_Name1..3).
+pub fn lfn_units(b: &[u8]) -> Result<[u16; LFN_CHARS]> {
+    let r = Reader::new("fat", "long name entry", b);
+    let mut units = [0u16; LFN_CHARS];
+    for (u, &off) in units.iter_mut().zip(LFN_UNIT_OFFSETS.iter()) {
+        *u = r.le16(off)?;
+    }
+    Ok(units)
 }
 
 /// Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).

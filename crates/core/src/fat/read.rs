@@ -1,6 +1,8 @@
 //! Reads FAT12/16/32 volumes (made by mkfs.fat, mtools, Windows or us) into
 //! a [`Tree`] whose file data are runs of the image.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
 use crate::io::{read_vec, ReadAt, Source};
 use crate::tree::{FileData, Meta, Node, NodeKind, Tree};
@@ -37,7 +39,7 @@ impl Volume {
     /// Parses and checks the boot sector against the image size.
     pub fn open(src: &dyn ReadAt) -> Result<Volume> {
         let sector0 = read_vec(src, 0, 512, 512, "FAT boot sector")?;
-        if sector0[510] != 0x55 || sector0[511] != 0xAA {
+        if !crate::mbr::raw::has_boot_signature(&sector0) {
             return Err(bad("boot sector", "no 0x55AA signature"));
         }
         let bpb = Bpb::parse(&sector0)?;
@@ -404,37 +406,39 @@ fn read_dir(
     let mut label = None;
     // Long name parts being assembled: (checksum, expected next ordinal, units by ordinal).
     let mut lfn: Option<(u8, u8, Vec<[u16; 13]>)> = None;
-    for raw in bytes.chunks_exact(32) {
-        if raw[0] == 0 {
+    for raw in bytes.chunks_exact(DIR_ENTRY_SIZE) {
+        let e = DirEntry::parse(raw)?;
+        let first_byte = e.name[0];
+        if first_byte == 0 {
             break;
         }
-        if raw[0] == DIR_DELETED {
+        if first_byte == DIR_DELETED {
             lfn = None;
             continue;
         }
-        if raw[11] & 0x3F == ATTR_LONG_NAME {
-            let ord = raw[0];
-            let sum = raw[13];
-            let mut units = [0u16; 13];
-            for (i, &o) in LFN_UNIT_OFFSETS.iter().enumerate() {
-                units[i] = u16::from_le_bytes([raw[o], raw[o + 1]]);
-            }
+        if e.attr & 0x3F == ATTR_LONG_NAME {
+            // LDIR_Ord and LDIR_Chksum share bytes 0 and 13 with DIR_Name[0]
+            // and DIR_CrtTimeTenth.
+            let (ord, sum) = (first_byte, e.crt_time_tenth);
+            let units = lfn_units(raw)?;
             let n = ord & 0x1F;
             if ord & LAST_LONG_ENTRY != 0 && n >= 1 {
                 let mut parts = vec![[0u16; 13]; n as usize];
-                parts[n as usize - 1] = units;
+                if let Some(p) = parts.last_mut() {
+                    *p = units;
+                }
                 lfn = Some((sum, n - 1, parts));
             } else if let Some((s, expect, parts)) = &mut lfn {
-                if *s == sum && n == *expect && n >= 1 {
-                    parts[n as usize - 1] = units;
-                    *expect -= 1;
-                } else {
-                    lfn = None;
+                match parts.get_mut((n as usize).wrapping_sub(1)) {
+                    Some(p) if *s == sum && n == *expect && n >= 1 => {
+                        *p = units;
+                        *expect -= 1;
+                    }
+                    _ => lfn = None,
                 }
             }
             continue;
         }
-        let e = DirEntry::parse(raw);
         let long = lfn.take();
         if e.attr & ATTR_VOLUME_ID != 0 {
             if first.is_none() && label.is_none() && e.attr & ATTR_DIRECTORY == 0 {

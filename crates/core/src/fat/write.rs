@@ -921,7 +921,7 @@ pub fn build_with_warnings(
                 ..Default::default()
             };
             stamp(&mut dot);
-            buf.extend_from_slice(&dot.to_bytes());
+            buf.extend_from_slice(&dot.to_bytes()?);
             // ".." of a child of the root points at cluster 0 (fatgen103).
             let pc = if parent == 0 {
                 0
@@ -935,7 +935,7 @@ pub fn build_with_warnings(
                 ..Default::default()
             };
             stamp(&mut dotdot);
-            buf.extend_from_slice(&dotdot.to_bytes());
+            buf.extend_from_slice(&dotdot.to_bytes()?);
         } else if let Some(l) = label {
             let mut v = DirEntry {
                 name: l,
@@ -946,7 +946,7 @@ pub fn build_with_warnings(
                 v.name[0] = DIR_KANJI_E5;
             }
             stamp(&mut v);
-            buf.extend_from_slice(&v.to_bytes());
+            buf.extend_from_slice(&v.to_bytes()?);
         }
         for e in &d.ents {
             if let Some(long) = &e.name.long {
@@ -957,7 +957,7 @@ pub fn build_with_warnings(
                     if k + 1 == parts.len() {
                         ord |= LAST_LONG_ENTRY;
                     }
-                    buf.extend_from_slice(&lfn_entry(ord, sum, part));
+                    buf.extend_from_slice(&lfn_entry(ord, sum, part)?);
                 }
             }
             let node = tree.node(e.node);
@@ -978,7 +978,7 @@ pub fn build_with_warnings(
                 ..Default::default()
             };
             stamp(&mut de);
-            buf.extend_from_slice(&de.to_bytes());
+            buf.extend_from_slice(&de.to_bytes()?);
         }
         let off = if i == 0 && fixed_root {
             (geo.reserved as u64 + 2 * geo.fat_len as u64) * ss as u64
@@ -1040,7 +1040,7 @@ pub fn build_with_warnings(
     bs[0] = 0xEB;
     bs[1] = (code_at - 2) as u8;
     bs[2] = 0x90;
-    bpb.write(&mut bs, fat32);
+    bpb.write(&mut bs, fat32)?;
     bs[code_at..code_at + BOOT_STUB.len()].copy_from_slice(BOOT_STUB);
     let msg = (0x7c00 + code_at + BOOT_STUB_CODE_LEN) as u16;
     bs[code_at + BOOT_STUB_MSG_OFFSET_AT..code_at + BOOT_STUB_MSG_OFFSET_AT + 2]

@@ -168,7 +168,7 @@ impl Gpt {
     }
 
     /// The entry array bytes (num_entries * 128).
-    pub fn entry_array(&self) -> Vec<u8> {
+    pub fn entry_array(&self) -> Result<Vec<u8>> {
         let esz = raw::GPT_ENTRY_SIZE as usize;
         let mut a = vec![0u8; self.num_entries as usize * esz];
         for p in &self.partitions {
@@ -186,10 +186,10 @@ impl Gpt {
                     attributes: p.attributes,
                     partition_name,
                 }
-                .write_to(slot);
+                .write_to(slot)?;
             }
         }
-        a
+        Ok(a)
     }
 }
 

@@ -2,6 +2,9 @@
 //! partition entry array (UEFI Specification 2.10, section 5 "GUID Partition
 //! Table (GPT) Disk Layout"), plus sgdisk's table of partition type codes.
 
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
 use crate::{Error, Result};
 
 /// `"EFI PART"` (UEFI 5.3.2, table 5-5 Signature).
@@ -82,20 +85,8 @@ impl std::fmt::Debug for Guid {
     }
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
-
-fn guid_at(b: &[u8], at: usize) -> Guid {
-    let mut x = [0u8; 16];
-    x.copy_from_slice(&b[at..at + 16]);
-    Guid::from_disk(&x)
+fn guid_at(r: &Reader, at: usize) -> Result<Guid> {
+    Ok(Guid::from_disk(&r.array(at)?))
 }
 
 /// The GPT header (UEFI 5.3.2, table 5-5), fields named as the spec names
@@ -120,67 +111,66 @@ impl GptHeader {
     /// Parses a header sector. Checks the signature, HeaderSize and
     /// HeaderCRC32; the caller checks the LBAs against the disk.
     pub fn parse(sector: &[u8], which: &str) -> Result<GptHeader> {
-        if sector.len() < GPT_HEADER_SIZE as usize || &sector[0..8] != GPT_SIGNATURE {
-            return Err(Error::corrupt(
-                "gpt",
-                format!("{which} header"),
-                "no \"EFI PART\" signature",
-            ));
+        let what = format!("{which} header");
+        let r = Reader::new("gpt", &what, sector);
+        if sector.len() < GPT_HEADER_SIZE as usize || r.bytes(0, 8)? != GPT_SIGNATURE {
+            return Err(Error::corrupt("gpt", what, "no \"EFI PART\" signature"));
         }
-        let header_size = le32(sector, 12);
+        let header_size = r.le32(12)?;
         if header_size < GPT_HEADER_SIZE || header_size as usize > sector.len() {
             return Err(Error::corrupt(
                 "gpt",
-                format!("{which} header"),
+                what,
                 format!("HeaderSize {header_size} is not between 92 and the sector size"),
             ));
         }
-        let header_crc32 = le32(sector, 16);
-        let mut h = sector[..header_size as usize].to_vec();
-        h[16..20].fill(0);
+        let header_crc32 = r.le32(16)?;
+        let mut h = r.bytes(0, header_size as usize)?.to_vec();
+        Writer::new("gpt", &what, &mut h).fill(16, 4, 0)?;
         let crc = crc32fast::hash(&h);
         if crc != header_crc32 {
             return Err(Error::corrupt(
                 "gpt",
-                format!("{which} header"),
+                what,
                 format!("bad header CRC (stored {header_crc32:08X}, computed {crc:08X})"),
             ));
         }
         Ok(GptHeader {
-            revision: le32(sector, 8),
+            revision: r.le32(8)?,
             header_size,
             header_crc32,
-            my_lba: le64(sector, 24),
-            alternate_lba: le64(sector, 32),
-            first_usable_lba: le64(sector, 40),
-            last_usable_lba: le64(sector, 48),
-            disk_guid: guid_at(sector, 56),
-            partition_entry_lba: le64(sector, 72),
-            number_of_partition_entries: le32(sector, 80),
-            size_of_partition_entry: le32(sector, 84),
-            partition_entry_array_crc32: le32(sector, 88),
+            my_lba: r.le64(24)?,
+            alternate_lba: r.le64(32)?,
+            first_usable_lba: r.le64(40)?,
+            last_usable_lba: r.le64(48)?,
+            disk_guid: guid_at(&r, 56)?,
+            partition_entry_lba: r.le64(72)?,
+            number_of_partition_entries: r.le32(80)?,
+            size_of_partition_entry: r.le32(84)?,
+            partition_entry_array_crc32: r.le32(88)?,
         })
     }
 
     /// The header as a full sector of `sector_size` bytes (zeros after the
     /// 92 header bytes), with HeaderCRC32 computed.
-    pub fn to_sector(&self, sector_size: usize) -> Vec<u8> {
+    pub fn to_sector(&self, sector_size: usize) -> Result<Vec<u8>> {
         let mut s = vec![0u8; sector_size];
-        s[0..8].copy_from_slice(GPT_SIGNATURE);
-        s[8..12].copy_from_slice(&self.revision.to_le_bytes());
-        s[12..16].copy_from_slice(&GPT_HEADER_SIZE.to_le_bytes());
-        s[24..32].copy_from_slice(&self.my_lba.to_le_bytes());
-        s[32..40].copy_from_slice(&self.alternate_lba.to_le_bytes());
-        s[40..48].copy_from_slice(&self.first_usable_lba.to_le_bytes());
-        s[48..56].copy_from_slice(&self.last_usable_lba.to_le_bytes());
-        s[56..72].copy_from_slice(&self.disk_guid.to_disk());
-        s[72..80].copy_from_slice(&self.partition_entry_lba.to_le_bytes());
-        s[80..84].copy_from_slice(&self.number_of_partition_entries.to_le_bytes());
-        s[84..88].copy_from_slice(&self.size_of_partition_entry.to_le_bytes());
-        s[88..92].copy_from_slice(&self.partition_entry_array_crc32.to_le_bytes());
-        let crc = crc32fast::hash(&s[..GPT_HEADER_SIZE as usize]);
-        s[16..20].copy_from_slice(&crc.to_le_bytes());
-        s
+        let mut w = Writer::new("gpt", "header", &mut s);
+        w.put(0, GPT_SIGNATURE)?;
+        w.le32(8, self.revision)?;
+        w.le32(12, GPT_HEADER_SIZE)?;
+        w.le64(24, self.my_lba)?;
+        w.le64(32, self.alternate_lba)?;
+        w.le64(40, self.first_usable_lba)?;
+        w.le64(48, self.last_usable_lba)?;
+        w.put(56, &self.disk_guid.to_disk())?;
+        w.le64(72, self.partition_entry_lba)?;
+        w.le32(80, self.number_of_partition_entries)?;
+        w.le32(84, self.size_of_partition_entry)?;
+        w.le32(88, self.partition_entry_array_crc32)?;
+        let crc = crc32fast::hash(w.bytes(0, GPT_HEADER_SIZE as usize)?);
+        w.le32(16, crc)?;
+        Ok(s)
     }
 }
 
@@ -197,31 +187,34 @@ pub struct GptEntry {
 
 impl GptEntry {
     /// Parses one entry (at least 128 bytes).
-    pub fn parse(b: &[u8]) -> GptEntry {
+    pub fn parse(b: &[u8]) -> Result<GptEntry> {
+        let r = Reader::new("gpt", "partition entry", b);
         let mut partition_name = [0u16; GPT_NAME_CHARS];
         for (i, c) in partition_name.iter_mut().enumerate() {
-            *c = u16::from_le_bytes([b[56 + 2 * i], b[57 + 2 * i]]);
+            *c = r.le16(56 + 2 * i)?;
         }
-        GptEntry {
-            partition_type_guid: guid_at(b, 0),
-            unique_partition_guid: guid_at(b, 16),
-            starting_lba: le64(b, 32),
-            ending_lba: le64(b, 40),
-            attributes: le64(b, 48),
+        Ok(GptEntry {
+            partition_type_guid: guid_at(&r, 0)?,
+            unique_partition_guid: guid_at(&r, 16)?,
+            starting_lba: r.le64(32)?,
+            ending_lba: r.le64(40)?,
+            attributes: r.le64(48)?,
             partition_name,
-        }
+        })
     }
 
     /// Writes the entry into the first 128 bytes of `b`.
-    pub fn write_to(&self, b: &mut [u8]) {
-        b[0..16].copy_from_slice(&self.partition_type_guid.to_disk());
-        b[16..32].copy_from_slice(&self.unique_partition_guid.to_disk());
-        b[32..40].copy_from_slice(&self.starting_lba.to_le_bytes());
-        b[40..48].copy_from_slice(&self.ending_lba.to_le_bytes());
-        b[48..56].copy_from_slice(&self.attributes.to_le_bytes());
+    pub fn write_to(&self, b: &mut [u8]) -> Result<()> {
+        let mut w = Writer::new("gpt", "partition entry", b);
+        w.put(0, &self.partition_type_guid.to_disk())?;
+        w.put(16, &self.unique_partition_guid.to_disk())?;
+        w.le64(32, self.starting_lba)?;
+        w.le64(40, self.ending_lba)?;
+        w.le64(48, self.attributes)?;
         for (i, c) in self.partition_name.iter().enumerate() {
-            b[56 + 2 * i..58 + 2 * i].copy_from_slice(&c.to_le_bytes());
+            w.le16(56 + 2 * i, *c)?;
         }
+        Ok(())
     }
 
     /// The name up to the first NUL (lossy for unpaired surrogates).
@@ -231,7 +224,7 @@ impl GptEntry {
             .iter()
             .position(|&c| c == 0)
             .unwrap_or(GPT_NAME_CHARS);
-        String::from_utf16_lossy(&self.partition_name[..end])
+        String::from_utf16_lossy(self.partition_name.get(..end).unwrap_or_default())
     }
 }
 
@@ -249,7 +242,9 @@ pub fn encode_name(name: &str, key: &str) -> Result<[u16; GPT_NAME_CHARS]> {
         ));
     }
     let mut out = [0u16; GPT_NAME_CHARS];
-    out[..units.len()].copy_from_slice(&units);
+    for (o, u) in out.iter_mut().zip(units) {
+        *o = u;
+    }
     Ok(out)
 }
 
@@ -474,6 +469,7 @@ pub const PART_TYPES: &[(u16, &str, &str)] = &[
 ];
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -549,7 +545,7 @@ mod tests {
             size_of_partition_entry: 128,
             partition_entry_array_crc32: 0x1234,
         };
-        let mut s = h.to_sector(512);
+        let mut s = h.to_sector(512).unwrap();
         let back = GptHeader::parse(&s, "primary").unwrap();
         assert_eq!(back.alternate_lba, 99);
         assert_eq!(back.disk_guid, h.disk_guid);

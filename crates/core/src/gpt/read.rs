@@ -1,6 +1,8 @@
 //! Reads a GPT from a disk: the primary copy, or the backup when the primary
 //! is damaged, with warnings saying which copy is bad and how.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::{GptEntry, GptHeader, GPT_SIGNATURE};
 use super::{Gpt, GptPartition};
 use crate::io::{read_vec, ReadAt};
@@ -106,15 +108,13 @@ fn read_copy(src: &dyn ReadAt, ss: u64, lba: u64, which: &str) -> Result<Copy> {
     Ok(Copy { header, array })
 }
 
-fn to_gpt(c: &Copy, ss: u64, disk_sectors: u64) -> Gpt {
-    let esz = c.header.size_of_partition_entry as usize;
-    let partitions = c
-        .array
-        .chunks_exact(esz)
-        .enumerate()
-        .filter_map(|(i, b)| {
-            let e = GptEntry::parse(b);
-            (!e.partition_type_guid.is_zero()).then(|| GptPartition {
+fn to_gpt(c: &Copy, ss: u64, disk_sectors: u64) -> Result<Gpt> {
+    let esz = (c.header.size_of_partition_entry as usize).max(1);
+    let mut partitions = Vec::new();
+    for (i, b) in c.array.chunks_exact(esz).enumerate() {
+        let e = GptEntry::parse(b)?;
+        if !e.partition_type_guid.is_zero() {
+            partitions.push(GptPartition {
                 number: i as u32 + 1,
                 type_guid: e.partition_type_guid,
                 unique_guid: e.unique_partition_guid,
@@ -122,10 +122,10 @@ fn to_gpt(c: &Copy, ss: u64, disk_sectors: u64) -> Gpt {
                 last_lba: e.ending_lba,
                 attributes: e.attributes,
                 name: e.name(),
-            })
-        })
-        .collect();
-    Gpt {
+            });
+        }
+    }
+    Ok(Gpt {
         sector_size: ss,
         disk_sectors,
         disk_guid: c.header.disk_guid,
@@ -133,7 +133,7 @@ fn to_gpt(c: &Copy, ss: u64, disk_sectors: u64) -> Gpt {
         first_usable_lba: c.header.first_usable_lba,
         last_usable_lba: c.header.last_usable_lba,
         partitions,
-    }
+    })
 }
 
 /// Reads the GPT, finding the sector size.
@@ -196,14 +196,14 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
                     false
                 }
             };
-            (to_gpt(&p, ss, disk_sectors), true, backup_ok)
+            (to_gpt(&p, ss, disk_sectors)?, true, backup_ok)
         }
         Err(pe) => match read_copy(src, ss, last, "backup") {
             Ok(b) => {
                 warnings.push(format!(
                     "the primary GPT is damaged: {pe}; using the backup"
                 ));
-                (to_gpt(&b, ss, disk_sectors), false, true)
+                (to_gpt(&b, ss, disk_sectors)?, false, true)
             }
             Err(be) => {
                 return Err(Error::corrupt(
@@ -216,8 +216,9 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
     };
     let mut mbr = [0u8; 512];
     if src.read_at(0, &mut mbr).is_ok() {
-        let has_ee = (0..4).any(|i| mbr[446 + 16 * i + 4] == super::raw::PMBR_OS_TYPE);
-        if mbr[510..512] != [0x55, 0xAA] || !has_ee {
+        let has_ee = crate::mbr::raw::records(&mbr)
+            .is_ok_and(|r| r.iter().any(|r| r.os_type == super::raw::PMBR_OS_TYPE));
+        if !crate::mbr::raw::has_boot_signature(&mbr) || !has_ee {
             warnings.push("the protective MBR is missing or has no 0xEE partition".into());
         }
     }
@@ -231,6 +232,7 @@ pub fn read_with_sector_size(src: &dyn ReadAt, ss: u64) -> Result<GptRead> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::gpt::edit::{apply, Op, Script};
@@ -282,7 +284,7 @@ mod tests {
             size_of_partition_entry: 1 << 20,
             partition_entry_array_crc32: 0,
         };
-        d.write(512, &h.to_sector(512)).unwrap();
+        d.write(512, &h.to_sector(512).unwrap()).unwrap();
         // The primary is refused; the backup still reads.
         let r = read(&d).unwrap();
         assert!(!r.primary_ok);

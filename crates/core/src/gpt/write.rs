@@ -4,7 +4,11 @@
 
 use super::raw::{GptHeader, GPT_ENTRY_SIZE, GPT_REVISION, PMBR_OS_TYPE};
 use super::Gpt;
+use crate::bytes::Writer;
 use crate::io::ReadAt;
+use crate::mbr::raw::{
+    put_record, Geometry, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET,
+};
 use crate::{Disk, Error, Result};
 
 /// Refuses a table whose partitions overlap or leave the usable range,
@@ -27,31 +31,30 @@ pub fn check(gpt: &Gpt) -> Result<()> {
 /// The protective MBR's 512 bytes (UEFI 5.2.3): one 0xEE record from LBA 1
 /// to the end of the disk (capped at 0xFFFFFFFF sectors). `boot_code` is the
 /// first 440 bytes to keep.
-pub fn protective_mbr(disk_sectors: u64, boot_code: &[u8]) -> [u8; 512] {
+pub fn protective_mbr(disk_sectors: u64, boot_code: &[u8]) -> Result<[u8; 512]> {
     let mut m = [0u8; 512];
-    let n = boot_code.len().min(440);
-    m[..n].copy_from_slice(&boot_code[..n]);
+    let n = boot_code.len().min(DISK_SIGNATURE_OFFSET);
+    let mut w = Writer::new("gpt", "protective MBR", &mut m);
+    w.put(0, boot_code.get(..n).unwrap_or_default())?;
+    w.put(510, &BOOT_SIGNATURE)?;
     let end = disk_sectors.saturating_sub(1);
-    let rec = &mut m[446..462];
-    rec[0] = 0;
-    // StartingCHS of LBA 1: head 0, sector 2, cylinder 0.
-    rec[1..4].copy_from_slice(&[0x00, 0x02, 0x00]);
-    rec[4] = PMBR_OS_TYPE;
-    rec[5..8].copy_from_slice(&pmbr_chs(end));
-    rec[8..12].copy_from_slice(&1u32.to_le_bytes());
-    rec[12..16].copy_from_slice(&(end.min(0xFFFF_FFFF) as u32).to_le_bytes());
-    m[510] = 0x55;
-    m[511] = 0xAA;
-    m
+    let rec = PartitionRecord {
+        boot_indicator: 0,
+        // StartingCHS of LBA 1: head 0, sector 2, cylinder 0.
+        starting_chs: [0x00, 0x02, 0x00],
+        os_type: PMBR_OS_TYPE,
+        ending_chs: pmbr_chs(end),
+        starting_lba: 1,
+        size_in_lba: end.min(0xFFFF_FFFF) as u32,
+    };
+    put_record(&mut m, 0, &rec)?;
+    Ok(m)
 }
 
 /// CHS as gptfdisk computes it for the protective MBR: 255 heads, 63
 /// sectors per track; past cylinder 1023 all three bytes are 0xFF.
 fn pmbr_chs(lba: u64) -> [u8; 3] {
-    if lba >= 1024 * 255 * 63 {
-        return [0xFF, 0xFF, 0xFF];
-    }
-    crate::mbr::raw::chs_bytes(lba)
+    Geometry::LBA_255_63.chs(lba).unwrap_or([0xFF; 3])
 }
 
 /// Writes the whole table (protective MBR, both headers, both arrays).
@@ -75,9 +78,9 @@ pub(crate) fn write_unchecked(gpt: &Gpt, disk: &mut Disk) -> Result<()> {
     }
     let mut boot = [0u8; 440];
     disk.read_at(0, &mut boot)?;
-    disk.write(0, &protective_mbr(gpt.disk_sectors, &boot))?;
+    disk.write(0, &protective_mbr(gpt.disk_sectors, &boot)?)?;
 
-    let array = gpt.entry_array();
+    let array = gpt.entry_array()?;
     let array_crc = crc32fast::hash(&array);
     let mut array_sectors = array.clone();
     array_sectors.resize((gpt.array_sectors() * ss) as usize, 0);
@@ -99,9 +102,9 @@ pub(crate) fn write_unchecked(gpt: &Gpt, disk: &mut Disk) -> Result<()> {
     let backup = gpt.backup_lba();
     let primary = header(1, backup, 2);
     let secondary = header(backup, 1, gpt.backup_array_lba());
-    disk.write_vec(ss, primary.to_sector(ss as usize))?;
+    disk.write_vec(ss, primary.to_sector(ss as usize)?)?;
     disk.write_vec(2 * ss, array_sectors.clone())?;
     disk.write_vec(gpt.backup_array_lba() * ss, array_sectors)?;
-    disk.write_vec(backup * ss, secondary.to_sector(ss as usize))?;
+    disk.write_vec(backup * ss, secondary.to_sector(ss as usize)?)?;
     Ok(())
 }

@@ -593,7 +593,30 @@ mod tests {
         let mut d = Disk::new(64 << 20);
         let mut args = vec!["--clear".to_string()];
         args.extend(parts.iter().map(|s| s.to_string()));
-        let (script, _) = crate::gpt::edit::parse_args(&args).unwrap();
+        // The sgdisk argv parser lives in the CLI; these tests only need
+        // `--clear`, `--new=N:S:E` and `--typecode=N:CODE`.
+        let mut script = crate::gpt::edit::Script::default();
+        for a in &args {
+            use crate::gpt::edit::Op;
+            if a == "--clear" {
+                script.ops.push(Op::Clear);
+            } else if let Some(v) = a.strip_prefix("--new=") {
+                let f: Vec<&str> = v.split(':').collect();
+                script.ops.push(Op::New {
+                    number: f[0].parse().unwrap(),
+                    start: crate::size::parse_position(f[1], "start").unwrap(),
+                    end: crate::size::parse_position(f[2], "end").unwrap(),
+                });
+            } else if let Some(v) = a.strip_prefix("--typecode=") {
+                let (n, code) = v.split_once(':').unwrap();
+                script.ops.push(Op::TypeCode {
+                    number: n.parse().unwrap(),
+                    code: code.to_string(),
+                });
+            } else {
+                panic!("test helper: unknown option {a}");
+            }
+        }
         crate::gpt::edit::apply(&mut d, &script, &BuildContext::default()).unwrap();
         if let Some(n) = esp {
             let t = load(&d, &mut Vec::new()).unwrap().unwrap();

@@ -1,5 +1,9 @@
 //! ISO 9660 on-disk structures and constants: ECMA-119 (4th edition),
 //! El Torito 1.0, SUSP 1.12 / RRIP 1.12 (Rock Ridge) and Joliet.
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
+use crate::Result;
 
 /// Logical sector and block size (ECMA-119 6.1.2; we use 2048 throughout).
 pub const SECTOR: u64 = 2048;
@@ -53,18 +57,117 @@ pub const RRIP_SRC: &[u8] = b"PLEASE CONTACT DISC PUBLISHER FOR SPECIFICATION SO
 
 /// Both-byte-order 32-bit field (ECMA-119 7.3.3).
 pub fn both32(v: u32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&v.to_le_bytes());
-    b[4..].copy_from_slice(&v.to_be_bytes());
-    b
+    let [a, b, c, d] = v.to_le_bytes();
+    [a, b, c, d, d, c, b, a]
 }
 
 /// Both-byte-order 16-bit field (ECMA-119 7.2.3).
 pub fn both16(v: u16) -> [u8; 4] {
-    let mut b = [0u8; 4];
-    b[..2].copy_from_slice(&v.to_le_bytes());
-    b[2..].copy_from_slice(&v.to_be_bytes());
-    b
+    let [a, b] = v.to_le_bytes();
+    [a, b, b, a]
+}
+
+/// A directory record (ECMA-119 9.1), borrowing its identifier and
+/// system use area. Both-byte-order fields are read from their
+/// little-endian half, as every reader does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirRecord<'a> {
+    pub length: u8,
+    pub extent: u32,
+    pub data_length: u32,
+    pub recording_date: [u8; 7],
+    pub file_flags: u8,
+    pub file_identifier: &'a [u8],
+    /// Bytes after the identifier and its padding byte.
+    pub system_use: &'a [u8],
+}
+
+impl<'a> DirRecord<'a> {
+    /// Parses one record; `b` is exactly the record's bytes.
+    pub fn parse(b: &'a [u8]) -> Result<DirRecord<'a>> {
+        let r = Reader::new("iso9660", "directory record", b);
+        let id_len = r.u8(32)? as usize;
+        let su_at = 33 + id_len + (1 - id_len % 2);
+        Ok(DirRecord {
+            length: r.u8(0)?,
+            extent: r.le32(2)?,
+            data_length: r.le32(10)?,
+            recording_date: r.array(18)?,
+            file_flags: r.u8(25)?,
+            file_identifier: r.bytes(33, id_len)?,
+            system_use: b.get(su_at..).unwrap_or_default(),
+        })
+    }
+
+    /// Bytes of a record with this identifier and system use area.
+    pub fn encoded_len(ident_len: usize, su_len: usize) -> usize {
+        33 + ident_len + (1 - ident_len % 2) + su_len
+    }
+
+    /// The record's bytes. `length` is computed from the identifier and
+    /// system use area; the volume sequence number is 1 (one volume).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let id_len = self.file_identifier.len();
+        let len = Self::encoded_len(id_len, self.system_use.len());
+        let mut b = vec![0u8; len];
+        let mut w = Writer::new("iso9660", "directory record", &mut b);
+        w.u8(0, len as u8)?;
+        w.put(2, &both32(self.extent))?;
+        w.put(10, &both32(self.data_length))?;
+        w.put(18, &self.recording_date)?;
+        w.u8(25, self.file_flags)?;
+        w.put(28, &both16(1))?;
+        w.u8(32, id_len as u8)?;
+        w.put(33, self.file_identifier)?;
+        w.put(33 + id_len + (1 - id_len % 2), self.system_use)?;
+        Ok(b)
+    }
+}
+
+/// The 4-byte head of a SUSP entry (SUSP 1.12, 4.1): signature, length
+/// (including the head), version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuspEntry {
+    pub signature: [u8; 2],
+    pub length: u8,
+    pub version: u8,
+}
+
+impl SuspEntry {
+    pub fn parse(b: &[u8]) -> Result<SuspEntry> {
+        let r = Reader::new("iso9660", "SUSP entry", b);
+        Ok(SuspEntry {
+            signature: r.array(0)?,
+            length: r.u8(2)?,
+            version: r.u8(3)?,
+        })
+    }
+}
+
+/// An initial/default or section entry of the El Torito boot catalog
+/// (El Torito 2.2, 2.4), 32 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootCatalogEntry {
+    pub boot_indicator: u8,
+    pub boot_media_type: u8,
+    pub load_segment: u16,
+    pub system_type: u8,
+    pub sector_count: u16,
+    pub load_rba: u32,
+}
+
+impl BootCatalogEntry {
+    pub fn parse(b: &[u8]) -> Result<BootCatalogEntry> {
+        let r = Reader::new("iso9660", "boot catalog entry", b);
+        Ok(BootCatalogEntry {
+            boot_indicator: r.u8(0)?,
+            boot_media_type: r.u8(1)?,
+            load_segment: r.le16(2)?,
+            system_type: r.u8(4)?,
+            sector_count: r.le16(6)?,
+            load_rba: r.le32(8)?,
+        })
+    }
 }
 
 /// Civil date (year, month, day, hour, minute, second) of a Unix time.
@@ -125,18 +228,21 @@ pub fn dir_date(t: i64) -> [u8; 7] {
 
 /// Unix time of a 7-byte recording date (offset in 15-minute units).
 pub fn parse_dir_date(b: &[u8]) -> i64 {
-    if b.len() < 7 || b[1] == 0 || b[1] > 12 || b[2] == 0 || b[2] > 31 {
+    let Some(&[y, m, d, hh, mm, ss, off]) = b.first_chunk::<7>() else {
+        return 0;
+    };
+    if m == 0 || m > 12 || d == 0 || d > 31 {
         return 0;
     }
     let t = unix_time(
-        1900 + b[0] as i64,
-        b[1] as u32,
-        b[2] as u32,
-        b[3].min(23) as u32,
-        b[4].min(59) as u32,
-        b[5].min(59) as u32,
+        1900 + y as i64,
+        m as u32,
+        d as u32,
+        hh.min(23) as u32,
+        mm.min(59) as u32,
+        ss.min(59) as u32,
     );
-    t - (b[6] as i8) as i64 * 15 * 60
+    t - (off as i8) as i64 * 15 * 60
 }
 
 /// 17-byte volume descriptor date (ECMA-119 8.4.26.1), UTC.
@@ -145,7 +251,9 @@ pub fn vd_date(t: i64) -> [u8; 17] {
     let (y, m, d, hh, mm, ss) = civil(t);
     let s = format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}00");
     let mut b = [0u8; 17];
-    b[..16].copy_from_slice(s.as_bytes());
+    for (d, c) in b.iter_mut().zip(s.bytes().take(16)) {
+        *d = c;
+    }
     b
 }
 
@@ -158,18 +266,23 @@ pub fn vd_date_unset() -> [u8; 17] {
 
 /// Renders a 17-byte date as "YYYY-MM-DD HH:MM:SS" (empty if unset).
 pub fn show_vd_date(b: &[u8]) -> String {
-    if b.len() < 16 || !b[..16].iter().all(u8::is_ascii_digit) || b[..4] == *b"0000" {
+    let Some(digits) = b.first_chunk::<16>() else {
+        return String::new();
+    };
+    if !digits.iter().all(u8::is_ascii_digit) || digits.starts_with(b"0000") {
         return String::new();
     }
-    let s = String::from_utf8_lossy(&b[..16]);
+    // All ASCII digits, so every byte range is a char boundary.
+    let s = String::from_utf8_lossy(digits);
+    let f = |a: usize, z: usize| s.get(a..z).unwrap_or_default();
     format!(
         "{}-{}-{} {}:{}:{}",
-        &s[0..4],
-        &s[4..6],
-        &s[6..8],
-        &s[8..10],
-        &s[10..12],
-        &s[12..14]
+        f(0, 4),
+        f(4, 6),
+        f(6, 8),
+        f(8, 10),
+        f(10, 12),
+        f(12, 14)
     )
 }
 
@@ -184,13 +297,12 @@ pub fn put_str(dst: &mut [u8], s: &str) {
 /// A fixed-size UCS-2 big-endian field padded with spaces (Joliet).
 pub fn put_ucs2(dst: &mut [u8], s: &str) {
     for pair in dst.chunks_mut(2) {
-        pair.copy_from_slice(&[0, b' '][..pair.len()]);
-    }
-    for (i, u) in s.encode_utf16().enumerate() {
-        if 2 * i + 1 >= dst.len() {
-            break;
+        for (d, c) in pair.iter_mut().zip([0, b' ']) {
+            *d = c;
         }
-        dst[2 * i..2 * i + 2].copy_from_slice(&u.to_be_bytes());
+    }
+    for (pair, u) in dst.chunks_exact_mut(2).zip(s.encode_utf16()) {
+        pair.copy_from_slice(&u.to_be_bytes());
     }
 }
 
@@ -205,26 +317,26 @@ pub fn get_str(b: &[u8]) -> String {
 pub fn get_ucs2(b: &[u8]) -> String {
     let u: Vec<u16> = b
         .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .map(|c| c.try_into().map(u16::from_be_bytes).unwrap_or(0))
         .collect();
     String::from_utf16_lossy(&u)
         .trim_end_matches([' ', '\0'])
         .to_string()
 }
 
+/// The little-endian u32 at `off`, 0 past the end (for SUSP entries whose
+/// length the caller checked).
 pub fn le32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .unwrap_or(0)
+    Reader::new("iso9660", "field", b).le32(off).unwrap_or(0)
 }
 
+/// The little-endian u16 at `off`, 0 past the end.
 pub fn le16(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-        .unwrap_or(0)
+    Reader::new("iso9660", "field", b).le16(off).unwrap_or(0)
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -3,8 +3,13 @@
 //! multi-extent files, and a report of descriptors, El Torito catalog and
 //! system area.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
+use crate::bytes::Reader as Bytes;
+use crate::gpt::raw as gpt;
 use crate::io::{read_vec, ReadAt, Source};
+use crate::mbr::raw as mbr;
 use crate::tree::{FileData, Meta, Node, NodeId, NodeKind, Tree, ROOT, S_IFMT};
 use crate::tree::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFSOCK};
 use crate::{Error, Result};
@@ -134,7 +139,8 @@ fn read_vds(src: &dyn ReadAt) -> Result<Vds> {
             SECTOR,
             "iso9660 volume descriptor",
         )?;
-        if &b[1..6] != STANDARD_ID {
+        let r = Bytes::new(FMT, "volume descriptor", &b);
+        if r.bytes(1, 5)? != STANDARD_ID {
             return Err(Error::corrupt(
                 FMT,
                 format!("volume descriptor at block {lba}"),
@@ -142,15 +148,17 @@ fn read_vds(src: &dyn ReadAt) -> Result<Vds> {
             ));
         }
         v.all.push((lba as u32, b.clone()));
-        match b[0] {
+        let escapes = r.bytes(88, 3)?;
+        let boot_id = r.bytes(7, EL_TORITO_ID.len())?;
+        match r.u8(0)? {
             VD_TERMINATOR => return Ok(v),
             VD_PRIMARY if v.primary.is_none() => v.primary = Some(b),
             VD_SUPPLEMENTARY
-                if JOLIET_ESCAPES.iter().any(|e| &b[88..91] == *e) && v.joliet.is_none() =>
+                if JOLIET_ESCAPES.iter().any(|e| escapes == *e) && v.joliet.is_none() =>
             {
                 v.joliet = Some(b)
             }
-            VD_BOOT_RECORD if b[7..7 + EL_TORITO_ID.len()] == *EL_TORITO_ID => v.boot = Some(b),
+            VD_BOOT_RECORD if boot_id == EL_TORITO_ID => v.boot = Some(b),
             _ => {}
         }
     }
@@ -175,8 +183,9 @@ fn parse_dir(src: &dyn ReadAt, lba: u32, size: u32, what: &str) -> Result<Vec<Re
     let data = read_vec(src, lba as u64 * SECTOR, size as u64, MAX_DIR, what)?;
     let mut out = Vec::new();
     let mut pos = 0usize;
+    let dr = Bytes::new(FMT, what, &data);
     while pos < data.len() {
-        let len = data[pos] as usize;
+        let len = dr.u8(pos)? as usize;
         if len == 0 {
             pos = (pos / SECTOR as usize + 1) * SECTOR as usize;
             continue;
@@ -189,8 +198,8 @@ fn parse_dir(src: &dyn ReadAt, lba: u32, size: u32, what: &str) -> Result<Vec<Re
                 format!("directory record at byte {pos} has a bad length {len}"),
             ));
         }
-        let r = &data[pos..pos + len];
-        let id_len = r[32] as usize;
+        let r = dr.bytes(pos, len)?;
+        let id_len = Bytes::new(FMT, what, r).u8(32)? as usize;
         if 33 + id_len > len {
             return Err(Error::corrupt(
                 FMT,
@@ -198,16 +207,14 @@ fn parse_dir(src: &dyn ReadAt, lba: u32, size: u32, what: &str) -> Result<Vec<Re
                 format!("record at byte {pos}: identifier runs past the record"),
             ));
         }
-        let su_at = 33 + id_len + (1 - id_len % 2);
-        let mut date = [0u8; 7];
-        date.copy_from_slice(&r[18..25]);
+        let d = DirRecord::parse(r)?;
         out.push(Rec {
-            ident: r[33..33 + id_len].to_vec(),
-            lba: le32(r, 2),
-            size: le32(r, 10),
-            flags: r[25],
-            date,
-            su: r.get(su_at..).map(|s| s.to_vec()).unwrap_or_default(),
+            ident: d.file_identifier.to_vec(),
+            lba: d.extent,
+            size: d.data_length,
+            flags: d.file_flags,
+            date: d.recording_date,
+            su: d.system_use.to_vec(),
         });
         pos += len;
     }
@@ -238,7 +245,7 @@ fn parse_tf_date(b: &[u8], long: bool) -> Option<i64> {
         if b.len() < 17 {
             return None;
         }
-        let s = std::str::from_utf8(&b[..14]).ok()?;
+        let s = std::str::from_utf8(b.get(..14)?).ok()?;
         let n = |a: usize, l: usize| s.get(a..a + l)?.parse::<u32>().ok();
         let t = unix_time(
             n(0, 4)? as i64,
@@ -248,7 +255,7 @@ fn parse_tf_date(b: &[u8], long: bool) -> Option<i64> {
             n(10, 2)?,
             n(12, 2)?,
         );
-        Some(t - (b[16] as i8) as i64 * 900)
+        Some(t - (*b.get(16)? as i8) as i64 * 900)
     } else {
         Some(parse_dir_date(b))
     }
@@ -265,12 +272,14 @@ fn parse_susp(src: &dyn ReadAt, su: &[u8], skip: usize, rr: &mut Rr) -> Result<(
         let mut next_ce = None;
         let mut p = 0;
         while p + 4 <= area.len() {
-            let sig = [area[p], area[p + 1]];
-            let len = area[p + 2] as usize;
+            let Ok(head) = SuspEntry::parse(area.get(p..).unwrap_or_default()) else {
+                break;
+            };
+            let (sig, len) = (head.signature, head.length as usize);
             if len < 4 || p + len > area.len() {
                 break;
             }
-            let e = &area[p + 4..p + len];
+            let e = area.get(p + 4..p + len).unwrap_or_default();
             match &sig {
                 b"SP" => rr.sp = true,
                 b"ST" => break,
@@ -294,15 +303,18 @@ fn parse_susp(src: &dyn ReadAt, su: &[u8], skip: usize, rr: &mut Rr) -> Result<(
                 }
                 b"NM" if !e.is_empty() => {
                     name_seen = true;
-                    if e[0] & 0x06 == 0 {
-                        name.extend_from_slice(&e[1..]);
+                    if e.first().is_some_and(|f| f & 0x06 == 0) {
+                        name.extend_from_slice(e.get(1..).unwrap_or_default());
                     }
                 }
                 b"SL" if !e.is_empty() => {
                     sl_seen = true;
                     let mut q = 1;
                     while q + 2 <= e.len() {
-                        let (f, l) = (e[q], e[q + 1] as usize);
+                        let (Some(&f), Some(&l)) = (e.get(q), e.get(q + 1)) else {
+                            break;
+                        };
+                        let l = l as usize;
                         let c = e.get(q + 2..q + 2 + l).unwrap_or(&[]);
                         let prev_continued = sl_comps.last() == Some(&0xFF);
                         if prev_continued {
@@ -326,7 +338,7 @@ fn parse_susp(src: &dyn ReadAt, su: &[u8], skip: usize, rr: &mut Rr) -> Result<(
                     }
                 }
                 b"TF" if !e.is_empty() => {
-                    let flags = e[0];
+                    let flags = e.first().copied().unwrap_or(0);
                     let long = flags & 0x80 != 0;
                     let w = if long { 17 } else { 7 };
                     let mut q = 1;
@@ -449,8 +461,7 @@ impl Reader {
         let src = self.src.clone();
         let recs = parse_dir(&*src, lba, size, &format!("iso9660 directory '/{path}'"))?;
         let mut i = 0;
-        while i < recs.len() {
-            let r = &recs[i];
+        while let Some(r) = recs.get(i) {
             i += 1;
             if r.ident == [0] || r.ident == [1] {
                 continue;
@@ -473,10 +484,12 @@ impl Reader {
             // Multi-extent: this record and the following ones with the same name.
             let mut extents = vec![(r.lba, r.size as u64)];
             let mut last_flags = r.flags;
-            while last_flags & FLAG_MULTI_EXTENT != 0 && i < recs.len() && recs[i].ident == r.ident
-            {
-                extents.push((recs[i].lba, recs[i].size as u64));
-                last_flags = recs[i].flags;
+            while last_flags & FLAG_MULTI_EXTENT != 0 {
+                let Some(next) = recs.get(i).filter(|n| n.ident == r.ident) else {
+                    break;
+                };
+                extents.push((next.lba, next.size as u64));
+                last_flags = next.flags;
                 i += 1;
             }
             let Some(name) = self.name_of(r, &rr) else {
@@ -577,10 +590,10 @@ impl Reader {
                         }
                         fo += s;
                     }
-                    let data = if map.len() == 1 {
+                    let data = if let [(_, offset, _)] = map[..] {
                         FileData::Source {
                             src: src.clone(),
-                            offset: map[0].1,
+                            offset,
                             len: fo,
                         }
                     } else if map.is_empty() {
@@ -622,9 +635,11 @@ fn push(tree: &mut Tree, dir: NodeId, name: &str, node: Node) -> NodeId {
     id
 }
 
-fn root_of(vd: &[u8]) -> (u32, u32, Vec<u8>) {
-    let r = &vd[156..190];
-    (le32(r, 2), le32(r, 10), r.to_vec())
+fn root_of(vd: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
+    // The root directory record (ECMA-119 8.4.18), 34 bytes at 156.
+    let r = Bytes::new(FMT, "volume descriptor", vd).bytes(156, 34)?;
+    let d = DirRecord::parse(r)?;
+    Ok((d.extent, d.data_length, r.to_vec()))
 }
 
 /// Reads the file tree: Rock Ridge if present, else Joliet, else ISO names.
@@ -634,11 +649,11 @@ pub fn read_tree(src: Source) -> Result<Tree> {
         .primary
         .as_ref()
         .ok_or_else(|| Error::corrupt(FMT, "volume descriptors", "no primary volume descriptor"))?;
-    let (plba, psize, _) = root_of(pvd);
+    let (plba, psize, _) = root_of(pvd)?;
     let rr = has_rock_ridge(&*src, plba, psize)?;
     let (lba, size, joliet) = match (&vds.joliet, rr) {
         (Some(j), false) => {
-            let (l, s, _) = root_of(j);
+            let (l, s, _) = root_of(j)?;
             (l, s, true)
         }
         _ => (plba, psize, false),
@@ -691,20 +706,27 @@ fn has_rock_ridge(src: &dyn ReadAt, lba: u32, size: u32) -> Result<bool> {
     let recs = parse_dir(src, lba, size.min(SECTOR as u32), "iso9660 root directory")?;
     Ok(recs
         .first()
-        .map(|d| d.su.len() >= 7 && &d.su[0..2] == b"SP" && d.su[4] == 0xBE && d.su[5] == 0xEF)
+        .map(|d| {
+            d.su.len() >= 7
+                && d.su.get(0..2) == Some(b"SP")
+                && d.su.get(4..6) == Some(&[0xBE, 0xEF])
+        })
         .unwrap_or(false))
 }
 
-fn vd_info(lba: u32, b: &[u8]) -> VolumeDescriptor {
-    let joliet = b[0] == VD_SUPPLEMENTARY && JOLIET_ESCAPES.iter().any(|e| &b[88..91] == *e);
-    let text = |r: std::ops::Range<usize>| {
-        if joliet {
-            get_ucs2(&b[r])
-        } else {
-            get_str(&b[r])
-        }
+fn vd_info(lba: u32, b: &[u8]) -> Result<VolumeDescriptor> {
+    let r = Bytes::new(FMT, "volume descriptor", b);
+    let kind = r.u8(0)?;
+    let joliet = kind == VD_SUPPLEMENTARY
+        && JOLIET_ESCAPES
+            .iter()
+            .any(|e| r.bytes(88, 3).is_ok_and(|x| x == *e));
+    let field = |f: std::ops::Range<usize>| r.bytes(f.start, f.len());
+    let text = |f: std::ops::Range<usize>| -> Result<String> {
+        let f = field(f)?;
+        Ok(if joliet { get_ucs2(f) } else { get_str(f) })
     };
-    let name = match b[0] {
+    let name = match kind {
         VD_BOOT_RECORD => "boot record",
         VD_PRIMARY => "primary",
         VD_SUPPLEMENTARY if joliet => "supplementary (Joliet)",
@@ -713,38 +735,42 @@ fn vd_info(lba: u32, b: &[u8]) -> VolumeDescriptor {
         VD_TERMINATOR => "terminator",
         _ => "unknown",
     };
-    let pv = matches!(b[0], VD_PRIMARY | VD_SUPPLEMENTARY);
-    VolumeDescriptor {
+    let pv = matches!(kind, VD_PRIMARY | VD_SUPPLEMENTARY);
+    let pv_text = |f: std::ops::Range<usize>| -> Result<String> {
+        if pv {
+            text(f)
+        } else {
+            Ok(String::new())
+        }
+    };
+    let pv_date = |f: std::ops::Range<usize>| -> Result<String> {
+        Ok(if pv {
+            show_vd_date(field(f)?)
+        } else {
+            String::new()
+        })
+    };
+    Ok(VolumeDescriptor {
         lba,
-        kind: b[0],
+        kind,
         name: name.to_string(),
-        id: String::from_utf8_lossy(&b[1..6]).into_owned(),
-        system_id: if b[0] == VD_BOOT_RECORD {
-            get_str(&b[7..39])
-        } else if pv {
-            text(8..40)
+        id: String::from_utf8_lossy(field(1..6)?).into_owned(),
+        system_id: if kind == VD_BOOT_RECORD {
+            get_str(field(7..39)?)
         } else {
-            String::new()
+            pv_text(8..40)?
         },
-        volume_id: if pv { text(40..72) } else { String::new() },
-        volume_space_size: if pv { le32(b, 80) } else { 0 },
-        logical_block_size: if pv { le16(b, 128) } else { 0 },
-        path_table_size: if pv { le32(b, 132) } else { 0 },
-        root_lba: if pv { le32(b, 158) } else { 0 },
-        publisher: if pv { text(318..446) } else { String::new() },
-        preparer: if pv { text(446..574) } else { String::new() },
-        application_id: if pv { text(574..702) } else { String::new() },
-        creation_date: if pv {
-            show_vd_date(&b[813..830])
-        } else {
-            String::new()
-        },
-        modification_date: if pv {
-            show_vd_date(&b[830..847])
-        } else {
-            String::new()
-        },
-    }
+        volume_id: pv_text(40..72)?,
+        volume_space_size: if pv { r.le32(80)? } else { 0 },
+        logical_block_size: if pv { r.le16(128)? } else { 0 },
+        path_table_size: if pv { r.le32(132)? } else { 0 },
+        root_lba: if pv { r.le32(158)? } else { 0 },
+        publisher: pv_text(318..446)?,
+        preparer: pv_text(446..574)?,
+        application_id: pv_text(574..702)?,
+        creation_date: pv_date(813..830)?,
+        modification_date: pv_date(830..847)?,
+    })
 }
 
 /// Volume descriptors, El Torito catalog and system area of an image.
@@ -752,7 +778,11 @@ pub fn report(src: Source) -> Result<IsoReport> {
     let vds = read_vds(&*src)?;
     let mut rep = IsoReport {
         size: src.size(),
-        volume_descriptors: vds.all.iter().map(|(l, b)| vd_info(*l, b)).collect(),
+        volume_descriptors: vds
+            .all
+            .iter()
+            .map(|(l, b)| vd_info(*l, b))
+            .collect::<Result<_>>()?,
         boot_catalog_lba: None,
         boot_catalog_path: None,
         el_torito: Vec::new(),
@@ -763,7 +793,7 @@ pub fn report(src: Source) -> Result<IsoReport> {
     // Paths of files by extent, for naming the catalog and images.
     let mut by_lba: BTreeMap<u32, String> = BTreeMap::new();
     if let Some(p) = &vds.primary {
-        let (l, s, _) = root_of(p);
+        let (l, s, _) = root_of(p)?;
         rep.rock_ridge = has_rock_ridge(&*src, l, s).unwrap_or(false);
     }
     if let Ok(tree) = read_tree(src.clone()) {
@@ -786,16 +816,18 @@ pub fn report(src: Source) -> Result<IsoReport> {
             SECTOR,
             "iso9660 El Torito boot catalog",
         )?;
-        if cat[0] != 1 || cat[30..32] != [0x55, 0xAA] {
+        let cr = Bytes::new(FMT, "El Torito boot catalog", &cat);
+        if cr.u8(0)? != 1 || cr.bytes(30, 2)? != [0x55, 0xAA] {
             return Err(Error::corrupt(
                 FMT,
                 "El Torito boot catalog",
                 "no validation entry",
             ));
         }
-        let mut platform = cat[1];
-        let entry = |e: &[u8], platform: u8, rep: &mut IsoReport| {
-            let lba = le32(e, 8);
+        let mut platform = cr.u8(1)?;
+        let entry = |e: &[u8], platform: u8, rep: &mut IsoReport| -> Result<()> {
+            let e = BootCatalogEntry::parse(e)?;
+            let lba = e.load_rba;
             let mut bit = [0u8; 12];
             let bit_ok = src.read_at(lba as u64 * SECTOR + 8, &mut bit).is_ok()
                 && le32(&bit, 0) == 16
@@ -810,8 +842,8 @@ pub fn report(src: Source) -> Result<IsoReport> {
                     _ => "unknown",
                 }
                 .to_string(),
-                bootable: e[0] == BOOTABLE,
-                emulation: match e[1] & 0x0F {
+                bootable: e.boot_indicator == BOOTABLE,
+                emulation: match e.boot_media_type & 0x0F {
                     MEDIA_NO_EMUL => "none",
                     MEDIA_FLOPPY_1200 => "fd1.2",
                     MEDIA_FLOPPY_1440 => "fd1.44",
@@ -820,29 +852,30 @@ pub fn report(src: Source) -> Result<IsoReport> {
                     _ => "unknown",
                 }
                 .to_string(),
-                load_segment: le16(e, 2),
-                system_type: e[4],
-                sectors: le16(e, 6),
+                load_segment: e.load_segment,
+                system_type: e.system_type,
+                sectors: e.sector_count,
                 lba,
                 path: by_lba.get(&lba).cloned(),
                 boot_info_table: bit_ok,
             });
+            Ok(())
         };
-        entry(&cat[32..64], platform, &mut rep);
+        entry(cr.bytes(32, 32)?, platform, &mut rep)?;
         let mut off = 64;
         let mut left_in_section = 0u32;
-        while off + 32 <= cat.len() {
-            let e = &cat[off..off + 32];
+        while let Ok(e) = cr.bytes(off, 32) {
             off += 32;
             if left_in_section > 0 {
                 left_in_section -= 1;
-                entry(e, platform, &mut rep);
+                entry(e, platform, &mut rep)?;
                 continue;
             }
-            match e[0] {
+            let er = Bytes::new(FMT, "El Torito section header", e);
+            match er.u8(0)? {
                 SECTION_HEADER_MORE | SECTION_HEADER_LAST => {
-                    platform = e[1];
-                    left_in_section = le16(e, 2) as u32;
+                    platform = er.u8(1)?;
+                    left_in_section = er.le16(2)? as u32;
                 }
                 _ => break,
             }
@@ -854,26 +887,27 @@ pub fn report(src: Source) -> Result<IsoReport> {
 fn system_area(src: &dyn ReadAt) -> Result<SystemArea> {
     let sa = read_vec(src, 0, 2 * 512, 1024, "iso9660 system area")?;
     let mut out = SystemArea::default();
-    if sa[510..512] == [0x55, 0xAA] {
+    if mbr::has_boot_signature(&sa) {
         out.mbr = true;
-        for i in 0..4 {
-            let e = &sa[446 + 16 * i..462 + 16 * i];
-            if e[4] != 0 || le32(e, 12) != 0 {
+        for (i, e) in mbr::records(&sa)?.iter().enumerate() {
+            if e.os_type != 0 || e.size_in_lba != 0 {
                 out.mbr_partitions.push(MbrPartition {
                     number: i as u8 + 1,
-                    status: e[0],
-                    kind: e[4],
-                    start: le32(e, 8),
-                    blocks: le32(e, 12),
+                    status: e.boot_indicator,
+                    kind: e.os_type,
+                    start: e.starting_lba,
+                    blocks: e.size_in_lba,
                 });
             }
         }
     }
-    if &sa[512..520] == b"EFI PART" {
+    let h = Bytes::new(FMT, "system area", &sa).sub(512, 92, "GPT header")?;
+    if h.bytes(0, 8)? == gpt::GPT_SIGNATURE {
         out.gpt = true;
-        let entries_lba = u64::from_le_bytes(sa[512 + 72..512 + 80].try_into().unwrap_or([0; 8]));
-        let n = le32(&sa, 512 + 80).min(1024);
-        let esz = le32(&sa, 512 + 84);
+        // xorriso reports the entries without checking the header CRC.
+        let entries_lba = h.le64(72)?;
+        let n = h.le32(80)?.min(1024);
+        let esz = h.le32(84)?;
         if esz == 128 {
             if let Ok(arr) = read_vec(
                 src,
@@ -883,22 +917,12 @@ fn system_area(src: &dyn ReadAt) -> Result<SystemArea> {
                 "iso9660 GPT entries",
             ) {
                 for (i, e) in arr.chunks_exact(128).enumerate() {
-                    if e[..16].iter().all(|&b| b == 0) {
+                    let e = gpt::GptEntry::parse(e)?;
+                    if e.partition_type_guid.is_zero() {
                         continue;
                     }
-                    let first = u64::from_le_bytes(e[32..40].try_into().unwrap_or([0; 8]));
-                    let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
-                    let name: Vec<u16> = e[56..128]
-                        .chunks_exact(2)
-                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                        .take_while(|&c| c != 0)
-                        .collect();
-                    out.gpt_partitions.push((
-                        i as u32 + 1,
-                        first,
-                        last,
-                        String::from_utf16_lossy(&name),
-                    ));
+                    out.gpt_partitions
+                        .push((i as u32 + 1, e.starting_lba, e.ending_lba, e.name()));
                 }
             }
         }

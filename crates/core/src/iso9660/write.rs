@@ -4,8 +4,11 @@
 //! backup). File data is streamed in chunks from the tree's [`FileData`].
 
 use super::raw::*;
+use crate::bytes::Writer;
 use crate::disk::Disk;
+use crate::gpt::raw as gpt;
 use crate::io::{Progress, Sink};
+use crate::mbr::raw as mbr;
 use crate::tree::{FileData, Meta, NodeId, NodeKind, Tree, ROOT};
 use crate::{BuildContext, Error, Result};
 use std::cmp::Ordering;
@@ -278,7 +281,7 @@ fn extent_count(len: u64) -> u64 {
 }
 
 fn rec_len(ident_len: usize, su_len: usize) -> usize {
-    33 + ident_len + (1 - ident_len % 2) + su_len
+    DirRecord::encoded_len(ident_len, su_len)
 }
 
 /// ECMA-119 9.3 ordering of file identifiers: name then extension, each
@@ -856,7 +859,7 @@ impl<'a> Plan<'a> {
         Ok(cat)
     }
 
-    fn record_for(&self, h: &Hier, r: &Rec) -> Vec<Vec<u8>> {
+    fn record_for(&self, h: &Hier, r: &Rec) -> Result<Vec<Vec<u8>>> {
         let n = self.tree.node(r.node);
         let date = dir_date(n.meta.mtime);
         let mut su = if h.joliet {
@@ -866,18 +869,18 @@ impl<'a> Plan<'a> {
         };
         if let (Some(x), true) = (r.cl, su.len() >= 12) {
             su[4..12].copy_from_slice(&both32(h.dirs[x].lba));
-            return vec![dir_record(&r.ident, 0, 0, 0, date, &su)];
+            return Ok(vec![dir_record(&r.ident, 0, 0, 0, date, &su)?]);
         }
         if let Some(di) = r.dir {
             let d = &h.dirs[di];
-            return vec![dir_record(
+            return Ok(vec![dir_record(
                 &r.ident,
                 d.lba,
                 d.size,
                 FLAG_DIRECTORY,
                 date,
                 &su,
-            )];
+            )?]);
         }
         match &n.kind {
             NodeKind::File(data) => {
@@ -898,11 +901,11 @@ impl<'a> Plan<'a> {
                     })
                     .collect()
             }
-            _ => vec![dir_record(&r.ident, 0, 0, 0, date, &su)],
+            _ => Ok(vec![dir_record(&r.ident, 0, 0, 0, date, &su)?]),
         }
     }
 
-    fn dir_bytes(&self, h: &Hier, i: usize) -> Vec<u8> {
+    fn dir_bytes(&self, h: &Hier, i: usize) -> Result<Vec<u8>> {
         let d = &h.dirs[i];
         let p = &h.dirs[d.parent];
         let mut out = vec![0u8; d.size as usize];
@@ -933,7 +936,7 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             dot_date,
             &dsu,
-        ));
+        )?);
         put(&dir_record(
             &[1],
             p.lba,
@@ -941,16 +944,16 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             pdate,
             &psu,
-        ));
+        )?);
         for r in &d.recs {
-            for rec in self.record_for(h, r) {
+            for rec in self.record_for(h, r)? {
                 put(&rec);
             }
         }
-        out
+        Ok(out)
     }
 
-    fn vd(&self, h: &Hier, kind: u8) -> Vec<u8> {
+    fn vd(&self, h: &Hier, kind: u8) -> Result<Vec<u8>> {
         let o = self.opts;
         let mut v = vec![0u8; SECTOR as usize];
         v[0] = kind;
@@ -985,7 +988,7 @@ impl<'a> Plan<'a> {
             FLAG_DIRECTORY,
             dir_date(self.tree.node(ROOT).meta.mtime),
             &su,
-        );
+        )?;
         v[156..190].copy_from_slice(&rr);
         put(&mut v[190..318], &upper(&o.volume_set_id));
         put(&mut v[318..446], &upper(&o.publisher));
@@ -1000,7 +1003,7 @@ impl<'a> Plan<'a> {
         v[847..864].copy_from_slice(&vd_date_unset());
         v[864..881].copy_from_slice(&d);
         v[881] = 1;
-        v
+        Ok(v)
     }
 
     /// Everything from block 16 to the first file block.
@@ -1013,7 +1016,7 @@ impl<'a> Plan<'a> {
             buf: Vec::with_capacity(META_CHUNK),
             written: 0,
         };
-        m.put(&self.vd(&self.primary, VD_PRIMARY))?;
+        m.put(&self.vd(&self.primary, VD_PRIMARY)?)?;
         if let Some((_, lba)) = self.catalog {
             let mut br = vec![0u8; SECTOR as usize];
             br[1..6].copy_from_slice(STANDARD_ID);
@@ -1023,7 +1026,7 @@ impl<'a> Plan<'a> {
             m.put(&br)?;
         }
         if let Some(j) = &self.joliet {
-            m.put(&self.vd(j, VD_SUPPLEMENTARY))?;
+            m.put(&self.vd(j, VD_SUPPLEMENTARY)?)?;
         }
         let mut t = vec![0u8; SECTOR as usize];
         t[0] = VD_TERMINATOR;
@@ -1041,7 +1044,7 @@ impl<'a> Plan<'a> {
         }
         for h in std::iter::once(&self.primary).chain(self.joliet.as_ref()) {
             for i in 0..h.dirs.len() {
-                m.put(&self.dir_bytes(h, i))?;
+                m.put(&self.dir_bytes(h, i)?)?;
             }
         }
         let mut ce = vec![0u8; self.ce_sectors as usize * SECTOR as usize];
@@ -1101,13 +1104,14 @@ impl<'a> Plan<'a> {
         Ok(Some(t))
     }
 
-    fn system_area(&self) -> Vec<u8> {
+    fn system_area(&self) -> Result<Vec<u8>> {
         let mut sa = vec![0u8; (SYSTEM_AREA_SECTORS * SECTOR) as usize];
         let Some(code) = &self.opts.isohybrid_mbr else {
-            return sa;
+            return Ok(sa);
         };
         let n = code.len().min(432);
-        sa[..n].copy_from_slice(&code[..n]);
+        let mut w = Writer::new("iso9660", "isohybrid system area", &mut sa);
+        w.put(0, code.get(..n).unwrap_or_default())?;
         // isohybrid: boot image address in 512-byte sectors at 432.
         let bios = self
             .opts
@@ -1117,8 +1121,12 @@ impl<'a> Plan<'a> {
             .find(|(b, _)| b.platform == PLATFORM_X86)
             .map(|(_, &(_, lba))| lba)
             .unwrap_or(0);
-        sa[432..436].copy_from_slice(&(bios * 4).to_le_bytes());
-        sa[440..444].copy_from_slice(&self.ctx.u32("iso9660 mbr disk signature").to_le_bytes());
+        w.le32(432, bios * 4)?;
+        w.le32(
+            mbr::DISK_SIGNATURE_OFFSET,
+            self.ctx.u32("iso9660 mbr disk signature"),
+        )?;
+        w.put(510, &mbr::BOOT_SIGNATURE)?;
         let total512 = self.total as u64 * 4;
         let gpt = self.opts.isohybrid_gpt_basdat;
         let efis = self.efis();
@@ -1127,41 +1135,55 @@ impl<'a> Plan<'a> {
         // to the EFI images (libisofs starts a type 0 entry at sector 0 over
         // the whole image, which sgdisk refuses as overlapping), then one
         // 0xEF entry per EFI image so firmware finds the ESP either way.
-        let mut parts = vec![(0x80u8, 0x17, 0u64, total512)];
+        let mut parts = vec![(mbr::ACTIVE, 0x17, 0u64, total512)];
         if gpt {
             let end = efis.iter().map(|e| e.0).min().unwrap_or(total512);
-            parts[0] = (0x80, 0xEE, 1, end - 1);
+            parts = vec![(mbr::ACTIVE, gpt::PMBR_OS_TYPE, 1, end - 1)];
             for &(s, l) in efis.iter().take(3) {
                 parts.push((0, 0xEF, s, l));
             }
         }
+        // isohybrid's geometry: 64 heads, 32 sectors per track.
+        let chs = |lba: u64| {
+            mbr::Geometry::ISOHYBRID_64_32
+                .chs(lba)
+                .unwrap_or(mbr::CHS_MAX)
+        };
         for (i, (status, ty, start, len)) in parts.into_iter().enumerate() {
-            let e = &mut sa[446 + 16 * i..462 + 16 * i];
-            e[0] = status;
-            e[1..4].copy_from_slice(&chs(start));
-            e[4] = ty;
-            e[5..8].copy_from_slice(&chs(start + len - 1));
-            e[8..12].copy_from_slice(&(start as u32).to_le_bytes());
-            e[12..16].copy_from_slice(&(len.min(u32::MAX as u64) as u32).to_le_bytes());
+            let rec = mbr::PartitionRecord {
+                boot_indicator: status,
+                starting_chs: chs(start),
+                os_type: ty,
+                ending_chs: chs((start + len).saturating_sub(1)),
+                starting_lba: start as u32,
+                size_in_lba: len.min(u32::MAX as u64) as u32,
+            };
+            mbr::put_record(&mut sa, i, &rec)?;
         }
-        sa[510] = 0x55;
-        sa[511] = 0xAA;
         if gpt {
-            let (hdr, array) = self.gpt(&efis, true);
-            sa[512..1024].copy_from_slice(&hdr);
-            sa[1024..1024 + array.len()].copy_from_slice(&array);
+            let (hdr, array) = self.gpt(&efis, true)?;
+            let mut w = Writer::new("iso9660", "isohybrid system area", &mut sa);
+            w.put(512, &hdr)?;
+            w.put(1024, &array)?;
         }
-        sa
+        Ok(sa)
     }
 
     /// GPT header (512 bytes) and entry array for the isohybrid layout.
-    fn gpt(&self, efis: &[(u64, u64)], primary: bool) -> (Vec<u8>, Vec<u8>) {
+    fn gpt(&self, efis: &[(u64, u64)], primary: bool) -> Result<(Vec<u8>, Vec<u8>)> {
         let total512 = self.total as u64 * 4;
         let first_usable = 2 + GPT_ARRAY_SECTORS;
         let last_usable = total512 - 2 - GPT_ARRAY_SECTORS;
-        let mut array = vec![0u8; (GPT_ENTRIES * 128) as usize];
-        const BASIC_DATA: &str = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
-        const EFI_SYSTEM: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+        let esz = gpt::GPT_ENTRY_SIZE as usize;
+        let mut array = vec![0u8; GPT_ENTRIES as usize * esz];
+        const BASIC_DATA: gpt::Guid = gpt::Guid([
+            0xEB, 0xD0, 0xA0, 0xA2, 0xB9, 0xE5, 0x44, 0x33, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26,
+            0x99, 0xC7,
+        ]);
+        const EFI_SYSTEM: gpt::Guid = gpt::Guid([
+            0xC1, 0x2A, 0x73, 0x28, 0xF8, 0x1F, 0x11, 0xD2, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E,
+            0xC9, 0x3B,
+        ]);
         let data_end = efis
             .iter()
             .map(|e| e.0)
@@ -1180,37 +1202,48 @@ impl<'a> Plan<'a> {
             if end < start {
                 continue;
             }
-            let e = &mut array[i * 128..(i + 1) * 128];
-            e[0..16].copy_from_slice(&guid_from_str(ty));
-            e[16..32].copy_from_slice(&mixed(self.ctx.uuid(&format!("iso9660 gpt partition {i}"))));
-            e[32..40].copy_from_slice(&start.to_le_bytes());
-            e[40..48].copy_from_slice(&end.to_le_bytes());
-            for (k, u) in name.encode_utf16().enumerate() {
-                e[56 + 2 * k..58 + 2 * k].copy_from_slice(&u.to_le_bytes());
+            let mut partition_name = [0u16; gpt::GPT_NAME_CHARS];
+            for (d, u) in partition_name.iter_mut().zip(name.encode_utf16()) {
+                *d = u;
             }
+            let entry = gpt::GptEntry {
+                partition_type_guid: ty,
+                unique_partition_guid: gpt::Guid(
+                    self.ctx.uuid(&format!("iso9660 gpt partition {i}")),
+                ),
+                starting_lba: start,
+                ending_lba: end,
+                attributes: 0,
+                partition_name,
+            };
+            entry.write_to(crate::bytes::slice_mut(
+                "iso9660",
+                "isohybrid GPT entries",
+                &mut array,
+                i * esz,
+                esz,
+            )?)?;
         }
-        let array_crc = crc32fast::hash(&array);
-        let mut h = vec![0u8; 512];
-        h[0..8].copy_from_slice(b"EFI PART");
-        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-        h[12..16].copy_from_slice(&92u32.to_le_bytes());
-        let (my, alt, entries_lba) = if primary {
+        let (my_lba, alternate_lba, partition_entry_lba) = if primary {
             (1, total512 - 1, 2)
         } else {
             (total512 - 1, 1, total512 - 1 - GPT_ARRAY_SECTORS)
         };
-        h[24..32].copy_from_slice(&my.to_le_bytes());
-        h[32..40].copy_from_slice(&alt.to_le_bytes());
-        h[40..48].copy_from_slice(&first_usable.to_le_bytes());
-        h[48..56].copy_from_slice(&last_usable.to_le_bytes());
-        h[56..72].copy_from_slice(&mixed(self.ctx.uuid("iso9660 gpt disk")));
-        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&(GPT_ENTRIES as u32).to_le_bytes());
-        h[84..88].copy_from_slice(&128u32.to_le_bytes());
-        h[88..92].copy_from_slice(&array_crc.to_le_bytes());
-        let crc = crc32fast::hash(&h[..92]);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        (h, array)
+        let header = gpt::GptHeader {
+            revision: gpt::GPT_REVISION,
+            header_size: gpt::GPT_HEADER_SIZE,
+            header_crc32: 0,
+            my_lba,
+            alternate_lba,
+            first_usable_lba: first_usable,
+            last_usable_lba: last_usable,
+            disk_guid: gpt::Guid(self.ctx.uuid("iso9660 gpt disk")),
+            partition_entry_lba,
+            number_of_partition_entries: GPT_ENTRIES as u32,
+            size_of_partition_entry: gpt::GPT_ENTRY_SIZE,
+            partition_entry_array_crc32: crc32fast::hash(&array),
+        };
+        Ok((header.to_sector(512)?, array))
     }
 
     fn efis(&self) -> Vec<(u64, u64)> {
@@ -1227,7 +1260,7 @@ impl<'a> Plan<'a> {
     }
 
     fn emit(&self, out: &mut dyn Out, progress: &dyn Progress) -> Result<()> {
-        out.bytes(&self.system_area())?;
+        out.bytes(&self.system_area()?)?;
         self.emit_metadata(out)?;
         let total_data: u64 = self
             .files
@@ -1254,7 +1287,7 @@ impl<'a> Plan<'a> {
         let mut end = self.files_end as u64 * SECTOR;
         let total = self.total as u64 * SECTOR;
         if self.opts.isohybrid_gpt_basdat {
-            let (hdr, array) = self.gpt(&self.efis(), false);
+            let (hdr, array) = self.gpt(&self.efis(), false)?;
             let gpt_at = total - 512 - array.len() as u64;
             out.zeros(gpt_at - end)?;
             out.bytes(&array)?;
@@ -1266,52 +1299,24 @@ impl<'a> Plan<'a> {
     }
 }
 
-fn chs(lba: u64) -> [u8; 3] {
-    let c = lba / (64 * 32);
-    if c > 1023 {
-        return [0xFE, 0xFF, 0xFF];
+fn dir_record(
+    ident: &[u8],
+    lba: u32,
+    size: u32,
+    flags: u8,
+    date: [u8; 7],
+    su: &[u8],
+) -> Result<Vec<u8>> {
+    DirRecord {
+        length: 0,
+        extent: lba,
+        data_length: size,
+        recording_date: date,
+        file_flags: flags,
+        file_identifier: ident,
+        system_use: su,
     }
-    let h = (lba / 32) % 64;
-    let s = lba % 32 + 1;
-    [h as u8, (s as u8) | (((c >> 8) as u8) << 6), c as u8]
-}
-
-/// GPT stores the first three GUID fields little-endian.
-fn mixed(u: [u8; 16]) -> [u8; 16] {
-    let mut g = u;
-    g[0..4].reverse();
-    g[4..6].reverse();
-    g[6..8].reverse();
-    g
-}
-
-fn guid_from_str(s: &str) -> [u8; 16] {
-    let hex: Vec<u8> = s
-        .bytes()
-        .filter(|c| c.is_ascii_hexdigit())
-        .map(|c| (c as char).to_digit(16).unwrap_or(0) as u8)
-        .collect();
-    let mut u = [0u8; 16];
-    for i in 0..16 {
-        u[i] = hex[2 * i] << 4 | hex[2 * i + 1];
-    }
-    mixed(u)
-}
-
-fn dir_record(ident: &[u8], lba: u32, size: u32, flags: u8, date: [u8; 7], su: &[u8]) -> Vec<u8> {
-    let len = rec_len(ident.len(), su.len());
-    let mut r = vec![0u8; len];
-    r[0] = len as u8;
-    r[2..10].copy_from_slice(&both32(lba));
-    r[10..18].copy_from_slice(&both32(size));
-    r[18..25].copy_from_slice(&date);
-    r[25] = flags;
-    r[28..32].copy_from_slice(&both16(1));
-    r[32] = ident.len() as u8;
-    r[33..33 + ident.len()].copy_from_slice(ident);
-    let su_at = 33 + ident.len() + (1 - ident.len() % 2);
-    r[su_at..].copy_from_slice(su);
-    r
+    .encode()
 }
 
 fn path_table(h: &Hier, msb: bool) -> Vec<u8> {

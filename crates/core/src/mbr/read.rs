@@ -1,9 +1,9 @@
 //! Reads an MBR and its EBR chain (with loop protection), reporting
 //! problems as warnings that name the partition.
 
-use super::raw::{
-    is_extended, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET, PARTITION_RECORD_OFFSET,
-};
+#![deny(clippy::indexing_slicing)]
+
+use super::raw::{self, is_extended, BOOT_SIGNATURE};
 use super::{Mbr, MbrPartition};
 use crate::io::ReadAt;
 use crate::{Error, Result};
@@ -35,15 +35,6 @@ fn read_sector(src: &dyn ReadAt, lba: u64, ss: u64) -> Result<[u8; 512]> {
     Ok(s)
 }
 
-fn records(s: &[u8; 512]) -> [PartitionRecord; 4] {
-    let r = |i: usize| {
-        PartitionRecord::parse(
-            &s[PARTITION_RECORD_OFFSET + 16 * i..PARTITION_RECORD_OFFSET + 16 * i + 16],
-        )
-    };
-    [r(0), r(1), r(2), r(3)]
-}
-
 /// Reads the MBR of a disk with `ss`-byte sectors.
 pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
     if !has_boot_signature(src) {
@@ -58,7 +49,7 @@ pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
     let mut warnings = Vec::new();
     let mut partitions = Vec::new();
     let mut ext = None;
-    for (i, r) in records(&s0).iter().enumerate() {
+    for (i, r) in raw::records(&s0)?.iter().enumerate() {
         if r.os_type == 0 || r.size_in_lba == 0 {
             continue;
         }
@@ -106,13 +97,19 @@ pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
                     break;
                 }
             };
-            if s[510..512] != BOOT_SIGNATURE {
+            if !raw::has_boot_signature(&s) {
                 warnings.push(format!(
                     "the EBR of partition {number} at sector {cur} has no 0x55AA signature"
                 ));
                 break;
             }
-            let [data, link, ..] = records(&s);
+            let [data, link, ..] = match raw::records(&s) {
+                Ok(r) => r,
+                Err(e) => {
+                    warnings.push(format!("cannot read the EBR of partition {number}: {e}"));
+                    break;
+                }
+            };
             if data.os_type != 0 && data.size_in_lba != 0 {
                 partitions.push(MbrPartition {
                     number,
@@ -133,12 +130,7 @@ pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
     let mbr = Mbr {
         sector_size: ss,
         disk_sectors,
-        disk_signature: u32::from_le_bytes([
-            s0[DISK_SIGNATURE_OFFSET],
-            s0[DISK_SIGNATURE_OFFSET + 1],
-            s0[DISK_SIGNATURE_OFFSET + 2],
-            s0[DISK_SIGNATURE_OFFSET + 3],
-        ]),
+        disk_signature: raw::disk_signature(&s0)?,
         partitions,
     };
     warnings.extend(mbr.problems());
@@ -146,7 +138,9 @@ pub fn read(src: &dyn ReadAt, ss: u64) -> Result<MbrRead> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
+    use super::raw::PartitionRecord;
     use super::*;
     use crate::Disk;
 
@@ -154,20 +148,37 @@ mod tests {
     fn ebr_loop_and_bad_partitions_are_warnings() {
         let mut d = Disk::new(64 << 20);
         let mut m = [0u8; 512];
-        m[446..462].copy_from_slice(&PartitionRecord::new(0x83, false, 2048, 4095, 0).to_bytes());
+        m[446..462].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 2048, 4095, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         // Extended partition at 8192 whose EBR links back to itself.
-        m[462..478].copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 20000, 0).to_bytes());
+        m[462..478].copy_from_slice(
+            &PartitionRecord::new(0x05, false, 8192, 20000, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         // A partition past the end of the 131072-sector disk.
-        m[478..494]
-            .copy_from_slice(&PartitionRecord::new(0x83, false, 100000, 200000, 0).to_bytes());
+        m[478..494].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 100000, 200000, 0)
+                .to_bytes()
+                .unwrap(),
+        );
         m[510] = 0x55;
         m[511] = 0xAA;
         d.write(0, &m).unwrap();
         let mut ebr = [0u8; 512];
-        ebr[446..462]
-            .copy_from_slice(&PartitionRecord::new(0x83, false, 8200, 9000, 8192).to_bytes());
-        ebr[462..478]
-            .copy_from_slice(&PartitionRecord::new(0x05, false, 8192, 9000, 8192).to_bytes());
+        ebr[446..462].copy_from_slice(
+            &PartitionRecord::new(0x83, false, 8200, 9000, 8192)
+                .to_bytes()
+                .unwrap(),
+        );
+        ebr[462..478].copy_from_slice(
+            &PartitionRecord::new(0x05, false, 8192, 9000, 8192)
+                .to_bytes()
+                .unwrap(),
+        );
         ebr[510] = 0x55;
         ebr[511] = 0xAA;
         d.write(8192 * 512, &ebr).unwrap();

@@ -3,8 +3,9 @@
 //! alignment grain before it (the first in the extended partition's first
 //! sector).
 
-use super::raw::{PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET, PARTITION_RECORD_OFFSET};
+use super::raw::{put_record, PartitionRecord, BOOT_SIGNATURE, DISK_SIGNATURE_OFFSET};
 use super::{Mbr, MbrPartition};
+use crate::bytes::Writer;
 use crate::io::ReadAt;
 use crate::{Disk, Error, Result};
 
@@ -68,16 +69,17 @@ pub fn write(mbr: &Mbr, disk: &mut Disk, grain: u64) -> Result<()> {
         return Err(Error::invalid("mbr", "more than one extended partition"));
     }
     let ss = mbr.sector_size;
+    let mut boot_code = [0u8; DISK_SIGNATURE_OFFSET];
+    disk.read_at(0, &mut boot_code)?;
     let mut m = vec![0u8; 512];
-    disk.read_at(0, &mut m[..440])?;
-    m[DISK_SIGNATURE_OFFSET..DISK_SIGNATURE_OFFSET + 4]
-        .copy_from_slice(&mbr.disk_signature.to_le_bytes());
+    let mut w = Writer::new("mbr", "sector 0", &mut m);
+    w.put(0, &boot_code)?;
+    w.le32(DISK_SIGNATURE_OFFSET, mbr.disk_signature)?;
+    w.put(510, &BOOT_SIGNATURE)?;
     for p in &primaries {
         let rec = PartitionRecord::new(p.os_type, p.bootable, p.first_lba, p.last_lba(), 0);
-        let at = PARTITION_RECORD_OFFSET + 16 * (p.number as usize - 1);
-        m[at..at + 16].copy_from_slice(&rec.to_bytes());
+        put_record(&mut m, p.number as usize - 1, &rec)?;
     }
-    m[510..512].copy_from_slice(&BOOT_SIGNATURE);
     disk.write_vec(0, m)?;
 
     let ebrs = ebr_positions(mbr, grain)?;
@@ -85,13 +87,12 @@ pub fn write(mbr: &Mbr, disk: &mut Disk, grain: u64) -> Result<()> {
     for (i, (ebr, p)) in ebrs.iter().enumerate() {
         let mut s = vec![0u8; ss as usize];
         let rec = PartitionRecord::new(p.os_type, p.bootable, p.first_lba, p.last_lba(), *ebr);
-        s[PARTITION_RECORD_OFFSET..PARTITION_RECORD_OFFSET + 16].copy_from_slice(&rec.to_bytes());
+        put_record(&mut s, 0, &rec)?;
         if let Some((next_ebr, next)) = ebrs.get(i + 1) {
             let link = PartitionRecord::new(0x05, false, *next_ebr, next.last_lba(), ext_start);
-            s[PARTITION_RECORD_OFFSET + 16..PARTITION_RECORD_OFFSET + 32]
-                .copy_from_slice(&link.to_bytes());
+            put_record(&mut s, 1, &link)?;
         }
-        s[510..512].copy_from_slice(&BOOT_SIGNATURE);
+        Writer::new("mbr", "EBR", &mut s).put(510, &BOOT_SIGNATURE)?;
         disk.write_vec(ebr * ss, s)?;
     }
     Ok(())

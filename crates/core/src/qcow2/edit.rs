@@ -118,7 +118,7 @@ impl<'a> Editor<'a> {
                 .step_by(cs as usize)
                 .map(|o| header.refcount_table_offset + o),
         );
-        metadata.extend(rt.chunks_exact(8).map(|c| be64(c, 0) & OFFSET_MASK));
+        metadata.extend(crate::bytes::be64s(&rt).map(|e| e & OFFSET_MASK));
         metadata.extend(l1.iter().map(|e| e & OFFSET_MASK));
         metadata.sort_unstable();
         metadata.dedup();
@@ -764,7 +764,7 @@ mod tests {
     fn check(img: &[u8]) -> Vec<String> {
         let mut hb = [0u8; 112];
         hb.copy_from_slice(&img[..112]);
-        let h = Header::parse(&hb);
+        let h = Header::parse(&hb).unwrap();
         let cs = 1u64 << h.cluster_bits;
         let n = (img.len() as u64).div_ceil(cs) as usize;
         let mut refs = vec![0u32; n];
@@ -954,7 +954,7 @@ mod tests {
                 let out = edit_and_check(&img, &d, Some(grow), &w);
                 let mut hb = [0u8; 112];
                 hb.copy_from_slice(&out[..112]);
-                assert_eq!(Header::parse(&hb).size, grow);
+                assert_eq!(Header::parse(&hb).unwrap().size, grow);
             }
         }
     }
@@ -966,10 +966,10 @@ mod tests {
         let img = image(&d, 512, false);
         let mut hb = [0u8; 112];
         hb.copy_from_slice(&img[..112]);
-        let before = Header::parse(&hb);
+        let before = Header::parse(&hb).unwrap();
         let out = edit_and_check(&img, &d, Some(64 << 30), &writes(64 << 30, 512));
         hb.copy_from_slice(&out[..112]);
-        let after = Header::parse(&hb);
+        let after = Header::parse(&hb).unwrap();
         assert!(after.refcount_table_clusters > before.refcount_table_clusters);
         assert_ne!(after.refcount_table_offset, before.refcount_table_offset);
         assert_ne!(after.l1_table_offset, before.l1_table_offset);
@@ -983,7 +983,7 @@ mod tests {
         let img = image(&d, 4096, false);
         let mut hb = [0u8; 112];
         hb.copy_from_slice(&img[..112]);
-        let h = Header::parse(&hb);
+        let h = Header::parse(&hb).unwrap();
         let l2 = be64(&img, h.l1_table_offset as usize) & OFFSET_MASK;
         let mut v = img.clone();
         // Guest cluster 3: preallocated zero (keeps its host cluster).
@@ -1031,7 +1031,7 @@ mod tests {
         let img = image(&d, 4096, true);
         let mut hb = [0u8; 112];
         hb.copy_from_slice(&img[..112]);
-        let h = Header::parse(&hb);
+        let h = Header::parse(&hb).unwrap();
         let l2 = be64(&img, h.l1_table_offset as usize) & OFFSET_MASK;
         for bad in [
             OFLAG_COPIED | h.l1_table_offset,            // metadata

@@ -1,5 +1,9 @@
 //! qcow2 on-disk structures and constants, as qemu's docs/interop/qcow2.txt
 //! names them. All integers are big-endian.
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
+use crate::Result;
 
 /// "QFI\xfb" (qcow2.txt, "Header", bytes 0-3).
 pub const MAGIC: [u8; 4] = *b"QFI\xfb";
@@ -65,73 +69,90 @@ pub struct Header {
     pub compression_type: u8,
 }
 
-pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
+/// Test helper: the big-endian u64 at `at` of a whole image.
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap())
 }
 
 impl Header {
     /// Parses the first 112 bytes of a file (callers pad shorter inputs with
     /// zeros and check `header_length` against the real size).
-    pub fn parse(b: &[u8; 112]) -> Header {
-        let version = be32(b, 4);
+    pub fn parse(b: &[u8; 112]) -> Result<Header> {
+        let r = Reader::new("qcow2", "header", b);
+        let version = r.be32(4)?;
         let mut h = Header {
             version,
-            backing_file_offset: be64(b, 8),
-            backing_file_size: be32(b, 16),
-            cluster_bits: be32(b, 20),
-            size: be64(b, 24),
-            crypt_method: be32(b, 32),
-            l1_size: be32(b, 36),
-            l1_table_offset: be64(b, 40),
-            refcount_table_offset: be64(b, 48),
-            refcount_table_clusters: be32(b, 56),
-            nb_snapshots: be32(b, 60),
-            snapshots_offset: be64(b, 64),
+            backing_file_offset: r.be64(8)?,
+            backing_file_size: r.be32(16)?,
+            cluster_bits: r.be32(20)?,
+            size: r.be64(24)?,
+            crypt_method: r.be32(32)?,
+            l1_size: r.be32(36)?,
+            l1_table_offset: r.be64(40)?,
+            refcount_table_offset: r.be64(48)?,
+            refcount_table_clusters: r.be32(56)?,
+            nb_snapshots: r.be32(60)?,
+            snapshots_offset: r.be64(64)?,
             refcount_order: 4,
             header_length: HEADER_V2_LEN,
             ..Header::default()
         };
         if version >= 3 {
-            h.incompatible_features = be64(b, 72);
-            h.compatible_features = be64(b, 80);
-            h.autoclear_features = be64(b, 88);
-            h.refcount_order = be32(b, 96);
-            h.header_length = be32(b, 100);
+            h.incompatible_features = r.be64(72)?;
+            h.compatible_features = r.be64(80)?;
+            h.autoclear_features = r.be64(88)?;
+            h.refcount_order = r.be32(96)?;
+            h.header_length = r.be32(100)?;
             if h.header_length >= 112 {
-                h.compression_type = b[104];
+                h.compression_type = r.u8(104)?;
             }
         }
-        h
+        Ok(h)
     }
 
     /// Serializes a version 3 header of `header_length` 104 bytes.
-    pub fn to_bytes_v3(&self) -> [u8; HEADER_V3_LEN as usize] {
+    pub fn to_bytes_v3(&self) -> Result<[u8; HEADER_V3_LEN as usize]> {
         let mut b = [0u8; HEADER_V3_LEN as usize];
-        b[0..4].copy_from_slice(&MAGIC);
-        b[4..8].copy_from_slice(&3u32.to_be_bytes());
-        b[8..16].copy_from_slice(&self.backing_file_offset.to_be_bytes());
-        b[16..20].copy_from_slice(&self.backing_file_size.to_be_bytes());
-        b[20..24].copy_from_slice(&self.cluster_bits.to_be_bytes());
-        b[24..32].copy_from_slice(&self.size.to_be_bytes());
-        b[32..36].copy_from_slice(&self.crypt_method.to_be_bytes());
-        b[36..40].copy_from_slice(&self.l1_size.to_be_bytes());
-        b[40..48].copy_from_slice(&self.l1_table_offset.to_be_bytes());
-        b[48..56].copy_from_slice(&self.refcount_table_offset.to_be_bytes());
-        b[56..60].copy_from_slice(&self.refcount_table_clusters.to_be_bytes());
-        b[60..64].copy_from_slice(&self.nb_snapshots.to_be_bytes());
-        b[64..72].copy_from_slice(&self.snapshots_offset.to_be_bytes());
-        b[72..80].copy_from_slice(&self.incompatible_features.to_be_bytes());
-        b[80..88].copy_from_slice(&self.compatible_features.to_be_bytes());
-        b[88..96].copy_from_slice(&self.autoclear_features.to_be_bytes());
-        b[96..100].copy_from_slice(&self.refcount_order.to_be_bytes());
-        b[100..104].copy_from_slice(&HEADER_V3_LEN.to_be_bytes());
-        b
+        let mut w = Writer::new("qcow2", "header", &mut b);
+        w.put(0, &MAGIC)?;
+        w.be32(4, 3)?;
+        w.be64(8, self.backing_file_offset)?;
+        w.be32(16, self.backing_file_size)?;
+        w.be32(20, self.cluster_bits)?;
+        w.be64(24, self.size)?;
+        w.be32(32, self.crypt_method)?;
+        w.be32(36, self.l1_size)?;
+        w.be64(40, self.l1_table_offset)?;
+        w.be64(48, self.refcount_table_offset)?;
+        w.be32(56, self.refcount_table_clusters)?;
+        w.be32(60, self.nb_snapshots)?;
+        w.be64(64, self.snapshots_offset)?;
+        w.be64(72, self.incompatible_features)?;
+        w.be64(80, self.compatible_features)?;
+        w.be64(88, self.autoclear_features)?;
+        w.be32(96, self.refcount_order)?;
+        w.be32(100, HEADER_V3_LEN)?;
+        Ok(b)
+    }
+}
+
+/// A header extension's type and length ("Header extensions"): the 8
+/// bytes before its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtensionHeader {
+    pub ext_type: u32,
+    pub length: u32,
+}
+
+impl ExtensionHeader {
+    pub fn parse(b: &[u8]) -> Result<ExtensionHeader> {
+        let r = Reader::new("qcow2", "header extension", b);
+        Ok(ExtensionHeader {
+            ext_type: r.be32(0)?,
+            length: r.be32(4)?,
+        })
     }
 }
 

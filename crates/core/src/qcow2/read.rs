@@ -3,7 +3,10 @@
 //! offsets through the L1/L2 tables, with a bounded L2 cache) seen as a
 //! [`Disk`] whose allocated ranges are the clusters that hold data.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
+use crate::bytes;
 use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
@@ -99,11 +102,11 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
         }
         let mut hb = [0u8; 112];
         let n = file_size.min(112) as usize;
-        src.read_at(0, &mut hb[..n])?;
-        if hb[0..4] != MAGIC {
+        src.read_at(0, bytes::slice_mut(F, "header", &mut hb, 0, n)?)?;
+        if hb.get(0..4) != Some(&MAGIC[..]) {
             return Err(corrupt("magic", "not a qcow2 file (no QFI\\xfb magic)"));
         }
-        let h = Header::parse(&hb);
+        let h = Header::parse(&hb)?;
         if h.version != 2 && h.version != 3 {
             return Err(Error::unsupported(
                 F,
@@ -278,7 +281,8 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
         while at + 8 <= ext_end {
             let mut e = [0u8; 8];
             src.read_at(at, &mut e)?;
-            let (ty, len) = (be32(&e, 0), be32(&e, 4) as u64);
+            let ext = ExtensionHeader::parse(&e)?;
+            let (ty, len) = (ext.ext_type, ext.length as u64);
             if ty == EXT_END {
                 break;
             }
@@ -311,7 +315,7 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
             MAX_L1_BYTES,
             "qcow2 L1 table",
         )?;
-        let l1: Vec<u64> = l1b.chunks_exact(8).map(|c| be64(c, 0)).collect();
+        let l1: Vec<u64> = bytes::be64s(&l1b).collect();
         for (i, &e) in l1.iter().enumerate() {
             let off = e & OFFSET_MASK;
             if off == 0 {
@@ -367,7 +371,7 @@ impl Qcow2Reader {
             MAX_CLUSTER_BYTES,
             "qcow2 L2 table",
         )?;
-        let t: Arc<Vec<u64>> = Arc::new(b.chunks_exact(8).map(|c| be64(c, 0)).collect());
+        let t: Arc<Vec<u64>> = Arc::new(bytes::be64s(&b).collect());
         let mut cache = self
             .l2_cache
             .lock()
@@ -470,13 +474,13 @@ impl Qcow2Reader {
                 MAX_CLUSTER_BYTES,
                 "qcow2 L2 table",
             )?;
-            for (j, c) in b.chunks_exact(8).enumerate() {
+            for (j, entry) in bytes::be64s(&b).enumerate() {
                 let idx = i as u64 * per_l2 + j as u64;
                 let start = idx * self.cs;
                 if start >= size {
                     break;
                 }
-                match self.decode(idx, be64(c, 0))? {
+                match self.decode(idx, entry)? {
                     Mapping::Standard(_) | Mapping::Compressed(_) => {
                         let len = self.cs.min(size - start);
                         match out.last_mut() {
@@ -564,7 +568,7 @@ impl ReadAt for Qcow2Reader {
             let idx = pos >> self.cluster_bits;
             let within = pos & (self.cs - 1);
             let n = ((self.cs - within) as usize).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
+            let out = bytes::slice_mut(F, "read buffer", buf, done, n)?;
             match self.map(idx)? {
                 Mapping::Zero => out.fill(0),
                 Mapping::Unallocated => match &self.backing {
@@ -583,7 +587,7 @@ impl ReadAt for Qcow2Reader {
                         let bsize = d.size();
                         if pos < bsize {
                             let m = (bsize - pos).min(n as u64) as usize;
-                            d.read_at(pos, &mut out[..m])?;
+                            d.read_at(pos, bytes::slice_mut(F, "read buffer", out, 0, m)?)?;
                         }
                     }
                 },
@@ -591,12 +595,13 @@ impl ReadAt for Qcow2Reader {
                     let at = host + within;
                     let fsize = self.src.size();
                     let avail = fsize.saturating_sub(at).min(n as u64) as usize;
-                    self.src.read_at(at, &mut out[..avail])?;
-                    out[avail..].fill(0);
+                    let (data, tail) = out.split_at_mut(avail.min(n));
+                    self.src.read_at(at, data)?;
+                    tail.fill(0);
                 }
                 Mapping::Compressed(e) => {
                     let c = self.inflate(e)?;
-                    out.copy_from_slice(&c[within as usize..within as usize + n]);
+                    out.copy_from_slice(bytes::slice(F, "cluster", &c, within as usize, n)?);
                 }
             }
             done += n;

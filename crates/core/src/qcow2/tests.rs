@@ -267,7 +267,7 @@ fn tables_follow_the_data() {
     let img = image(&d, 4096, false);
     let mut hb = [0u8; 112];
     hb.copy_from_slice(&img[..112]);
-    let h = Header::parse(&hb);
+    let h = Header::parse(&hb).unwrap();
     let l1 = h.l1_table_offset as usize;
     let first_l2 = (0..h.l1_size as usize)
         .map(|i| be64(&img, l1 + i * 8) & OFFSET_MASK)
@@ -357,7 +357,7 @@ fn small() -> (Vec<u8>, Header) {
     let img = image(&d, 4096, false);
     let mut hb = [0u8; 112];
     hb.copy_from_slice(&img[..112]);
-    (img, Header::parse(&hb))
+    (img, Header::parse(&hb).unwrap())
 }
 
 #[test]

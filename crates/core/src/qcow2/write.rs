@@ -325,7 +325,7 @@ impl Layout {
 
     /// The first cluster: the header, then zeros (the end-of-extensions
     /// marker is type 0, length 0).
-    fn header_cluster(&self, t: &Tables) -> Vec<u8> {
+    fn header_cluster(&self, t: &Tables) -> Result<Vec<u8>> {
         let header = Header {
             version: 3,
             cluster_bits: self.cluster_bits,
@@ -339,8 +339,9 @@ impl Layout {
             ..Header::default()
         };
         let mut buf = vec![0u8; self.cs as usize];
-        buf[..HEADER_V3_LEN as usize].copy_from_slice(&header.to_bytes_v3());
-        buf
+        crate::bytes::Writer::new("qcow2", "header cluster", &mut buf)
+            .put(0, &header.to_bytes_v3()?)?;
+        Ok(buf)
     }
 
     /// Writes the tables; `pos` is where the sink is (the end of the data).
@@ -687,7 +688,7 @@ impl<'a> PushWriter<'a> {
         self.flush_batch()?;
         let t = self.layout.tables()?;
         self.layout.emit_tables(&t, self.pos, self.sink)?;
-        let header = self.layout.header_cluster(&t);
+        let header = self.layout.header_cluster(&t)?;
         self.sink.patch(0, &header[..HEADER_V3_LEN as usize])?;
         self.sink.finish()
     }
@@ -765,7 +766,7 @@ fn two_passes(
     })?;
 
     let t = layout.tables()?;
-    sink.write(&layout.header_cluster(&t))?;
+    sink.write(&layout.header_cluster(&t)?)?;
 
     // Pass 2: the data clusters, in the planned order.
     let total = t.file_size;

@@ -3,6 +3,10 @@
 //! Footer Format"), the dynamic disk header ("Dynamic Disk Header Format"),
 //! the block allocation table and CHS geometry ("CHS Calculation"). All
 //! integers are big-endian.
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
+use crate::Result;
 
 /// Footer cookie.
 pub const COOKIE: [u8; 8] = *b"conectix";
@@ -54,16 +58,6 @@ pub struct Footer {
     pub saved_state: u8,
 }
 
-pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
-}
-
 /// One's complement of the byte sum, with the checksum field counted as
 /// zero (spec: "Checksum").
 pub fn checksum(b: &[u8], checksum_at: usize) -> u32 {
@@ -77,53 +71,51 @@ pub fn checksum(b: &[u8], checksum_at: usize) -> u32 {
 }
 
 impl Footer {
-    pub fn parse(b: &[u8; FOOTER_LEN]) -> Footer {
-        let mut app = [0u8; 4];
-        app.copy_from_slice(&b[28..32]);
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&b[68..84]);
-        Footer {
-            features: be32(b, 8),
-            file_format_version: be32(b, 12),
-            data_offset: be64(b, 16),
-            time_stamp: be32(b, 24),
-            creator_application: app,
-            creator_version: be32(b, 32),
-            creator_host_os: be32(b, 36),
-            original_size: be64(b, 40),
-            current_size: be64(b, 48),
-            cylinders: u16::from_be_bytes([b[56], b[57]]),
-            heads: b[58],
-            sectors_per_track: b[59],
-            disk_type: be32(b, 60),
-            checksum: be32(b, 64),
-            unique_id: id,
-            saved_state: b[84],
-        }
+    pub fn parse(b: &[u8; FOOTER_LEN]) -> Result<Footer> {
+        let r = Reader::new("vhd", "footer", b);
+        Ok(Footer {
+            features: r.be32(8)?,
+            file_format_version: r.be32(12)?,
+            data_offset: r.be64(16)?,
+            time_stamp: r.be32(24)?,
+            creator_application: r.array(28)?,
+            creator_version: r.be32(32)?,
+            creator_host_os: r.be32(36)?,
+            original_size: r.be64(40)?,
+            current_size: r.be64(48)?,
+            cylinders: r.be16(56)?,
+            heads: r.u8(58)?,
+            sectors_per_track: r.u8(59)?,
+            disk_type: r.be32(60)?,
+            checksum: r.be32(64)?,
+            unique_id: r.array(68)?,
+            saved_state: r.u8(84)?,
+        })
     }
 
     /// Serializes, computing the checksum.
-    pub fn to_bytes(&self) -> [u8; FOOTER_LEN] {
+    pub fn to_bytes(&self) -> Result<[u8; FOOTER_LEN]> {
         let mut b = [0u8; FOOTER_LEN];
-        b[0..8].copy_from_slice(&COOKIE);
-        b[8..12].copy_from_slice(&self.features.to_be_bytes());
-        b[12..16].copy_from_slice(&self.file_format_version.to_be_bytes());
-        b[16..24].copy_from_slice(&self.data_offset.to_be_bytes());
-        b[24..28].copy_from_slice(&self.time_stamp.to_be_bytes());
-        b[28..32].copy_from_slice(&self.creator_application);
-        b[32..36].copy_from_slice(&self.creator_version.to_be_bytes());
-        b[36..40].copy_from_slice(&self.creator_host_os.to_be_bytes());
-        b[40..48].copy_from_slice(&self.original_size.to_be_bytes());
-        b[48..56].copy_from_slice(&self.current_size.to_be_bytes());
-        b[56..58].copy_from_slice(&self.cylinders.to_be_bytes());
-        b[58] = self.heads;
-        b[59] = self.sectors_per_track;
-        b[60..64].copy_from_slice(&self.disk_type.to_be_bytes());
-        b[68..84].copy_from_slice(&self.unique_id);
-        b[84] = self.saved_state;
-        let c = checksum(&b, 64);
-        b[64..68].copy_from_slice(&c.to_be_bytes());
-        b
+        let mut w = Writer::new("vhd", "footer", &mut b);
+        w.put(0, &COOKIE)?;
+        w.be32(8, self.features)?;
+        w.be32(12, self.file_format_version)?;
+        w.be64(16, self.data_offset)?;
+        w.be32(24, self.time_stamp)?;
+        w.put(28, &self.creator_application)?;
+        w.be32(32, self.creator_version)?;
+        w.be32(36, self.creator_host_os)?;
+        w.be64(40, self.original_size)?;
+        w.be64(48, self.current_size)?;
+        w.be16(56, self.cylinders)?;
+        w.u8(58, self.heads)?;
+        w.u8(59, self.sectors_per_track)?;
+        w.be32(60, self.disk_type)?;
+        w.put(68, &self.unique_id)?;
+        w.u8(84, self.saved_state)?;
+        let c = checksum(w.buf(), 64);
+        w.be32(64, c)?;
+        Ok(b)
     }
 
     /// Sectors as CHS geometry counts them.
@@ -144,28 +136,30 @@ pub struct DynHeader {
 }
 
 impl DynHeader {
-    pub fn parse(b: &[u8; DYN_HEADER_LEN]) -> DynHeader {
-        DynHeader {
-            data_offset: be64(b, 8),
-            table_offset: be64(b, 16),
-            header_version: be32(b, 24),
-            max_table_entries: be32(b, 28),
-            block_size: be32(b, 32),
-            checksum: be32(b, 36),
-        }
+    pub fn parse(b: &[u8; DYN_HEADER_LEN]) -> Result<DynHeader> {
+        let r = Reader::new("vhd", "dynamic disk header", b);
+        Ok(DynHeader {
+            data_offset: r.be64(8)?,
+            table_offset: r.be64(16)?,
+            header_version: r.be32(24)?,
+            max_table_entries: r.be32(28)?,
+            block_size: r.be32(32)?,
+            checksum: r.be32(36)?,
+        })
     }
 
-    pub fn to_bytes(&self) -> [u8; DYN_HEADER_LEN] {
+    pub fn to_bytes(&self) -> Result<[u8; DYN_HEADER_LEN]> {
         let mut b = [0u8; DYN_HEADER_LEN];
-        b[0..8].copy_from_slice(&DYN_COOKIE);
-        b[8..16].copy_from_slice(&self.data_offset.to_be_bytes());
-        b[16..24].copy_from_slice(&self.table_offset.to_be_bytes());
-        b[24..28].copy_from_slice(&self.header_version.to_be_bytes());
-        b[28..32].copy_from_slice(&self.max_table_entries.to_be_bytes());
-        b[32..36].copy_from_slice(&self.block_size.to_be_bytes());
-        let c = checksum(&b, 36);
-        b[36..40].copy_from_slice(&c.to_be_bytes());
-        b
+        let mut w = Writer::new("vhd", "dynamic disk header", &mut b);
+        w.put(0, &DYN_COOKIE)?;
+        w.be64(8, self.data_offset)?;
+        w.be64(16, self.table_offset)?;
+        w.be32(24, self.header_version)?;
+        w.be32(28, self.max_table_entries)?;
+        w.be32(32, self.block_size)?;
+        let c = checksum(w.buf(), 36);
+        w.be32(36, c)?;
+        Ok(b)
     }
 }
 

@@ -6,8 +6,10 @@
 
 // A Source is an Arc<dyn ReadAt>, not Send by contract.
 #![allow(clippy::arc_with_non_send_sync)]
+#![deny(clippy::indexing_slicing)]
 
 use super::raw::*;
+use crate::bytes;
 use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source, SubRange};
 use crate::{Disk, Error, Result};
@@ -75,7 +77,7 @@ impl ReadAt for VhdReader {
             let b = pos / self.block_size;
             let within = pos % self.block_size;
             let n = ((self.block_size - within) as usize).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
+            let out = bytes::slice_mut("vhd", "read buffer", buf, done, n)?;
             match self.block_offset(b) {
                 None => out.fill(0),
                 Some(at) => self.src.read_at(at + within, out)?,
@@ -92,10 +94,10 @@ impl ReadAt for VhdReader {
 fn read_footer(src: &dyn ReadAt, at: u64) -> Result<Option<Footer>> {
     let mut b = [0u8; FOOTER_LEN];
     src.read_at(at, &mut b)?;
-    if b[0..8] != COOKIE {
+    if b.get(0..8) != Some(&COOKIE[..]) {
         return Ok(None);
     }
-    let f = Footer::parse(&b);
+    let f = Footer::parse(&b)?;
     if checksum(&b, 64) != f.checksum {
         return Err(corrupt(
             "footer checksum",
@@ -184,7 +186,7 @@ pub fn open(src: Source) -> Result<Opened> {
             if hb[0..8] != DYN_COOKIE {
                 return Err(corrupt("dynamic disk header", "no 'cxsparse' cookie"));
             }
-            let h = DynHeader::parse(&hb);
+            let h = DynHeader::parse(&hb)?;
             if checksum(&hb, 36) != h.checksum {
                 return Err(corrupt(
                     "dynamic disk header checksum",
@@ -211,7 +213,7 @@ pub fn open(src: Source) -> Result<Opened> {
                 _ => return Err(corrupt("table_offset", format!("the {bat_bytes}-byte BAT at {:#x} runs past the end of the {file_size}-byte file", h.table_offset))),
             }
             let batb = read_vec(&*src, h.table_offset, bat_bytes, 64 << 20, "vhd BAT")?;
-            let bat: Vec<u32> = batb.chunks_exact(4).map(|c| be32(c, 0)).collect();
+            let bat: Vec<u32> = bytes::be32s(&batb).collect();
             let bitmap = bitmap_len(bs);
             for (i, &e) in bat.iter().enumerate() {
                 if e == BAT_UNUSED {

@@ -140,15 +140,15 @@ fn size_follows_creator_app_as_qemu() {
     let n = img.len();
     let mut f = [0u8; 512];
     f.copy_from_slice(&img[n - 512..]);
-    let mut foot = Footer::parse(&f);
+    let mut foot = Footer::parse(&f).unwrap();
     foot.current_size = 9 << 20;
-    img[n - 512..].copy_from_slice(&foot.to_bytes());
+    img[n - 512..].copy_from_slice(&foot.to_bytes().unwrap());
     // Our creator: geometry wins.
     let chs = foot.chs_sectors() * 512;
     assert_eq!(open(Arc::new(img.clone())).unwrap().info.virtual_size, chs);
     // Hyper-V: current_size wins.
     foot.creator_application = *b"win ";
-    img[n - 512..].copy_from_slice(&foot.to_bytes());
+    img[n - 512..].copy_from_slice(&foot.to_bytes().unwrap());
     assert_eq!(open(Arc::new(img)).unwrap().info.virtual_size, 9 << 20);
 }
 
@@ -156,7 +156,7 @@ fn size_follows_creator_app_as_qemu() {
 fn timestamp_and_uuid_come_from_the_context() {
     let d = Disk::new(1 << 20);
     let a = image(&d, "fixed");
-    let f = Footer::parse(a[a.len() - 512..].try_into().unwrap());
+    let f = Footer::parse(a[a.len() - 512..].try_into().unwrap()).unwrap();
     let ctx = crate::BuildContext::default();
     assert_eq!(f.time_stamp as i64, ctx.epoch - VHD_EPOCH);
     assert_eq!(f.unique_id, ctx.uuid("vhd-uuid"));
@@ -192,9 +192,9 @@ fn hostile_images_are_refused() {
     let mut v = img.clone();
     let mut hb = [0u8; 1024];
     hb.copy_from_slice(&v[512..1536]);
-    let mut h = DynHeader::parse(&hb);
+    let mut h = DynHeader::parse(&hb).unwrap();
     h.max_table_entries = 1 << 28;
-    v[512..1536].copy_from_slice(&h.to_bytes());
+    v[512..1536].copy_from_slice(&h.to_bytes().unwrap());
     assert!(err_text(v).contains("past the end"));
     // Block offsets past EOF.
     let mut v = img.clone();
@@ -205,9 +205,9 @@ fn hostile_images_are_refused() {
     assert!(!err_text(v).is_empty());
     // Differencing disks.
     let mut v = img.clone();
-    let mut f = Footer::parse(v[..512].try_into().unwrap());
+    let mut f = Footer::parse(v[..512].try_into().unwrap()).unwrap();
     f.disk_type = DISK_DIFFERENCING;
-    v[..512].copy_from_slice(&f.to_bytes());
+    v[..512].copy_from_slice(&f.to_bytes().unwrap());
     assert!(err_text(v).contains("differencing"));
     // Not a VHD.
     assert!(err_text(vec![0u8; 4096]).contains("cookie"));
@@ -215,9 +215,9 @@ fn hostile_images_are_refused() {
     // A fixed disk claiming more than the file holds.
     let mut v = image(&d, "fixed");
     let m = v.len();
-    let mut f = Footer::parse(v[m - 512..].try_into().unwrap());
+    let mut f = Footer::parse(v[m - 512..].try_into().unwrap()).unwrap();
     f.cylinders = 60000;
-    v[m - 512..].copy_from_slice(&f.to_bytes());
+    v[m - 512..].copy_from_slice(&f.to_bytes().unwrap());
     assert!(err_text(v).contains("does not fit"));
 }
 

@@ -135,7 +135,7 @@ pub fn write(
             let f = footer(size, geom, DISK_FIXED, opts);
             let hole = write_range(disk, 0, dsize, sink, &mut buf, progress, "writing vhd")?;
             sink.hole(hole + (size - dsize))?;
-            sink.write(&f.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
         }
         Kind::Dynamic { block_size } => {
             let f = footer(size, geom, DISK_DYNAMIC, opts);
@@ -161,8 +161,8 @@ pub fn write(
                 checksum: 0,
             };
             if sink.can_patch() {
-                sink.write(&f.to_bytes())?;
-                sink.write(&dh.to_bytes())?;
+                sink.write(&f.to_bytes()?)?;
+                sink.write(&dh.to_bytes()?)?;
                 return one_pass(disk, &f, block_size, table_offset, bat_len, sink, progress);
             }
 
@@ -190,8 +190,8 @@ pub fn write(
                 ));
             }
 
-            sink.write(&f.to_bytes())?;
-            sink.write(&dh.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
+            sink.write(&dh.to_bytes()?)?;
             let mut bat = vec![0xffu8; bat_len as usize];
             for (k, &b) in blocks.iter().enumerate() {
                 let sector = ((first_block + k as u64 * stride) / 512) as u32;
@@ -208,7 +208,7 @@ pub fn write(
                 let hole = write_range(disk, s, e, sink, &mut buf, progress, "writing vhd")?;
                 sink.hole(hole + (s + block_size - e))?;
             }
-            sink.write(&f.to_bytes())?;
+            sink.write(&f.to_bytes()?)?;
         }
     }
     sink.finish()
@@ -260,7 +260,7 @@ fn one_pass(
             sink.write(&bm)
         },
     )?;
-    sink.write(&f.to_bytes())?;
+    sink.write(&f.to_bytes()?)?;
     let entries = blocks.iter().enumerate().map(|(k, &b)| {
         let sector = ((first_block + k as u64 * stride) / 512) as u32;
         (b * 4, sector.to_be_bytes())

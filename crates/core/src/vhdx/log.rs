@@ -3,7 +3,10 @@
 //! never written). The overlay is a [`Disk`] over the file with the
 //! replayed 4 KiB sectors and zeroed ranges on top.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
+use crate::bytes::Reader;
 use crate::io::{read_vec, Source};
 use crate::{Disk, Error, Result};
 use std::sync::Arc;
@@ -26,28 +29,33 @@ struct Entry {
 fn parse_entry(log: &[u8], at: u64, guid: &[u8; 16]) -> Option<Entry> {
     let len_log = log.len() as u64;
     // Entries may wrap around the end of the circular log.
-    let get = |off: u64, n: u64| -> Vec<u8> {
+    let get = |off: u64, n: u64| -> Option<Vec<u8>> {
         (0..n)
-            .map(|i| log[((at + off + i) % len_log) as usize])
+            .map(|i| {
+                let k = at.checked_add(off)?.checked_add(i)?.checked_rem(len_log)?;
+                log.get(k as usize).copied()
+            })
             .collect()
     };
-    let h = get(0, LOG_ENTRY_HEADER_SIZE);
-    if &h[0..4] != LOG_ENTRY_SIGNATURE {
+    let h = get(0, LOG_ENTRY_HEADER_SIZE)?;
+    let hr = Reader::new("vhdx", "log entry header", &h);
+    if hr.bytes(0, 4).ok()? != LOG_ENTRY_SIGNATURE {
         return None;
     }
-    let length = le32(&h, 8) as u64;
+    let length = hr.le32(8).ok()? as u64;
     if length == 0 || length & (LOG_SECTOR - 1) != 0 || length > len_log {
         return None;
     }
-    let whole = get(0, length);
-    if le32(&whole, 4) != checksum_with_zero_field(&whole, 4) {
+    let whole = get(0, length)?;
+    let r = Reader::new("vhdx", "log entry", &whole);
+    if r.le32(4).ok()? != checksum_with_zero_field(&whole, 4) {
         return None;
     }
-    if &whole[32..48] != guid {
+    if r.bytes(32, 16).ok()? != guid {
         return None;
     }
-    let seq = le64(&whole, 16);
-    let count = le32(&whole, 24) as u64;
+    let seq = r.le64(16).ok()?;
+    let count = r.le32(24).ok()? as u64;
     let desc_bytes = LOG_ENTRY_HEADER_SIZE + count * LOG_DESCRIPTOR_SIZE;
     let desc_sectors = desc_bytes.div_ceil(LOG_SECTOR);
     let mut data_at = desc_sectors * LOG_SECTOR;
@@ -57,37 +65,40 @@ fn parse_entry(log: &[u8], at: u64, guid: &[u8; 16]) -> Option<Entry> {
     let mut ops = Vec::new();
     for i in 0..count {
         let d = (LOG_ENTRY_HEADER_SIZE + i * LOG_DESCRIPTOR_SIZE) as usize;
-        let desc = &whole[d..d + 32];
-        if le64(desc, 24) != seq {
+        let desc = r.sub(d, 32, "log descriptor").ok()?;
+        if desc.le64(24).ok()? != seq {
             return None;
         }
-        let file_offset = le64(desc, 16);
+        let file_offset = desc.le64(16).ok()?;
         if file_offset & (LOG_SECTOR - 1) != 0 {
             return None;
         }
-        if &desc[0..4] == ZERO_DESCRIPTOR_SIGNATURE {
-            let zero_length = le64(desc, 8);
+        let signature = desc.bytes(0, 4).ok()?;
+        if signature == ZERO_DESCRIPTOR_SIGNATURE {
+            let zero_length = desc.le64(8).ok()?;
             if zero_length & (LOG_SECTOR - 1) != 0 {
                 return None;
             }
             ops.push((file_offset, Err(zero_length)));
-        } else if &desc[0..4] == DATA_DESCRIPTOR_SIGNATURE {
+        } else if signature == DATA_DESCRIPTOR_SIGNATURE {
             if data_at + LOG_SECTOR > length {
                 return None;
             }
-            let s = &whole[data_at as usize..(data_at + LOG_SECTOR) as usize];
-            if &s[0..4] != DATA_SECTOR_SIGNATURE
-                || le32(s, 4) as u64 != seq >> 32
-                || le32(s, 4092) as u64 != seq & 0xffff_ffff
+            let s = r
+                .sub(data_at as usize, LOG_SECTOR as usize, "log data sector")
+                .ok()?;
+            if s.bytes(0, 4).ok()? != DATA_SECTOR_SIGNATURE
+                || s.le32(4).ok()? as u64 != seq >> 32
+                || s.le32(4092).ok()? as u64 != seq & 0xffff_ffff
             {
                 return None;
             }
             // The sector on disk: LeadingBytes, the 4084 data bytes,
             // TrailingBytes (2.3.1.3).
             let mut sector = Vec::with_capacity(LOG_SECTOR as usize);
-            sector.extend_from_slice(&desc[8..16]);
-            sector.extend_from_slice(&s[8..4092]);
-            sector.extend_from_slice(&desc[4..8]);
+            sector.extend_from_slice(desc.bytes(8, 8).ok()?);
+            sector.extend_from_slice(s.bytes(8, 4084).ok()?);
+            sector.extend_from_slice(desc.bytes(4, 4).ok()?);
             ops.push((file_offset, Ok(sector)));
             data_at += LOG_SECTOR;
         } else {
@@ -97,9 +108,9 @@ fn parse_entry(log: &[u8], at: u64, guid: &[u8; 16]) -> Option<Entry> {
     Some(Entry {
         sequence_number: seq,
         length,
-        tail: le32(&whole, 12) as u64,
-        flushed_file_offset: le64(&whole, 48),
-        last_file_offset: le64(&whole, 56),
+        tail: r.le32(12).ok()? as u64,
+        flushed_file_offset: r.le64(48).ok()?,
+        last_file_offset: r.le64(56).ok()?,
         ops,
     })
 }
@@ -128,9 +139,10 @@ pub fn replay(
     while at < log_length {
         if let Some(first) = parse_entry(&log, at, log_guid) {
             let start = at;
+            let first_length = first.length;
             let mut seq = vec![first];
-            let mut next = (start + seq[0].length) % log_length;
-            let mut walked = seq[0].length;
+            let mut next = (start + first_length) % log_length;
+            let mut walked = first_length;
             while walked < log_length {
                 match parse_entry(&log, next, log_guid) {
                     Some(e)

@@ -1,6 +1,10 @@
 //! VHDX on-disk structures and constants, named as in [MS-VHDX] v20160714.
 //! All integers are little-endian; GUIDs are stored in the Microsoft
 //! mixed-endian layout (first three fields little-endian).
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
+use crate::Result;
 
 /// 2.2.1 File Type Identifier: "vhdxfile" then a UTF-16LE creator (512 bytes).
 pub const FILE_SIGNATURE: &[u8; 8] = b"vhdxfile";
@@ -122,6 +126,152 @@ pub const fn ms_guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
     ]
 }
 
+/// 2.2.2 Header. GUIDs are in their on-disk byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhdxHeader {
+    pub checksum: u32,
+    pub sequence_number: u64,
+    pub file_write_guid: [u8; 16],
+    pub data_write_guid: [u8; 16],
+    pub log_guid: [u8; 16],
+    pub log_version: u16,
+    pub version: u16,
+    pub log_length: u32,
+    pub log_offset: u64,
+}
+
+impl VhdxHeader {
+    /// Parses a header (the 4 KiB the checksum covers); `None` when the
+    /// signature or CRC-32C is wrong.
+    pub fn parse(b: &[u8]) -> Result<Option<VhdxHeader>> {
+        let r = Reader::new("vhdx", "header", b);
+        let checksum = r.le32(4)?;
+        if r.bytes(0, 4)? != HEADER_SIGNATURE || checksum != checksum_with_zero_field(b, 4) {
+            return Ok(None);
+        }
+        Ok(Some(VhdxHeader {
+            checksum,
+            sequence_number: r.le64(8)?,
+            file_write_guid: r.array(16)?,
+            data_write_guid: r.array(32)?,
+            log_guid: r.array(48)?,
+            log_version: r.le16(64)?,
+            version: r.le16(66)?,
+            log_length: r.le32(68)?,
+            log_offset: r.le64(72)?,
+        }))
+    }
+
+    /// The 4 KiB header with its CRC-32C (`checksum` is computed).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut b = vec![0u8; HEADER_SIZE];
+        let mut w = Writer::new("vhdx", "header", &mut b);
+        w.put(0, HEADER_SIGNATURE)?;
+        w.le64(8, self.sequence_number)?;
+        w.put(16, &self.file_write_guid)?;
+        w.put(32, &self.data_write_guid)?;
+        w.put(48, &self.log_guid)?;
+        w.le16(64, self.log_version)?;
+        w.le16(66, self.version)?;
+        w.le32(68, self.log_length)?;
+        w.le64(72, self.log_offset)?;
+        let crc = checksum_with_zero_field(w.buf(), 4);
+        w.le32(4, crc)?;
+        Ok(b)
+    }
+}
+
+/// 2.2.3 Region table: its header (signature, CRC-32C, entry count) and
+/// `entries`, in a 64 KiB table.
+pub fn encode_region_table(entries: &[RegionTableEntry]) -> Result<Vec<u8>> {
+    let mut b = vec![0u8; REGION_TABLE_SIZE];
+    {
+        let mut w = Writer::new("vhdx", "region table", &mut b);
+        w.put(0, REGION_SIGNATURE)?;
+        w.le32(8, entries.len() as u32)?;
+    }
+    for (i, e) in entries.iter().enumerate() {
+        e.encode(&mut b, i)?;
+    }
+    let crc = checksum_with_zero_field(&b, 4);
+    Writer::new("vhdx", "region table", &mut b).le32(4, crc)?;
+    Ok(b)
+}
+
+/// 2.2.3.2 Region table entry (32 bytes, after the 16-byte table header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionTableEntry {
+    pub guid: [u8; 16],
+    pub file_offset: u64,
+    pub length: u32,
+    pub required: bool,
+}
+
+impl RegionTableEntry {
+    /// Entry `i` of a region table.
+    pub fn parse(table: &[u8], i: usize) -> Result<RegionTableEntry> {
+        let e = Reader::new("vhdx", "region table", table).sub(
+            16usize.saturating_add(i.saturating_mul(32)),
+            32,
+            "region table entry",
+        )?;
+        Ok(RegionTableEntry {
+            guid: e.array(0)?,
+            file_offset: e.le64(16)?,
+            length: e.le32(24)?,
+            required: e.le32(28)? & 1 != 0,
+        })
+    }
+
+    /// Writes entry `i` of a region table.
+    pub fn encode(&self, table: &mut [u8], i: usize) -> Result<()> {
+        let mut w = Writer::new("vhdx", "region table", table);
+        let e = 16usize.saturating_add(i.saturating_mul(32));
+        w.put(e, &self.guid)?;
+        w.le64(e + 16, self.file_offset)?;
+        w.le32(e + 24, self.length)?;
+        w.le32(e + 28, self.required as u32)?;
+        Ok(())
+    }
+}
+
+/// 2.6.1.2 Metadata table entry (32 bytes, after the 32-byte table header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataTableEntry {
+    pub item_id: [u8; 16],
+    pub offset: u32,
+    pub length: u32,
+    pub flags: u32,
+}
+
+impl MetadataTableEntry {
+    /// Entry `i` of a metadata table.
+    pub fn parse(table: &[u8], i: usize) -> Result<MetadataTableEntry> {
+        let e = Reader::new("vhdx", "metadata table", table).sub(
+            32usize.saturating_add(i.saturating_mul(32)),
+            32,
+            "metadata table entry",
+        )?;
+        Ok(MetadataTableEntry {
+            item_id: e.array(0)?,
+            offset: e.le32(16)?,
+            length: e.le32(20)?,
+            flags: e.le32(24)?,
+        })
+    }
+
+    /// Writes entry `i` of a metadata table.
+    pub fn encode(&self, table: &mut [u8], i: usize) -> Result<()> {
+        let mut w = Writer::new("vhdx", "metadata table", table);
+        let e = 32usize.saturating_add(i.saturating_mul(32));
+        w.put(e, &self.item_id)?;
+        w.le32(e + 16, self.offset)?;
+        w.le32(e + 20, self.length)?;
+        w.le32(e + 24, self.flags)?;
+        Ok(())
+    }
+}
+
 /// Converts an RFC 4122 (big-endian) UUID to the on-disk GUID layout and back
 /// (the swap is its own inverse).
 pub fn swap_guid(u: [u8; 16]) -> [u8; 16] {
@@ -152,22 +302,12 @@ pub fn bat_index(i: u64, chunk_ratio: u64) -> u64 {
     i + i / chunk_ratio
 }
 
-pub fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-pub fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]))
-}
-pub fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]))
-}
-
 /// CRC-32C of `buf` with the 4-byte checksum field at `at` taken as zero
 /// (2.2.2, 2.2.3: Checksum covers the structure with the field zeroed).
 pub fn checksum_with_zero_field(buf: &[u8], at: usize) -> u32 {
-    let crc = crc32c::crc32c(&buf[..at]);
+    let crc = crc32c::crc32c(buf.get(..at).unwrap_or_default());
     let crc = crc32c::crc32c_append(crc, &[0; 4]);
-    crc32c::crc32c_append(crc, &buf[at + 4..])
+    crc32c::crc32c_append(crc, buf.get(at.saturating_add(4)..).unwrap_or_default())
 }
 
 /// 2.3.1.1 Log entry header ("loge", 64 bytes); entries are 4 KiB multiples.

@@ -2,7 +2,10 @@
 //! region table, metadata, BAT; payload blocks become extents of the
 //! returned disk that point straight into the file.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
+use crate::bytes;
 use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
@@ -34,19 +37,15 @@ fn parse_header(src: &dyn ReadAt, at: u64) -> Option<Header> {
         "vhdx header",
     )
     .ok()?;
-    if &b[0..4] != HEADER_SIGNATURE || le32(&b, 4) != checksum_with_zero_field(&b, 4) {
+    let h = VhdxHeader::parse(&b).ok()??;
+    if h.version != HEADER_VERSION {
         return None;
     }
-    if le16(&b, 66) != HEADER_VERSION {
-        return None;
-    }
-    let mut log_guid = [0u8; 16];
-    log_guid.copy_from_slice(&b[48..64]);
     Some(Header {
-        sequence_number: le64(&b, 8),
-        log_guid,
-        log_length: le32(&b, 68),
-        log_offset: le64(&b, 72),
+        sequence_number: h.sequence_number,
+        log_guid: h.log_guid,
+        log_length: h.log_length,
+        log_offset: h.log_offset,
     })
 }
 
@@ -81,14 +80,15 @@ fn region_table(src: &dyn ReadAt) -> Result<((u64, u64), (u64, u64))> {
             REGION_TABLE_SIZE as u64,
             "vhdx region table",
         )?;
-        if &b[0..4] != REGION_SIGNATURE || le32(&b, 4) != checksum_with_zero_field(&b, 4) {
+        let r = bytes::Reader::new(F, "region table", &b);
+        if r.bytes(0, 4)? != REGION_SIGNATURE || r.le32(4)? != checksum_with_zero_field(&b, 4) {
             last_err = Some(corrupt(
                 "region table",
                 "neither copy is valid (bad signature or CRC-32C)",
             ));
             continue;
         }
-        let count = le32(&b, 8);
+        let count = r.le32(8)?;
         if count > REGION_MAX_ENTRIES {
             return Err(corrupt(
                 "region table",
@@ -97,11 +97,8 @@ fn region_table(src: &dyn ReadAt) -> Result<((u64, u64), (u64, u64))> {
         }
         let (mut bat, mut meta) = (None, None);
         for i in 0..count as usize {
-            let e = 16 + i * 32;
-            let guid: [u8; 16] = b[e..e + 16].try_into().unwrap_or([0; 16]);
-            let off = le64(&b, e + 16);
-            let len = le32(&b, e + 24) as u64;
-            let required = le32(&b, e + 28) & 1 != 0;
+            let e = RegionTableEntry::parse(&b, i)?;
+            let (guid, off, len, required) = (e.guid, e.file_offset, e.length as u64, e.required);
             let name = if guid == BAT_GUID {
                 "BAT region"
             } else if guid == METADATA_GUID {
@@ -160,7 +157,7 @@ pub struct Metadata {
 fn utf16(b: &[u8]) -> String {
     let u: Vec<u16> = b
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .map(|c| c.try_into().map(u16::from_le_bytes).unwrap_or(0))
         .collect();
     String::from_utf16_lossy(&u)
 }
@@ -170,16 +167,16 @@ fn parse_parent_locator(d: &[u8]) -> Vec<(String, String)> {
     if d.len() < 20 {
         return out;
     }
-    let count = le16(d, 18) as usize;
+    let r = bytes::Reader::new(F, "parent locator", d);
+    let count = r.le16(18).unwrap_or(0) as usize;
     for i in 0..count.min(256) {
-        let e = 20 + i * 12;
-        if e + 12 > d.len() {
+        let Ok(e) = r.sub(20 + i * 12, 12, "parent locator entry") else {
             break;
-        }
-        let ko = le32(d, e) as usize;
-        let vo = le32(d, e + 4) as usize;
-        let kl = le16(d, e + 8) as usize;
-        let vl = le16(d, e + 10) as usize;
+        };
+        let field = |o: usize| e.le32(o).unwrap_or(0) as usize;
+        let (ko, vo) = (field(0), field(4));
+        let kl = e.le16(8).unwrap_or(0) as usize;
+        let vl = e.le16(10).unwrap_or(0) as usize;
         if let (Some(k), Some(v)) = (
             d.get(ko..ko.saturating_add(kl)),
             d.get(vo..vo.saturating_add(vl)),
@@ -198,10 +195,11 @@ fn metadata(src: &dyn ReadAt, off: u64, len: u64) -> Result<Metadata> {
         ));
     }
     let region = read_vec(src, off, len, 256 << 20, "vhdx metadata region")?;
-    if &region[0..8] != METADATA_SIGNATURE {
+    let r = bytes::Reader::new(F, "metadata table", &region);
+    if r.bytes(0, 8)? != METADATA_SIGNATURE {
         return Err(corrupt("metadata table", "bad signature"));
     }
-    let count = le16(&region, 10);
+    let count = r.le16(10)?;
     if count > METADATA_MAX_ENTRIES {
         return Err(corrupt(
             "metadata table",
@@ -211,11 +209,8 @@ fn metadata(src: &dyn ReadAt, off: u64, len: u64) -> Result<Metadata> {
     let mut m = Metadata::default();
     let mut seen = 0u32;
     for i in 0..count as usize {
-        let e = 32 + i * 32;
-        let guid: [u8; 16] = region[e..e + 16].try_into().unwrap_or([0; 16]);
-        let ioff = le32(&region, e + 16) as u64;
-        let ilen = le32(&region, e + 20) as u64;
-        let flags = le32(&region, e + 24);
+        let e = MetadataTableEntry::parse(&region, i)?;
+        let (guid, ioff, ilen, flags) = (e.item_id, e.offset as u64, e.length as u64, e.flags);
         let data = if ilen == 0 {
             &[][..]
         } else {
@@ -225,8 +220,9 @@ fn metadata(src: &dyn ReadAt, off: u64, len: u64) -> Result<Metadata> {
                     format!("item {i}: {ilen} bytes at {ioff} lie outside the metadata region"),
                 ));
             }
-            &region[ioff as usize..(ioff + ilen) as usize]
+            r.bytes(ioff as usize, ilen as usize)?
         };
+        let item = bytes::Reader::new(F, "metadata item", data);
         let need = |n: usize, name: &str| -> Result<()> {
             if data.len() < n {
                 Err(corrupt(
@@ -239,25 +235,25 @@ fn metadata(src: &dyn ReadAt, off: u64, len: u64) -> Result<Metadata> {
         };
         if guid == FILE_PARAMETERS_GUID {
             need(8, "file parameters")?;
-            m.block_size = le32(data, 0) as u64;
-            let f = le32(data, 4);
+            m.block_size = item.le32(0)? as u64;
+            let f = item.le32(4)?;
             m.leave_blocks_allocated = f & LEAVE_BLOCKS_ALLOCATED != 0;
             m.has_parent = f & HAS_PARENT != 0;
             seen |= 1;
         } else if guid == VIRTUAL_DISK_SIZE_GUID {
             need(8, "virtual disk size")?;
-            m.virtual_disk_size = le64(data, 0);
+            m.virtual_disk_size = item.le64(0)?;
             seen |= 2;
         } else if guid == LOGICAL_SECTOR_SIZE_GUID {
             need(4, "logical sector size")?;
-            m.logical_sector_size = le32(data, 0) as u64;
+            m.logical_sector_size = item.le32(0)? as u64;
             seen |= 4;
         } else if guid == PHYSICAL_SECTOR_SIZE_GUID {
             need(4, "physical sector size")?;
-            m.physical_sector_size = le32(data, 0) as u64;
+            m.physical_sector_size = item.le32(0)? as u64;
         } else if guid == PAGE83_DATA_GUID {
             need(16, "page 83 data")?;
-            m.virtual_disk_id = swap_guid(data[..16].try_into().unwrap_or([0; 16]));
+            m.virtual_disk_id = swap_guid(item.array(0)?);
         } else if guid == PARENT_LOCATOR_GUID {
             m.parent = parse_parent_locator(data);
         } else if flags & META_IS_REQUIRED != 0 {
@@ -355,7 +351,7 @@ pub fn open(src: Source) -> Result<Opened> {
     let bat = read_vec(&*src, bat_off, entries * 8, BAT_CAP, "vhdx BAT")?;
     let mut disk = Disk::new(size);
     for i in 0..blocks {
-        let e = le64(&bat, (bat_index(i, ratio) * 8) as usize);
+        let e = bytes::Reader::new(F, "BAT", &bat).le64((bat_index(i, ratio) * 8) as usize)?;
         let state = e & BAT_STATE_MASK;
         let voff = i * bs;
         let len = bs.min(size - voff);
@@ -416,6 +412,7 @@ pub fn open(src: Source) -> Result<Opened> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::image::WriteOptions;
@@ -547,7 +544,7 @@ mod tests {
         let guid = [0x42u8; 16];
         // Point block 1's BAT entry at block 0's payload.
         let mut bat = base[(3 * MIB) as usize..(3 * MIB + 4096) as usize].to_vec();
-        let block0 = le64(&bat, 0);
+        let block0 = u64::from_le_bytes(bat[0..8].try_into().unwrap());
         bat[8..16].copy_from_slice(&block0.to_le_bytes());
         let e1 = log_entry(10, &guid, 0, &[(3 * MIB, bat)], &[]);
         let o = open_m(with_log(&base, &[(0, e1.clone())])).unwrap();

@@ -159,45 +159,37 @@ fn bat_index(l: &Layout, i: u64) -> u64 {
     i + i / l.chunk_ratio
 }
 
-fn header(seq: u64, opts: &WriteOptions) -> Vec<u8> {
-    let mut h = vec![0u8; HEADER_SIZE];
-    h[0..4].copy_from_slice(HEADER_SIGNATURE);
-    h[8..16].copy_from_slice(&seq.to_le_bytes());
-    h[16..32].copy_from_slice(&swap_guid(opts.ctx.uuid("vhdx-file-write")));
-    h[32..48].copy_from_slice(&swap_guid(opts.ctx.uuid("vhdx-data-write")));
-    // LogGuid stays zero: there is nothing to replay.
-    h[64..66].copy_from_slice(&LOG_VERSION.to_le_bytes());
-    h[66..68].copy_from_slice(&HEADER_VERSION.to_le_bytes());
-    h[68..72].copy_from_slice(&(LOG_LENGTH as u32).to_le_bytes());
-    h[72..80].copy_from_slice(&LOG_OFFSET.to_le_bytes());
-    let crc = checksum_with_zero_field(&h, 4);
-    h[4..8].copy_from_slice(&crc.to_le_bytes());
-    h
-}
-
-fn region_table(l: &Layout) -> Vec<u8> {
-    let mut r = vec![0u8; REGION_TABLE_SIZE];
-    r[0..4].copy_from_slice(REGION_SIGNATURE);
-    r[8..12].copy_from_slice(&2u32.to_le_bytes());
-    let entries = [
-        (BAT_GUID, BAT_OFFSET, l.bat_length),
-        (METADATA_GUID, METADATA_OFFSET, METADATA_LENGTH),
-    ];
-    for (i, (guid, off, len)) in entries.iter().enumerate() {
-        let e = 16 + i * 32;
-        r[e..e + 16].copy_from_slice(guid);
-        r[e + 16..e + 24].copy_from_slice(&off.to_le_bytes());
-        r[e + 24..e + 28].copy_from_slice(&(*len as u32).to_le_bytes());
-        r[e + 28..e + 32].copy_from_slice(&1u32.to_le_bytes()); // Required
+fn header(seq: u64, opts: &WriteOptions) -> Result<Vec<u8>> {
+    VhdxHeader {
+        checksum: 0,
+        sequence_number: seq,
+        file_write_guid: swap_guid(opts.ctx.uuid("vhdx-file-write")),
+        data_write_guid: swap_guid(opts.ctx.uuid("vhdx-data-write")),
+        // LogGuid stays zero: there is nothing to replay.
+        log_guid: [0; 16],
+        log_version: LOG_VERSION,
+        version: HEADER_VERSION,
+        log_length: LOG_LENGTH as u32,
+        log_offset: LOG_OFFSET,
     }
-    let crc = checksum_with_zero_field(&r, 4);
-    r[4..8].copy_from_slice(&crc.to_le_bytes());
-    r
+    .encode()
 }
 
-fn metadata(l: &Layout, opts: &WriteOptions) -> Vec<u8> {
+fn region_table(l: &Layout) -> Result<Vec<u8>> {
+    let entry = |guid, file_offset, length: u64| RegionTableEntry {
+        guid,
+        file_offset,
+        length: length as u32,
+        required: true,
+    };
+    encode_region_table(&[
+        entry(BAT_GUID, BAT_OFFSET, l.bat_length),
+        entry(METADATA_GUID, METADATA_OFFSET, METADATA_LENGTH),
+    ])
+}
+
+fn metadata(l: &Layout, opts: &WriteOptions) -> Result<Vec<u8>> {
     let mut m = vec![0u8; (METADATA_TABLE_SIZE + 64) as usize];
-    m[0..8].copy_from_slice(METADATA_SIGNATURE);
     let page83 = swap_guid(opts.ctx.uuid("vhdx-page83"));
     let file_params = {
         let mut v = (l.block_size as u32).to_le_bytes().to_vec();
@@ -228,18 +220,29 @@ fn metadata(l: &Layout, opts: &WriteOptions) -> Vec<u8> {
             META_IS_VIRTUAL_DISK | META_IS_REQUIRED,
         ),
     ];
-    m[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
-    let mut data_off = METADATA_TABLE_SIZE as usize;
-    for (i, (guid, data, flags)) in items.iter().enumerate() {
-        let e = 32 + i * 32;
-        m[e..e + 16].copy_from_slice(guid);
-        m[e + 16..e + 20].copy_from_slice(&(data_off as u32).to_le_bytes());
-        m[e + 20..e + 24].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        m[e + 24..e + 28].copy_from_slice(&flags.to_le_bytes());
-        m[data_off..data_off + data.len()].copy_from_slice(data);
-        data_off += data.len();
+    // 2.6.1.1 table header: signature and entry count.
+    {
+        let mut w = crate::bytes::Writer::new("vhdx", "metadata region", &mut m);
+        w.put(0, METADATA_SIGNATURE)?;
+        w.le16(10, items.len() as u16)?;
+        let mut data_off = METADATA_TABLE_SIZE as usize;
+        for (_, data, _) in &items {
+            w.put(data_off, data)?;
+            data_off += data.len();
+        }
     }
-    m
+    let mut data_off = METADATA_TABLE_SIZE as u32;
+    for (i, (guid, data, flags)) in items.iter().enumerate() {
+        MetadataTableEntry {
+            item_id: *guid,
+            offset: data_off,
+            length: data.len() as u32,
+            flags: *flags,
+        }
+        .encode(&mut m, i)?;
+        data_off += data.len() as u32;
+    }
+    Ok(m)
 }
 
 /// Streams `disk` as VHDX.
@@ -272,13 +275,13 @@ pub fn write(
     ident.extend_from_slice(&creator);
     ident.resize(8 + CREATOR_LEN, 0);
     put(sink, 0, &ident, &mut pos)?;
-    put(sink, HEADER1_OFFSET, &header(1, opts), &mut pos)?;
-    put(sink, HEADER2_OFFSET, &header(2, opts), &mut pos)?;
-    let rt = region_table(&l);
+    put(sink, HEADER1_OFFSET, &header(1, opts)?, &mut pos)?;
+    put(sink, HEADER2_OFFSET, &header(2, opts)?, &mut pos)?;
+    let rt = region_table(&l)?;
     put(sink, REGION_TABLE1_OFFSET, &rt, &mut pos)?;
     put(sink, REGION_TABLE2_OFFSET, &rt, &mut pos)?;
     // The log (LOG_OFFSET..+LOG_LENGTH) is all zeros: a hole.
-    put(sink, METADATA_OFFSET, &metadata(&l, opts), &mut pos)?;
+    put(sink, METADATA_OFFSET, &metadata(&l, opts)?, &mut pos)?;
     sink.hole(BAT_OFFSET - pos)?;
     pos = BAT_OFFSET;
     if one_pass {

@@ -1,5 +1,9 @@
 //! VMDK on-disk structures, named as in VMware's "Virtual Disk Format 1.1"
 //! (section numbers of that document). Little-endian throughout.
+#![deny(clippy::indexing_slicing)]
+
+use crate::bytes::{Reader, Writer};
+use crate::Result;
 
 /// Hosted sparse extent header magic "KDMV" (Sparse Extent Header).
 pub const SPARSE_MAGICNUMBER: &[u8; 4] = b"KDMV";
@@ -60,57 +64,79 @@ pub struct SparseExtentHeader {
 }
 
 impl SparseExtentHeader {
-    pub fn to_bytes(&self) -> [u8; 512] {
+    pub fn to_bytes(&self) -> Result<[u8; 512]> {
         let mut b = [0u8; 512];
-        b[0..4].copy_from_slice(SPARSE_MAGICNUMBER);
-        b[4..8].copy_from_slice(&self.version.to_le_bytes());
-        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
-        b[12..20].copy_from_slice(&self.capacity.to_le_bytes());
-        b[20..28].copy_from_slice(&self.grain_size.to_le_bytes());
-        b[28..36].copy_from_slice(&self.descriptor_offset.to_le_bytes());
-        b[36..44].copy_from_slice(&self.descriptor_size.to_le_bytes());
-        b[44..48].copy_from_slice(&self.num_gtes_per_gt.to_le_bytes());
-        b[48..56].copy_from_slice(&self.rgd_offset.to_le_bytes());
-        b[56..64].copy_from_slice(&self.gd_offset.to_le_bytes());
-        b[64..72].copy_from_slice(&self.over_head.to_le_bytes());
-        b[72] = self.unclean_shutdown as u8;
+        let mut w = Writer::new("vmdk", "sparse extent header", &mut b);
+        w.put(0, SPARSE_MAGICNUMBER)?;
+        w.le32(4, self.version)?;
+        w.le32(8, self.flags)?;
+        w.le64(12, self.capacity)?;
+        w.le64(20, self.grain_size)?;
+        w.le64(28, self.descriptor_offset)?;
+        w.le64(36, self.descriptor_size)?;
+        w.le32(44, self.num_gtes_per_gt)?;
+        w.le64(48, self.rgd_offset)?;
+        w.le64(56, self.gd_offset)?;
+        w.le64(64, self.over_head)?;
+        w.u8(72, self.unclean_shutdown as u8)?;
         // Newline detection characters: '\n', ' ', '\r', '\n'.
-        b[73..77].copy_from_slice(b"\n \r\n");
-        b[77..79].copy_from_slice(&self.compress_algorithm.to_le_bytes());
-        b
+        w.put(73, b"\n \r\n")?;
+        w.le16(77, self.compress_algorithm)?;
+        Ok(b)
     }
 
     /// Parses the fixed fields; `None` without the "KDMV" magic.
-    pub fn parse(b: &[u8; 512]) -> Option<Self> {
-        if &b[0..4] != SPARSE_MAGICNUMBER {
-            return None;
+    pub fn parse(b: &[u8; 512]) -> Result<Option<Self>> {
+        let r = Reader::new("vmdk", "sparse extent header", b);
+        if r.bytes(0, 4)? != SPARSE_MAGICNUMBER {
+            return Ok(None);
         }
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]));
-        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
-        Some(SparseExtentHeader {
-            version: u32_at(4),
-            flags: u32_at(8),
-            capacity: u64_at(12),
-            grain_size: u64_at(20),
-            descriptor_offset: u64_at(28),
-            descriptor_size: u64_at(36),
-            num_gtes_per_gt: u32_at(44),
-            rgd_offset: u64_at(48),
-            gd_offset: u64_at(56),
-            over_head: u64_at(64),
-            unclean_shutdown: b[72] != 0,
-            compress_algorithm: u16::from_le_bytes([b[77], b[78]]),
+        Ok(Some(SparseExtentHeader {
+            version: r.le32(4)?,
+            flags: r.le32(8)?,
+            capacity: r.le64(12)?,
+            grain_size: r.le64(20)?,
+            descriptor_offset: r.le64(28)?,
+            descriptor_size: r.le64(36)?,
+            num_gtes_per_gt: r.le32(44)?,
+            rgd_offset: r.le64(48)?,
+            gd_offset: r.le64(56)?,
+            over_head: r.le64(64)?,
+            unclean_shutdown: r.u8(72)? != 0,
+            compress_algorithm: r.le16(77)?,
+        }))
+    }
+}
+
+/// A stream-optimized marker ("Stream-Optimized Compressed Sparse
+/// Extents", Marker): `val` (an LBA or a sector count), `size` (0 for a
+/// metadata marker), `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub val: u64,
+    pub size: u32,
+    pub kind: u32,
+}
+
+impl Marker {
+    pub fn parse(b: &[u8]) -> Result<Marker> {
+        let r = Reader::new("vmdk", "marker", b);
+        Ok(Marker {
+            val: r.le64(0)?,
+            size: r.le32(8)?,
+            kind: r.le32(12)?,
         })
     }
 }
 
 /// A metadata marker sector: `val` (sectors of metadata that follow),
 /// `size` 0, `type`.
-pub fn marker(val: u64, kind: u32) -> [u8; 512] {
+pub fn marker(val: u64, kind: u32) -> Result<[u8; 512]> {
     let mut b = [0u8; 512];
-    b[0..8].copy_from_slice(&val.to_le_bytes());
-    b[12..16].copy_from_slice(&kind.to_le_bytes());
-    b
+    let mut w = Writer::new("vmdk", "marker", &mut b);
+    w.le64(0, val)?;
+    w.le32(12, kind)?;
+    Ok(b)
 }
 
 /// Descriptor `ddb.geometry.*` as qemu-img computes it: 16 heads for IDE,

@@ -2,7 +2,10 @@
 //! the pieces of twoGbMaxExtentSparse) and text descriptors with flat,
 //! zero and sparse extents.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::raw::*;
+use crate::bytes;
 use crate::image::{Info, Opened};
 use crate::io::{read_vec, ReadAt, Source};
 use crate::{Disk, Error, Result};
@@ -75,10 +78,13 @@ fn parse_extent(line: &str, n: usize) -> Result<ExtentLine> {
     if head.len() != 3 || tail.len() > 1 {
         return Err(bad("expected ACCESS SECTORS TYPE \"FILE\" [OFFSET]"));
     }
-    if !["RW", "RDONLY", "NOACCESS"].contains(&head[0]) {
+    let [access, sectors, kind] = head.as_slice() else {
+        return Err(bad("expected ACCESS SECTORS TYPE \"FILE\" [OFFSET]"));
+    };
+    if !["RW", "RDONLY", "NOACCESS"].contains(access) {
         return Err(bad("access is not RW, RDONLY or NOACCESS"));
     }
-    let sectors = head[1]
+    let sectors = sectors
         .parse()
         .map_err(|_| bad("sector count is not a number"))?;
     let offset = match tail.first() {
@@ -86,9 +92,9 @@ fn parse_extent(line: &str, n: usize) -> Result<ExtentLine> {
         None => 0,
     };
     Ok(ExtentLine {
-        access: head[0].to_string(),
+        access: access.to_string(),
         sectors,
-        kind: head[2].to_string(),
+        kind: kind.to_string(),
         file: line[q1 + 1..q2].to_string(),
         offset,
     })
@@ -222,18 +228,25 @@ impl ReadAt for SparseExtent {
             let g = pos / self.grain_bytes;
             let within = pos % self.grain_bytes;
             let n = ((self.grain_bytes - within) as usize).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
+            let out = bytes::slice_mut(F, "read buffer", buf, done, n)?;
             match self.grains.binary_search_by_key(&g, |e| e.0) {
                 Err(_) => out.fill(0),
-                Ok(i) => match self.grains[i].1 {
-                    Grain::Plain(at) => self.src.read_at(at + within, out)?,
-                    Grain::Compressed(at) => {
+                Ok(i) => match self.grains.get(i).map(|e| e.1) {
+                    None => out.fill(0),
+                    Some(Grain::Plain(at)) => self.src.read_at(at + within, out)?,
+                    Some(Grain::Compressed(at)) => {
                         let mut c = self.cache.borrow_mut();
                         if c.as_ref().map(|(k, _)| *k) != Some(g) {
                             *c = Some((g, self.inflate(at, g)?));
                         }
                         if let Some((_, data)) = c.as_ref() {
-                            out.copy_from_slice(&data[within as usize..within as usize + n]);
+                            out.copy_from_slice(bytes::slice(
+                                F,
+                                "grain",
+                                data,
+                                within as usize,
+                                n,
+                            )?);
                         }
                     }
                 },
@@ -259,16 +272,17 @@ fn effective_header(src: &dyn ReadAt, h: SparseExtentHeader) -> Result<SparseExt
         ));
     }
     let tail = read_vec(src, size - 1536, 1536, 1536, "vmdk footer")?;
-    let kind = |o: usize| u32::from_le_bytes(tail[o + 12..o + 16].try_into().unwrap_or([0; 4]));
-    let size_of = |o: usize| u32::from_le_bytes(tail[o + 8..o + 12].try_into().unwrap_or([0; 4]));
-    if kind(0) != MARKER_FOOTER || size_of(0) != 0 {
+    let r = bytes::Reader::new(F, "footer", &tail);
+    let footer_marker = Marker::parse(r.bytes(0, 512)?)?;
+    if footer_marker.kind != MARKER_FOOTER || footer_marker.size != 0 {
         return Err(corrupt("footer", "no footer marker before the footer"));
     }
-    if kind(1024) != MARKER_EOS || size_of(1024) != 0 || tail[1024..1032] != [0; 8] {
+    let eos = Marker::parse(r.bytes(1024, 512)?)?;
+    if eos.kind != MARKER_EOS || eos.size != 0 || eos.val != 0 {
         return Err(corrupt("footer", "no end-of-stream marker at the end"));
     }
-    let fb: [u8; 512] = tail[512..1024].try_into().unwrap_or([0; 512]);
-    let f = SparseExtentHeader::parse(&fb).ok_or_else(|| corrupt("footer", "no KDMV magic"))?;
+    let fb: [u8; 512] = r.array(512)?;
+    let f = SparseExtentHeader::parse(&fb)?.ok_or_else(|| corrupt("footer", "no KDMV magic"))?;
     if f.gd_offset == GD_AT_END {
         return Err(corrupt("footer", "gdOffset is still GD_AT_END"));
     }
@@ -280,10 +294,10 @@ fn effective_header(src: &dyn ReadAt, h: SparseExtentHeader) -> Result<SparseExt
 fn sparse_disk(src: Source) -> Result<(Disk, SparseExtentHeader, Option<String>)> {
     let mut hb = [0u8; 512];
     src.read_at(0, &mut hb)?;
-    if &hb[0..4] == COWD_MAGIC {
+    if hb.starts_with(COWD_MAGIC) {
         return Err(Error::unsupported(F, "ESX COWD sparse extents"));
     }
-    let h0 = SparseExtentHeader::parse(&hb).ok_or_else(|| corrupt("header", "no KDMV magic"))?;
+    let h0 = SparseExtentHeader::parse(&hb)?.ok_or_else(|| corrupt("header", "no KDMV magic"))?;
     if !(1..=3).contains(&h0.version) {
         return Err(Error::unsupported(
             F,
@@ -299,7 +313,7 @@ fn sparse_disk(src: Source) -> Result<(Disk, SparseExtentHeader, Option<String>)
             "vmdk embedded descriptor",
         )?;
         let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        Some(String::from_utf8_lossy(&b[..end]).into_owned())
+        Some(String::from_utf8_lossy(b.get(..end).unwrap_or_default()).into_owned())
     } else {
         None
     };
@@ -366,8 +380,8 @@ fn sparse_disk(src: Source) -> Result<(Disk, SparseExtentHeader, Option<String>)
     let zero_grain = h.flags & FLAG_ZEROED_GRAIN_GTE != 0;
     let mut grains = Vec::new();
     let mut table_bytes = 0u64;
-    for (t, e) in gd.chunks_exact(4).enumerate() {
-        let gt_sector = u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as u64;
+    for (t, gde) in bytes::le32s(&gd).enumerate() {
+        let gt_sector = gde as u64;
         if gt_sector == 0 {
             continue;
         }
@@ -391,8 +405,8 @@ fn sparse_disk(src: Source) -> Result<(Disk, SparseExtentHeader, Option<String>)
                 format!("grain table at sector {gt_sector} lies past the end of the file"),
             )
         })?;
-        for (j, ge) in gt.chunks_exact(4).enumerate() {
-            let gte = u32::from_le_bytes([ge[0], ge[1], ge[2], ge[3]]) as u64;
+        for (j, gte) in bytes::le32s(&gt).enumerate() {
+            let gte = gte as u64;
             let index = t as u64 * NUM_GTES_PER_GT as u64 + j as u64;
             if gte == 0 || (gte == 1 && zero_grain) {
                 continue;
@@ -511,7 +525,9 @@ fn extent_json(h: &SparseExtentHeader, size: u64) -> serde_json::Value {
     });
     // qemu-img lists "compressed" only for compressed extents.
     if h.flags & FLAG_COMPRESSED != 0 {
-        e["compressed"] = true.into();
+        if let Some(o) = e.as_object_mut() {
+            o.insert("compressed".into(), true.into());
+        }
     }
     e
 }
@@ -536,8 +552,9 @@ fn refuse_child(d: &Descriptor) -> Result<()> {
 pub fn open(src: Source) -> Result<Opened> {
     let mut head = [0u8; 21];
     let n = src.size().min(21) as usize;
-    src.read_at(0, &mut head[..n])?;
-    if head[..n].starts_with(b"# Disk DescriptorFile") {
+    let head = bytes::slice_mut(F, "file start", &mut head, 0, n)?;
+    src.read_at(0, head)?;
+    if head.starts_with(b"# Disk DescriptorFile") {
         return Err(Error::unsupported(
             F,
             "this is a descriptor whose data lives in separate extent files; open the descriptor with its extents (vmdk::open_descriptor)",
@@ -672,7 +689,7 @@ pub fn open_descriptor(text: &str, resolve: &dyn Fn(&str) -> Result<Source>) -> 
 pub fn embedded_descriptor(src: Source) -> Result<Option<Descriptor>> {
     let mut hb = [0u8; 512];
     src.read_at(0, &mut hb)?;
-    let h = SparseExtentHeader::parse(&hb).ok_or_else(|| corrupt("header", "no KDMV magic"))?;
+    let h = SparseExtentHeader::parse(&hb)?.ok_or_else(|| corrupt("header", "no KDMV magic"))?;
     if h.descriptor_offset == 0 || h.descriptor_size == 0 {
         return Ok(None);
     }
@@ -684,10 +701,11 @@ pub fn embedded_descriptor(src: Source) -> Result<Option<Descriptor>> {
         "vmdk embedded descriptor",
     )?;
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    parse_descriptor(&String::from_utf8_lossy(&b[..end])).map(Some)
+    parse_descriptor(&String::from_utf8_lossy(b.get(..end).unwrap_or_default())).map(Some)
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::image::WriteOptions;

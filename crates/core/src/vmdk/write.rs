@@ -236,7 +236,7 @@ fn sparse(
     let tables_end = gd_offset + gd_sectors + GT_SECTORS * gt_count;
 
     if sink.can_patch() {
-        sink.write(&header.to_bytes())?;
+        sink.write(&header.to_bytes()?)?;
         put_descriptor(desc, sink)?;
         for dir in [rgd_offset, gd_offset] {
             sink.write(&gd(dir))?;
@@ -280,7 +280,7 @@ fn sparse(
         progress.step("scanning grains", g * GRAIN_BYTES, disk.size())?;
     }
 
-    sink.write(&header.to_bytes())?;
+    sink.write(&header.to_bytes()?)?;
     put_descriptor(desc, sink)?;
     for dir in [rgd_offset, gd_offset] {
         sink.write(&gd(dir))?;
@@ -358,7 +358,7 @@ fn stream(
         compress_algorithm: COMPRESSION_DEFLATE,
     };
     let mut out = Counted { sink, pos: 0 };
-    out.write(&header.to_bytes())?;
+    out.write(&header.to_bytes()?)?;
     put_descriptor(desc, out.sink)?;
     out.pos += DESCRIPTOR_SECTORS * SECTOR;
     out.sink
@@ -375,7 +375,7 @@ fn stream(
     // Writes the current GT (only GTs with a grain are written; their GD
     // entry stays 0 otherwise) and records it in the GD.
     let flush_gt = |out: &mut Counted, gt: &mut [u8], gd: &mut [u8], idx: u64| -> Result<()> {
-        out.write(&marker(GT_SECTORS, MARKER_GT))?;
+        out.write(&marker(GT_SECTORS, MARKER_GT)?)?;
         let at = out.sector();
         out.write(gt)?;
         let e = (idx * 4) as usize;
@@ -421,13 +421,13 @@ fn stream(
     if let Some(i) = gt_index {
         flush_gt(&mut out, &mut gt, &mut gd, i)?;
     }
-    out.write(&marker(gd_sectors, MARKER_GD))?;
+    out.write(&marker(gd_sectors, MARKER_GD)?)?;
     let gd_offset = out.sector();
     out.write(&gd)?;
-    out.write(&marker(1, MARKER_FOOTER))?;
+    out.write(&marker(1, MARKER_FOOTER)?)?;
     header.gd_offset = gd_offset;
-    out.write(&header.to_bytes())?;
-    out.write(&marker(0, MARKER_EOS))?;
+    out.write(&header.to_bytes()?)?;
+    out.write(&marker(0, MARKER_EOS)?)?;
     out.sink.finish()?;
     Ok(populated)
 }
