@@ -6,6 +6,7 @@
 //! - [`read_tree`] reads any FAT volume back into a tree whose file data are
 //!   runs of the image; [`probe`] and [`info`] serve `inspect`.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;
