@@ -13,6 +13,7 @@ mod fat; // fsck.vfat, mtools, mkfs.fat images
 mod files; // ls/cat/extract on images made by mkfs.fat, mke2fs -d, xorriso, cpio, qcow2 partitions; hostile extracts
 mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --sparse
 mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
+mod layering; // no import cycle among the core's modules (bench/modgraph.py)
 mod one_pass; // CLI (one pass, patched tables) == library into a stream (two passes) for vhd, vhdx, vmdk; qemu-img check
 mod ova; // tar, sha256sum, XML, qemu-img on OVA
 mod qcow2; // qemu-img check/info/compare both ways
