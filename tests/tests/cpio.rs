@@ -173,10 +173,8 @@ fn gnu_cpio_sees_device_nodes_without_root() {
     )
     .unwrap();
     let mut v = Vec::new();
-    let opts = CpioOptions {
-        compression: CpioCompression::None,
-        ..Default::default()
-    };
+    let mut opts = CpioOptions::default();
+    opts.compression = CpioCompression::None;
     imgforge_core::cpio::write(&t, &opts, &BuildContext::default(), &mut v, &NoProgress).unwrap();
     let d = scratch("cpio_devices");
     std::fs::write(d.join("a.cpio"), &v).unwrap();
@@ -437,9 +435,10 @@ fn hostile_cpio_inputs_are_refused() {
     let mut bomb = Vec::new();
     imgforge_core::cpio::write(
         &t,
-        &CpioOptions {
-            compression: CpioCompression::Gzip { level: 9 },
-            ..Default::default()
+        &{
+            let mut o = CpioOptions::default();
+            o.compression = CpioCompression::Gzip { level: 9 };
+            o
         },
         &BuildContext::default(),
         &mut bomb,

@@ -129,11 +129,9 @@ fn small_tree_4k_passes_e2fsck() {
     let d = scratch("ext4_small4k");
     let img = d.join("small.img");
     // Without 64bit: 32-byte group descriptors.
-    let opts = Ext4Options {
-        block_size: Some(4096),
-        bit64: false,
-        ..Default::default()
-    };
+    let mut opts = Ext4Options::default();
+    opts.block_size = Some(4096);
+    opts.bit64 = false;
     let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
     save(&disk, &img);
     fsck_clean(&img);
@@ -164,12 +162,10 @@ fn journal_image_passes_e2fsck_and_lists_features() {
         (65536, 300 << 20),
     ] {
         let img = d.join(format!("j-{bs}-{size}.img"));
-        let opts = Ext4Options {
-            size: Some(size),
-            block_size: Some(bs),
-            label: Some("rootfs".into()),
-            ..Default::default()
-        };
+        let mut opts = Ext4Options::default();
+        opts.size = Some(size);
+        opts.block_size = Some(bs);
+        opts.label = Some("rootfs".into());
         let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
         save(&disk, &img);
         fsck_clean(&img);
@@ -343,10 +339,8 @@ fn big_tree_passes_e2fsck_and_debugfs_reads_it_back() {
 fn same_input_same_sha256() {
     let d = scratch("ext4_det");
     let (a, b) = (d.join("a.img"), d.join("b.img"));
-    let opts = Ext4Options {
-        size: Some(64 << 20),
-        ..Default::default()
-    };
+    let mut opts = Ext4Options::default();
+    opts.size = Some(64 << 20);
     save(
         &ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap(),
         &a,
@@ -462,10 +456,8 @@ fn unicode_htree_4k_passes_e2fsck() {
         let name = format!("{i:03}{}", "é".repeat(126));
         t.add_file(&format!("long/{name}"), vec![]).unwrap();
     }
-    let opts = Ext4Options {
-        block_size: Some(4096),
-        ..Default::default()
-    };
+    let mut opts = Ext4Options::default();
+    opts.block_size = Some(4096);
     let disk = ext4::build(&t, &opts, &BuildContext::default()).unwrap();
     save(&disk, &img);
     fsck_clean(&img);
@@ -486,10 +478,8 @@ fn terabyte_filesystem_passes_e2fsck() {
     }
     let d = scratch("ext4_tib");
     let img = d.join("t.img");
-    let opts = Ext4Options {
-        size: Some(1 << 40),
-        ..Default::default()
-    };
+    let mut opts = Ext4Options::default();
+    opts.size = Some(1 << 40);
     let disk = ext4::build(&small_tree(), &opts, &BuildContext::default()).unwrap();
     save(&disk, &img);
     fsck_clean(&img);
@@ -534,10 +524,8 @@ fn depth_two_extent_tree_passes_e2fsck() {
         },
     )
     .unwrap();
-    let opts = Ext4Options {
-        block_size: Some(1024),
-        ..Default::default()
-    };
+    let mut opts = Ext4Options::default();
+    opts.block_size = Some(1024);
     let disk = ext4::build(&t, &opts, &BuildContext::default()).unwrap();
     save_metadata(&disk, &img);
     fsck_clean(&img);

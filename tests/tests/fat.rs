@@ -166,11 +166,9 @@ fn built_image_passes_fsck_and_reads_back(t: FatType) {
     let ctx = BuildContext::default();
     {
         let dir = scratch(&format!("fat-mtools-{t}"));
-        let opts = FatOptions {
-            fat_type: Some(t),
-            label: Some("IMGFORGE".into()),
-            ..Default::default()
-        };
+        let mut opts = FatOptions::default();
+        opts.fat_type = Some(t);
+        opts.label = Some("IMGFORGE".into());
         let disk = fat::build(&tree, &opts, &ctx).unwrap();
         let img = dir.join("fs.img");
         write_image(&disk, &img);
@@ -237,11 +235,9 @@ fn image_at_an_offset_reads_with_mtools() {
         .unwrap();
     tree.add_file("hello.txt", b"hi there\n".to_vec()).unwrap();
     for t in TYPES {
-        let opts = FatOptions {
-            fat_type: Some(t),
-            hidden_sectors: 2048,
-            ..Default::default()
-        };
+        let mut opts = FatOptions::default();
+        opts.fat_type = Some(t);
+        opts.hidden_sectors = 2048;
         let fs = fat::build(&tree, &opts, &BuildContext::default()).unwrap();
         let mut disk = Disk::new((1 << 20) + fs.size() + (1 << 20));
         disk.embed(1 << 20, &fs).unwrap();
@@ -357,12 +353,10 @@ fn empty_volume_matches_mkfs_fat() {
                 .arg(kb.to_string()),
         );
         let theirs = std::fs::read(&img).unwrap();
-        let opts = FatOptions {
-            size: Some(kb * 1024),
-            fat_type: FatType::from_bits(t),
-            label: Some("ESP".into()),
-            ..Default::default()
-        };
+        let mut opts = FatOptions::default();
+        opts.size = Some(kb * 1024);
+        opts.fat_type = FatType::from_bits(t);
+        opts.label = Some("ESP".into());
         let mut ours = disk_bytes(&fat::build(&Tree::new(0), &opts, &ctx).unwrap());
         assert_eq!(ours.len(), theirs.len());
         let vol = fat::read::Volume::open(&theirs).unwrap();
@@ -404,11 +398,9 @@ fn sector_size_4096_passes_fsck_and_mtools() {
     tree.add_file("Some Long Name.conf", b"x = 1\n".to_vec())
         .unwrap();
     for t in [FatType::Fat16, FatType::Fat32] {
-        let opts = FatOptions {
-            fat_type: Some(t),
-            sector_size: 4096,
-            ..Default::default()
-        };
+        let mut opts = FatOptions::default();
+        opts.fat_type = Some(t);
+        opts.sector_size = 4096;
         let disk = fat::build(&tree, &opts, &BuildContext::default()).unwrap();
         let dir = scratch(&format!("fat-4k-{t}"));
         let img = dir.join("fs.img");

@@ -483,11 +483,9 @@ fn file_over_4_gib_is_multi_extent_at_level_3() {
         },
     )
     .unwrap();
-    let opts = iso9660::IsoOptions {
-        level: 3,
-        rock_ridge: iso9660::RockRidge::Full,
-        ..Default::default()
-    };
+    let mut opts = iso9660::IsoOptions::default();
+    opts.level = 3;
+    opts.rock_ridge = iso9660::RockRidge::Full;
     let d = scratch("iso_big");
     let iso = d.join("big.iso");
     let mut sink = SparseFile(std::fs::File::create(&iso).unwrap(), 0);

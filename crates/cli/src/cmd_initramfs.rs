@@ -33,16 +33,15 @@ pub fn run(a: InitramfsArgs) -> Result<()> {
     let ctx = BuildContext::resolve(None, None, env.as_deref(), None)?;
     let tree = load_source(&a.src)?;
     let prepend = a.prepend.as_deref().map(load_source).transpose()?;
-    let opts = CpioOptions {
-        compression: if a.no_compress {
-            CpioCompression::None
-        } else {
-            CpioCompression::Gzip { level: a.level }
-        },
-        // SOURCE_DATE_EPOCH means "nothing newer than this".
-        clamp_mtime: env.is_some(),
-        prepend,
+    let mut opts = CpioOptions::default();
+    opts.compression = if a.no_compress {
+        CpioCompression::None
+    } else {
+        CpioCompression::Gzip { level: a.level }
     };
+    // SOURCE_DATE_EPOCH means "nothing newer than this".
+    opts.clamp_mtime = env.is_some();
+    opts.prepend = prepend;
     let mut out = AtomicOutput::create(&a.output)?;
     out.sparse = false;
     imgforge_core::cpio::write(&tree, &opts, &ctx, &mut out, &NoProgress)

@@ -57,20 +57,18 @@ pub fn run(a: MkfsArgs) -> Result<()> {
     let bar = Bar::new();
     let disk = match a.fs_type.as_str() {
         "fat" | "vfat" | "msdos" => {
-            let opts = imgforge_core::fat::write::FatOptions {
-                size,
-                fat_type: match a.fat_bits {
-                    None => None,
-                    Some(12) => Some(imgforge_core::fat::raw::FatType::Fat12),
-                    Some(16) => Some(imgforge_core::fat::raw::FatType::Fat16),
-                    Some(32) => Some(imgforge_core::fat::raw::FatType::Fat32),
-                    Some(n) => bail!("--fat-size: {n} is not 12, 16 or 32"),
-                },
-                label: a.label,
-                follow_symlinks: a.symlinks == "follow",
-                skip_special: a.symlinks == "skip",
-                ..Default::default()
+            let mut opts = imgforge_core::fat::write::FatOptions::default();
+            opts.size = size;
+            opts.fat_type = match a.fat_bits {
+                None => None,
+                Some(12) => Some(imgforge_core::fat::raw::FatType::Fat12),
+                Some(16) => Some(imgforge_core::fat::raw::FatType::Fat16),
+                Some(32) => Some(imgforge_core::fat::raw::FatType::Fat32),
+                Some(n) => bail!("--fat-size: {n} is not 12, 16 or 32"),
             };
+            opts.label = a.label;
+            opts.follow_symlinks = a.symlinks == "follow";
+            opts.skip_special = a.symlinks == "skip";
             let (disk, warnings) =
                 imgforge_core::fat::write::build_with_warnings(&tree, &opts, &ctx)?;
             for w in warnings {
@@ -79,12 +77,10 @@ pub fn run(a: MkfsArgs) -> Result<()> {
             disk
         }
         "ext4" => {
-            let opts = imgforge_core::ext4::write::Ext4Options {
-                size,
-                label: a.label,
-                journal: !a.no_journal,
-                ..Default::default()
-            };
+            let mut opts = imgforge_core::ext4::write::Ext4Options::default();
+            opts.size = size;
+            opts.label = a.label;
+            opts.journal = !a.no_journal;
             imgforge_core::ext4::write::build(&tree, &opts, &ctx)?
         }
         other => bail!("mkfs: '{other}' is not fat or ext4"),

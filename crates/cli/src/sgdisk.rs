@@ -275,6 +275,11 @@ mod tests {
         apply(disk, &sc, &BuildContext::new(0, seed))
     }
 
+    /// `imgforge resize --grow-last`.
+    fn grow_last() -> ResizeOptions {
+        ResizeOptions::default().with_grow_last(true)
+    }
+
     fn bytes(d: &Disk) -> Vec<u8> {
         let mut v = Vec::new();
         for (off, len) in d.allocated_ranges() {
@@ -493,14 +498,7 @@ mod tests {
     fn grow_moves_backup_and_grows_last() {
         let mut d = Disk::new(64 << 20);
         run(&mut d, SEED_LINE.replace("+100M", "+10M").as_str(), "s").unwrap();
-        resize(
-            &mut d,
-            128 << 20,
-            ResizeOptions::default()
-                .with_shrink(false)
-                .with_grow_last(true),
-        )
-        .unwrap();
+        resize(&mut d, 128 << 20, grow_last()).unwrap();
         let r = imgforge_core::gpt::read::read(&d).unwrap();
         assert!(r.primary_ok && r.backup_ok, "{:?}", r.warnings);
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -510,15 +508,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--shrink"), "{e}");
-        let e = resize(
-            &mut d,
-            64 << 20,
-            ResizeOptions::default()
-                .with_shrink(true)
-                .with_grow_last(false),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = resize(&mut d, 64 << 20, ResizeOptions::default().with_shrink(true))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("partition 2"), "{e}");
     }
 
@@ -569,14 +561,7 @@ mod tests {
     fn grow_mbr_last_primary() {
         let mut d = Disk::new(64 << 20);
         run(&mut d, "--mbr -o -n 1::+10M -n 2::+10M", "s").unwrap();
-        resize(
-            &mut d,
-            128 << 20,
-            ResizeOptions::default()
-                .with_shrink(false)
-                .with_grow_last(true),
-        )
-        .unwrap();
+        resize(&mut d, 128 << 20, grow_last()).unwrap();
         let r = imgforge_core::mbr::read::read(&d, 512).unwrap();
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert_eq!(r.mbr.partitions[1].last_lba(), (128 << 20) / 512 - 1);

@@ -165,6 +165,7 @@ pub(crate) fn phase(progress: &dyn Progress, name: &str) -> Result<()> {
 /// What a finished build reports (warnings to show the user).
 #[derive(Debug, Default, Clone)]
 pub struct Built {
+    /// Things the user should know (skipped symlinks, a FAT type changed to fit).
     pub warnings: Vec<String>,
 }
 

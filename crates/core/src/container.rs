@@ -1,9 +1,10 @@
 //! Container formats as one family: [`detect`] sniffs the format, [`open`]
-//! and [`write`] dispatch to the format's module. Each container module
+//! and [`write()`] dispatch to the format's module. Each container module
 //! (`qcow2`, `vhd`, `vhdx`, `vmdk`, `ova`, `vagrant`, `raw_image`) has
 //! `read::open(src: Source) -> Result<Opened>` and
 //! `write::write(disk: &Disk, opts: &WriteOptions, sink: &mut dyn Sink, progress: &dyn Progress) -> Result<()>`;
-//! the types they share live in [`crate::image`], which imports no format.
+//! the types they share ([`Format`], [`WriteOptions`], [`Opened`], [`Info`])
+//! live in the private `image` module, which imports no format.
 
 use crate::io::{Progress, ReadAt, Sink, Source};
 use crate::{Disk, Result};

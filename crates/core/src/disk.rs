@@ -15,9 +15,21 @@ use std::sync::Arc;
 pub enum Data {
     /// Bytes held in memory; `start` is where this extent begins in `buf`
     /// (extents split by later writes share one buffer).
-    Bytes { buf: Arc<[u8]>, start: usize },
+    /// Bytes held in memory: `buf[start..]`.
+    Bytes {
+        /// The bytes.
+        buf: Arc<[u8]>,
+        /// Where this extent's bytes start in `buf`.
+        start: usize,
+    },
     /// A range of an input, starting at `offset` in it.
-    Source { src: Source, offset: u64 },
+    /// Bytes of a source, from `offset`.
+    Source {
+        /// The source.
+        src: Source,
+        /// Where this extent's bytes start in it.
+        offset: u64,
+    },
 }
 
 impl std::fmt::Debug for Data {
@@ -59,8 +71,11 @@ impl Data {
 /// One allocated run of the disk.
 #[derive(Clone, Debug)]
 pub struct Extent {
+    /// Where the extent starts on the disk.
     pub offset: u64,
+    /// Its length in bytes.
     pub len: u64,
+    /// Where its bytes come from.
     pub data: Data,
 }
 
@@ -107,6 +122,7 @@ impl Disk {
         Disk::from_source(src, &[(0, size)])
     }
 
+    /// The disk's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
     }

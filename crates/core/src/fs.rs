@@ -11,13 +11,18 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FsKind {
+    /// FAT12, FAT16 or FAT32.
     Fat,
+    /// ext2, ext3 or ext4.
     Ext4,
+    /// ISO 9660 (with Joliet and Rock Ridge).
     Iso9660,
+    /// A cpio archive (an initramfs), possibly compressed.
     Cpio,
 }
 
 impl FsKind {
+    /// The name `inspect` reports (`fat`, `ext4`, `iso9660`, `cpio`).
     pub fn name(self) -> &'static str {
         match self {
             FsKind::Fat => "fat",

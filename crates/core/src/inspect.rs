@@ -27,6 +27,7 @@ pub struct Report {
     pub actual_size: Option<u64>,
     /// qemu-img-style container details.
     pub container: Option<container::Info>,
+    /// The GPT or MBR, if the disk has one.
     pub partition_table: Option<PartitionTable>,
     /// The filesystem of a bare filesystem image or ISO (type, label, uuid,
     /// size, used, free, ...); partitions carry their own.

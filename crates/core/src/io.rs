@@ -196,6 +196,7 @@ pub fn read_vec(
 /// runs of zeros they do not store are passed as [`Sink::hole`], which a file
 /// sink turns into a sparse hole and a stream sink into zeros.
 pub trait Sink {
+    /// Appends `data` at the current position.
     fn write(&mut self, data: &[u8]) -> Result<()>;
 
     /// `len` zero bytes. The default writes zeros in bounded chunks.
@@ -263,6 +264,7 @@ pub fn check_patch(offset: u64, len: usize, written: u64) -> Result<()> {
 /// Append-only scratch storage read back at random (a temporary file in
 /// the CLI); see [`Sink::spill`].
 pub trait Spill: ReadAt {
+    /// Appends `data` to the spilled bytes.
     fn append(&mut self, data: &[u8]) -> Result<()>;
 }
 
@@ -310,11 +312,14 @@ fn vec_reserve(v: &mut Vec<u8>, more: u64) -> Result<usize> {
 
 /// A [`Sink`] over any `std::io::Write`, counting what passes through.
 pub struct WriteSink<W: std::io::Write> {
+    /// The writer.
     pub inner: W,
+    /// Bytes written so far (holes included).
     pub written: u64,
 }
 
 impl<W: std::io::Write> WriteSink<W> {
+    /// A sink over `inner`, at position 0.
     pub fn new(inner: W) -> Self {
         WriteSink { inner, written: 0 }
     }
@@ -372,9 +377,11 @@ pub struct ReadAtReader<R> {
 }
 
 impl<R: ReadAt> ReadAtReader<R> {
+    /// A reader at the start of `inner`.
     pub fn new(inner: R) -> Self {
         ReadAtReader { inner, pos: 0 }
     }
+    /// The position of the next read.
     pub fn position(&self) -> u64 {
         self.pos
     }
@@ -400,7 +407,9 @@ impl<R: ReadAt> std::io::Read for ReadAtReader<R> {
 /// [`Progress::cancelled`] with true makes the job stop with
 /// [`Error::Cancelled`].
 pub trait Progress {
+    /// Called with the phase and how far it is (`done` of `total` bytes; `total` 0 when unknown).
     fn report(&self, _phase: &str, _done: u64, _total: u64) {}
+    /// True once the user asked to stop; long loops check it through [`Progress::step`].
     fn cancelled(&self) -> bool {
         false
     }

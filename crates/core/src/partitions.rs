@@ -14,6 +14,7 @@ pub struct PartitionTable {
     /// `gpt` or `mbr`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Logical sector size in bytes.
     pub sector_size: u64,
     /// Disk size in sectors.
     pub disk_sectors: u64,
@@ -21,7 +22,9 @@ pub struct PartitionTable {
     pub disk_guid: Option<String>,
     /// MBR: the disk signature as `0x1234abcd`.
     pub disk_signature: Option<String>,
+    /// GPT: the first sector a partition may use.
     pub first_usable_lba: Option<u64>,
+    /// GPT: the last sector a partition may use.
     pub last_usable_lba: Option<u64>,
     /// GPT: number of entries the table holds.
     pub num_entries: Option<u32>,
@@ -29,12 +32,14 @@ pub struct PartitionTable {
     pub primary_ok: Option<bool>,
     /// GPT: the backup copy is valid and agrees with the primary.
     pub backup_ok: Option<bool>,
+    /// The partitions, in table order.
     pub partitions: Vec<Partition>,
 }
 
 /// One partition.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Partition {
+    /// Partition number (1-based; MBR logical partitions from 5).
     pub number: u32,
     /// First sector.
     pub start: u64,
@@ -44,6 +49,7 @@ pub struct Partition {
     pub size: u64,
     /// GPT: sgdisk's code (`EF00`); MBR: the type byte in hex (`83`).
     pub type_code: Option<String>,
+    /// The type's name as sgdisk / sfdisk print it.
     pub type_name: Option<String>,
     /// GPT only.
     pub type_guid: Option<String>,

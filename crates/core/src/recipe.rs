@@ -30,6 +30,7 @@ pub struct Recipe {
     #[serde(default)]
     pub output: OutputSection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The disk: its size, partition table and sector size.
     pub disk: Option<DiskSection>,
     /// Partitions, in the order given (`[[partition]]` in TOML).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -273,6 +274,7 @@ pub struct VmSection {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[disk]`: the virtual disk.
 pub struct DiskSection {
     /// `2G`, `512M`, ... Required when a partition's size is `rest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +296,7 @@ fn default_sector() -> u32 {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[[partition]]`: one partition.
 pub struct Partition {
     /// Partition number; default: the next one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -319,11 +322,13 @@ pub struct Partition {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[filesystem]` / `[partition.filesystem]`: a filesystem and what goes in it.
 pub struct Filesystem {
     /// fat, ext4 or none (for an initramfs or ISO recipe: omitted).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub fs_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Volume label.
     pub label: Option<String>,
     /// For a bare filesystem: its size (`64M`); default: fit the content
     /// plus `extra_percent`.
@@ -381,15 +386,19 @@ pub struct Content {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Owner (default 0).
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Group (default 0).
     pub gid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[iso]`: ISO 9660 options, as mkisofs/xorriso name them.
 pub struct IsoSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Volume ID (`-V`), default `IMGFORGE`.
     pub volume_id: Option<String>,
     /// Joliet names (`-J`), default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,19 +432,24 @@ pub struct IsoSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isohybrid_mbr: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Also add a GPT to the isohybrid MBR (`-isohybrid-gpt-basdat`).
     pub isohybrid_gpt_basdat: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[boot]`: one boot entry, written for the loaders named.
 pub struct BootSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Entry title (default `imgforge`).
     pub title: Option<String>,
     /// Kernel path inside the image (`/boot/vmlinuz`).
     pub kernel: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Initramfs path inside the image.
     pub initrd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Kernel command line.
     pub cmdline: Option<String>,
     /// Add a serial console (console=ttyS0, serial in the loader config).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -11,11 +11,14 @@ use crate::{Error, Result};
 /// is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Amount {
+    /// A number of bytes.
     Bytes(u64),
+    /// A number of logical sectors.
     Sectors(u64),
 }
 
 impl Amount {
+    /// In bytes; `None` on overflow.
     pub fn bytes(self, sector_size: u64) -> Option<u64> {
         match self {
             Amount::Bytes(b) => Some(b),

@@ -3,6 +3,7 @@
 //! for newc, crc and odc archives, concatenated and compressed as the kernel
 //! accepts them.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -15,15 +15,20 @@ use std::io::Write;
 /// How the main archive is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpioCompression {
+    /// Plain cpio.
     None,
     /// gzip at `level` 0-9, header without name and with mtime 0.
     Gzip {
+        /// gzip level, 0-9.
         level: u32,
     },
 }
 
 #[derive(Clone, Debug)]
+/// How to write a cpio archive.
+#[non_exhaustive]
 pub struct CpioOptions {
+    /// Compression of the whole archive.
     pub compression: CpioCompression,
     /// Clamp every mtime later than `ctx.epoch` to it (SOURCE_DATE_EPOCH).
     pub clamp_mtime: bool,

@@ -2,6 +2,7 @@
 //! `mke2fs -t ext4 -d DIR`, and a reader for images from mke2fs and from us.
 
 mod htree;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -25,12 +25,19 @@ const EXT_MAX_DEPTH: u16 = 5;
 /// What `dumpe2fs -h` would summarise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ext4Info {
+    /// Volume label.
     pub label: String,
+    /// Filesystem UUID.
     pub uuid: [u8; 16],
+    /// Bytes per block.
     pub block_size: u32,
+    /// Blocks in the filesystem.
     pub blocks: u64,
+    /// Free blocks.
     pub free_blocks: u64,
+    /// Inodes in the filesystem.
     pub inodes: u32,
+    /// Free inodes.
     pub free_inodes: u32,
     /// Feature names as dumpe2fs prints them, in its order.
     pub features: Vec<String>,

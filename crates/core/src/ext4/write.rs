@@ -16,6 +16,7 @@ use crate::{BuildContext, Error, Result};
 
 /// Options of [`build`], named after mke2fs's.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ext4Options {
     /// Filesystem size in bytes; `None` fits the content plus
     /// `extra_percent`.

@@ -8,6 +8,7 @@
 //! - [`edit::Editor`] adds and replaces files in an existing volume in place.
 
 pub mod edit;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

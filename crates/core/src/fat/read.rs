@@ -18,16 +18,27 @@ const MAX_DEPTH: usize = 256;
 
 /// A validated volume: the BPB and where its parts lie.
 pub struct Volume {
+    /// The boot sector's BIOS parameter block.
     pub bpb: Bpb,
+    /// FAT12, FAT16 or FAT32.
     pub fat_type: FatType,
+    /// Bytes per sector.
     pub sector_size: u64,
+    /// Bytes per cluster.
     pub cluster_bytes: u64,
+    /// Where the first FAT starts.
     pub fat_offset: u64,
+    /// Bytes of one FAT.
     pub fat_bytes: u64,
+    /// Where the FAT12/16 root directory starts.
     pub root_offset: u64,
+    /// FAT12/16 root directory entries.
     pub root_entries: u64,
+    /// Where cluster 2 starts.
     pub data_offset: u64,
+    /// Data clusters.
     pub cluster_count: u32,
+    /// The volume's size in bytes.
     pub total_bytes: u64,
 }
 
@@ -191,6 +202,7 @@ impl Fat {
         }
     }
 
+    /// Clusters marked free in the FAT.
     pub fn free_clusters(&self) -> u32 {
         (2..self.count + 2).filter(|&c| self.get(c) == 0).count() as u32
     }
@@ -284,13 +296,18 @@ pub fn probe(src: &dyn ReadAt) -> bool {
 /// What `inspect` shows about a FAT volume.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FatInfo {
+    /// FAT12, FAT16 or FAT32.
     pub fat_type: FatType,
+    /// Bytes per cluster.
     pub cluster_size: u64,
     /// The label from the root directory, else the boot sector's; `None`
     /// for "NO NAME".
     pub label: Option<String>,
+    /// Volume serial number.
     pub volume_id: u32,
+    /// The volume's size in bytes.
     pub total_bytes: u64,
+    /// Bytes in free clusters.
     pub free_bytes: u64,
 }
 

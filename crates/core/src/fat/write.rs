@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 /// How to build a FAT filesystem (the knobs of `mkfs.fat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FatOptions {
     /// Size of the filesystem in bytes; `None` fits the content with some
     /// headroom.
@@ -54,28 +55,42 @@ impl Default for FatOptions {
 /// The layout mkfs.fat would choose for a volume.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// FAT12, FAT16 or FAT32.
     pub fat_type: FatType,
+    /// Bytes per sector.
     pub sector_size: u32,
+    /// Sectors per cluster.
     pub sec_per_clus: u32,
+    /// Reserved sectors before the first FAT.
     pub reserved: u32,
+    /// Sectors of one FAT.
     pub fat_len: u32,
+    /// FAT12/16 root directory entries (0 for FAT32).
     pub root_entries: u32,
+    /// The volume's size in sectors.
     pub total_sectors: u32,
+    /// Data clusters.
     pub cluster_count: u32,
+    /// Sectors per track (BPB geometry).
     pub sec_per_trk: u16,
+    /// Heads (BPB geometry).
     pub heads: u16,
 }
 
 impl Geometry {
+    /// Bytes per cluster.
     pub fn cluster_bytes(&self) -> u64 {
         self.sec_per_clus as u64 * self.sector_size as u64
     }
+    /// Sectors of the FAT12/16 root directory.
     pub fn root_dir_sectors(&self) -> u32 {
         (self.root_entries * 32).div_ceil(self.sector_size)
     }
+    /// The first sector of cluster 2.
     pub fn data_start_sector(&self) -> u32 {
         self.reserved + 2 * self.fat_len + self.root_dir_sectors()
     }
+    /// Byte offset of `cluster` in the volume.
     pub fn cluster_offset(&self, cluster: u32) -> u64 {
         (self.data_start_sector() as u64 + (cluster as u64 - 2) * self.sec_per_clus as u64)
             * self.sector_size as u64
@@ -305,8 +320,11 @@ fn short_char_ok(c: char) -> bool {
 /// flags, and the UTF-16 long name if one must be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FatName {
+    /// The 8.3 name, space padded.
     pub short: [u8; 11],
+    /// NT lower-case flags for the base name and extension.
     pub nt_res: u8,
+    /// The long name (UTF-16) when the 8.3 name cannot hold it.
     pub long: Option<Vec<u16>>,
 }
 

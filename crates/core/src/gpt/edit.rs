@@ -16,13 +16,19 @@ use crate::{BuildContext, Disk, Error, Result};
 /// What `-A N:...` does to the attribute bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrOp {
+    /// `set`: set bit N.
     Set(u32),
+    /// `clear`: clear bit N.
     Clear(u32),
+    /// `toggle`: flip bit N.
     Toggle(u32),
     /// `=`: replace with this mask.
     Assign(u64),
+    /// `or`: set the mask's bits.
     Or(u64),
+    /// `nand`: clear the mask's bits.
     Nand(u64),
+    /// `xor`: flip the mask's bits.
     Xor(u64),
 }
 
@@ -33,20 +39,47 @@ pub enum Op {
     Clear,
     /// `-n N:start:end`, `--new`.
     New {
+        /// Partition number (0: the first free one).
         number: u32,
+        /// First sector.
         start: Position,
+        /// Last sector (or `+size`).
         end: Position,
     },
     /// `-d N`, `--delete`.
     Delete(u32),
     /// `-t N:code`, `--typecode` (code as given: hex code, MBR byte or GUID).
-    TypeCode { number: u32, code: String },
+    /// `-t N:code`, `--typecode` (code as given: hex code, MBR byte or GUID).
+    TypeCode {
+        /// The partition.
+        number: u32,
+        /// The type, as given.
+        code: String,
+    },
     /// `-c N:name`, `--change-name`.
-    ChangeName { number: u32, name: String },
+    /// `-c N:name`, `--change-name`.
+    ChangeName {
+        /// The partition.
+        number: u32,
+        /// The new name.
+        name: String,
+    },
     /// `-A N:set:bit`, `--attributes`.
-    Attributes { number: u32, op: AttrOp },
+    /// `-A N:...`, `--attributes`.
+    Attributes {
+        /// The partition.
+        number: u32,
+        /// What to do to its attribute bits.
+        op: AttrOp,
+    },
     /// `-u N:guid`, `--partition-guid`.
-    PartitionGuid { number: u32, guid: Guid },
+    /// `-u N:guid`, `--partition-guid`.
+    PartitionGuid {
+        /// The partition.
+        number: u32,
+        /// Its new unique GUID.
+        guid: Guid,
+    },
     /// `-U guid`, `--disk-guid`.
     DiskGuid(Guid),
     /// `-e`, `--move-second-header`.
@@ -58,6 +91,7 @@ pub enum Op {
 /// A parsed `sgdisk` command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Script {
+    /// The operations, in the order given.
     pub ops: Vec<Op>,
     /// `--mbr`: write an MBR table instead of a GPT.
     pub mbr: bool,
@@ -225,13 +259,16 @@ fn alignment<'a>(ss: u64, starts: impl Iterator<Item = &'a u64>) -> u64 {
 /// The table being edited.
 #[derive(Debug, Clone)]
 pub enum Table {
+    /// A GPT.
     Gpt(Gpt),
+    /// An MBR.
     Mbr(Mbr),
 }
 
 /// What [`apply`] did.
 #[derive(Debug, Clone)]
 pub struct Applied {
+    /// The table as written.
     pub table: Table,
     /// Notes on what was found (a damaged copy that was repaired...).
     pub notes: Vec<String>,

@@ -7,6 +7,7 @@
 //! [`edit`] applies sgdisk command lines to a disk.
 
 pub mod edit;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;
@@ -20,16 +21,22 @@ use crate::{Error, Result};
 pub struct GptPartition {
     /// 1-based slot in the entry array (sgdisk's partition number).
     pub number: u32,
+    /// Partition type.
     pub type_guid: Guid,
+    /// This partition's own GUID.
     pub unique_guid: Guid,
+    /// First sector.
     pub first_lba: u64,
     /// Inclusive, as in the entry.
     pub last_lba: u64,
+    /// Attribute bits (0: required, 1: no block I/O protocol, 2: legacy BIOS bootable).
     pub attributes: u64,
+    /// Partition name (at most 36 UTF-16 code units).
     pub name: String,
 }
 
 impl GptPartition {
+    /// Length in sectors.
     pub fn sectors(&self) -> u64 {
         self.last_lba
             .saturating_sub(self.first_lba)
@@ -44,9 +51,13 @@ pub struct Gpt {
     pub sector_size: u64,
     /// Disk size in sectors; the backup header sits in the last one.
     pub disk_sectors: u64,
+    /// The disk's GUID.
     pub disk_guid: Guid,
+    /// Entries in the partition array (128 by default).
     pub num_entries: u32,
+    /// First sector a partition may use.
     pub first_usable_lba: u64,
+    /// Last sector a partition may use.
     pub last_usable_lba: u64,
     /// Used entries, ordered by number.
     pub partitions: Vec<GptPartition>,
@@ -120,10 +131,12 @@ impl Gpt {
         self.backup_lba() - self.array_sectors()
     }
 
+    /// The partition numbered `number`.
     pub fn partition(&self, number: u32) -> Option<&GptPartition> {
         self.partitions.iter().find(|p| p.number == number)
     }
 
+    /// The partition numbered `number`, to change.
     pub fn partition_mut(&mut self, number: u32) -> Option<&mut GptPartition> {
         self.partitions.iter_mut().find(|p| p.number == number)
     }

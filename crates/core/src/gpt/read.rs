@@ -15,6 +15,7 @@ const MAX_ARRAY_BYTES: u64 = 16 << 20;
 /// A table read from a disk and what was wrong with it.
 #[derive(Debug, Clone)]
 pub struct GptRead {
+    /// The table (from the primary copy, or the backup if the primary is damaged).
     pub gpt: Gpt,
     /// The primary header and array are valid.
     pub primary_ok: bool,

@@ -17,6 +17,7 @@ pub mod install;
 pub mod lzma;
 pub mod mkimage;
 pub mod moddep;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod source;
 

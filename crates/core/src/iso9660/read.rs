@@ -36,6 +36,7 @@ pub fn probe(src: &dyn ReadAt) -> bool {
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// One volume descriptor (ECMA-119 8).
 pub struct VolumeDescriptor {
     /// Block of the descriptor.
     pub lba: u32,
@@ -44,33 +45,50 @@ pub struct VolumeDescriptor {
     pub kind: u8,
     /// "primary", "boot record", "supplementary (Joliet)", ...
     pub name: String,
+    /// Standard identifier (`CD001`).
     pub id: String,
+    /// System identifier.
     pub system_id: String,
+    /// Volume identifier.
     pub volume_id: String,
     /// Volume space size in blocks.
     pub volume_space_size: u32,
+    /// Bytes per logical block (2048).
     pub logical_block_size: u16,
+    /// Path table size in bytes.
     pub path_table_size: u32,
+    /// Block of the root directory.
     pub root_lba: u32,
+    /// Publisher identifier.
     pub publisher: String,
+    /// Data preparer identifier.
     pub preparer: String,
+    /// Application identifier.
     pub application_id: String,
+    /// Volume creation date and time.
     pub creation_date: String,
+    /// Volume modification date and time.
     pub modification_date: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// One El Torito boot catalog entry.
 pub struct BootEntry {
     /// Platform id (0 BIOS, 0xEF UEFI).
     pub platform: u8,
+    /// `BIOS`, `UEFI`, ...
     pub platform_name: String,
+    /// Boot indicator 0x88.
     pub bootable: bool,
     /// "none", "fd1.2", "fd1.44", "fd2.88", "hd".
     pub emulation: String,
+    /// Real-mode load segment (0: 0x7C0).
     pub load_segment: u16,
+    /// System type (the partition type of a hard disk image).
     pub system_type: u8,
     /// Sectors of 512 bytes loaded.
     pub sectors: u16,
+    /// Block of the boot image.
     pub lba: u32,
     /// Path of the file at that block, if one is found.
     pub path: Option<String>,
@@ -79,33 +97,52 @@ pub struct BootEntry {
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// A partition of an isohybrid MBR.
 pub struct MbrPartition {
+    /// Record number, 1-4.
     pub number: u8,
+    /// Boot indicator (0x80: active).
     pub status: u8,
     #[serde(rename = "type")]
+    /// Partition type byte.
     pub kind: u8,
+    /// First sector.
     pub start: u32,
+    /// Length in sectors.
     pub blocks: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+/// What the first 32 KiB (the system area) hold.
 pub struct SystemArea {
+    /// An MBR (isohybrid).
     pub mbr: bool,
+    /// Its partitions.
     pub mbr_partitions: Vec<MbrPartition>,
+    /// A GPT (isohybrid GPT).
     pub gpt: bool,
     /// GPT partitions: (number, first LBA, last LBA, name), 512-byte sectors.
     pub gpt_partitions: Vec<(u32, u64, u64, String)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// What `inspect` reports about an ISO, like `xorriso -report_el_torito` and `isoinfo -d`.
 pub struct IsoReport {
+    /// The image's size in bytes.
     pub size: u64,
+    /// The volume descriptors, in order.
     pub volume_descriptors: Vec<VolumeDescriptor>,
+    /// Block of the El Torito boot catalog.
     pub boot_catalog_lba: Option<u32>,
+    /// Path of the boot catalog file, if one is found.
     pub boot_catalog_path: Option<String>,
+    /// The boot catalog's entries.
     pub el_torito: Vec<BootEntry>,
+    /// MBR and GPT in the system area.
     pub system_area: SystemArea,
+    /// Rock Ridge (SUSP) entries present.
     pub rock_ridge: bool,
+    /// A Joliet supplementary volume descriptor present.
     pub joliet: bool,
 }
 

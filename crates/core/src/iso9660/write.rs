@@ -30,6 +30,7 @@ pub enum RockRidge {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Emulation {
     #[default]
+    /// The image is loaded as it is (isolinux, EFI images).
     NoEmulation,
     /// 1.2, 1.44 or 2.88 MB floppy, chosen by the image size.
     Floppy,
@@ -44,6 +45,7 @@ pub struct BootImage {
     pub path: String,
     /// Platform id: [`PLATFORM_X86`] (BIOS) or [`PLATFORM_EFI`].
     pub platform: u8,
+    /// How the firmware presents it.
     pub emulation: Emulation,
     /// Sectors of 512 bytes the firmware loads (no emulation); `None` loads
     /// the whole image.
@@ -55,6 +57,7 @@ pub struct BootImage {
 }
 
 impl BootImage {
+    /// A BIOS no-emulation entry for the image at `path`.
     pub fn bios(path: &str) -> Self {
         BootImage {
             path: path.to_string(),
@@ -65,6 +68,7 @@ impl BootImage {
             boot_info_table: false,
         }
     }
+    /// A UEFI no-emulation entry for the image at `path`.
     pub fn efi(path: &str) -> Self {
         BootImage {
             platform: PLATFORM_EFI,
@@ -75,18 +79,27 @@ impl BootImage {
 
 /// What to write: mkisofs options.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IsoOptions {
+    /// Volume identifier (`-V`).
     pub volume_id: String,
+    /// System identifier (`-sysid`).
     pub system_id: String,
+    /// Volume set identifier (`-volset`).
     pub volume_set_id: String,
+    /// Publisher (`-publisher`).
     pub publisher: String,
+    /// Data preparer (`-p`).
     pub preparer: String,
+    /// Application identifier (`-A`).
     pub application_id: String,
     /// ISO level 1, 2 or 3 (3 allows files of 4 GiB and more).
     pub level: u8,
     /// mkisofs `-l`: ISO names of up to 31 characters even at level 1.
     pub long_names: bool,
+    /// Rock Ridge: none, `-R` or `-r`.
     pub rock_ridge: RockRidge,
+    /// Joliet names (`-J`).
     pub joliet: bool,
     /// mkisofs `-joliet-long`: Joliet names of up to 103 characters instead
     /// of the standard's 64 (what Windows and Linux read).
@@ -1822,7 +1835,7 @@ pub fn build_with_warnings(
     Ok((disk, plan.warnings))
 }
 
-/// Size in bytes of the image [`write`] would produce.
+/// Size in bytes of the image [`write()`] would produce.
 pub fn image_size(tree: &Tree, opts: &IsoOptions, ctx: &BuildContext) -> Result<u64> {
     Ok(Plan::new(tree, opts, ctx)?.total as u64 * SECTOR)
 }

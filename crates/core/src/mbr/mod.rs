@@ -2,6 +2,7 @@
 //! an active flag, type bytes, CHS fields, and logical partitions in an
 //! extended partition linked by Extended Boot Records.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;
@@ -10,18 +11,26 @@ pub mod write;
 /// logical one (5 and up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MbrPartition {
+    /// Partition number (1-4 primary, 5 and up logical).
     pub number: u32,
+    /// The active (boot) flag.
     pub bootable: bool,
+    /// Partition type byte.
     pub os_type: u8,
+    /// First sector.
     pub first_lba: u64,
+    /// Length in sectors.
     pub sectors: u64,
+    /// Inside the extended partition.
     pub logical: bool,
 }
 
 impl MbrPartition {
+    /// Last sector (inclusive).
     pub fn last_lba(&self) -> u64 {
         self.first_lba + self.sectors.max(1) - 1
     }
+    /// An extended partition (types 05, 0F, 85).
     pub fn is_extended(&self) -> bool {
         !self.logical && raw::is_extended(self.os_type)
     }
@@ -30,8 +39,11 @@ impl MbrPartition {
 /// An MBR partition table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mbr {
+    /// Logical sector size in bytes.
     pub sector_size: u64,
+    /// Disk size in sectors.
     pub disk_sectors: u64,
+    /// Disk signature (bytes 440..444).
     pub disk_signature: u32,
     /// Ordered by number.
     pub partitions: Vec<MbrPartition>,

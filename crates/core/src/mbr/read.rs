@@ -15,7 +15,9 @@ const MAX_LOGICAL: usize = 256;
 /// An MBR read from a disk and what was odd about it.
 #[derive(Debug, Clone)]
 pub struct MbrRead {
+    /// The table, logical partitions included.
     pub mbr: Mbr,
+    /// Oddities found (overlaps, partitions past the disk end).
     pub warnings: Vec<String>,
 }
 

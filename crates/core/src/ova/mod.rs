@@ -3,6 +3,7 @@
 //! write.rs for how the VMDK's size is known before its tar header); the
 //! reader opens the VMDK inside the archive without copying it.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -1,6 +1,6 @@
 //! The OVF 1.0 names (DSP0243) an OVA's descriptor uses. The archive
 //! around it is a ustar (POSIX.1-1988, OVF 1.0 section 5.3 requires it):
-//! [`crate::ustar`].
+//! the crate's `ustar` module.
 
 /// OVF 1.0 envelope namespaces (DSP0243 1.0, DSP8023 schema).
 pub const NS_OVF: &str = "http://schemas.dmtf.org/ovf/envelope/1";

@@ -16,15 +16,21 @@ pub const OVF_CAP: u64 = 16 << 20;
 /// The facts of an OVF descriptor that `info` reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OvfFacts {
+    /// VirtualSystem id.
     pub name: Option<String>,
+    /// VirtualSystemType (`vmx-07`, `virtualbox-2.2`).
     pub system_type: Option<String>,
+    /// Virtual CPUs.
     pub cpus: Option<u64>,
+    /// Memory in MiB.
     pub memory_mib: Option<u64>,
     /// (file id, href, size)
     pub files: Vec<(String, String, Option<u64>)>,
     /// (disk id, file ref, capacity bytes, format)
     pub disks: Vec<(String, String, Option<u64>, String)>,
+    /// Network names.
     pub networks: Vec<String>,
+    /// Operating system description.
     pub os: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 //! in that order (OVF 1.0 section 5.3 puts the descriptor first).
 //!
 //! A tar header holds its member's size, so the VMDK is measured before its
-//! bytes go out ([`crate::ustar::emit`]: buffered when small, produced a
+//! bytes go out (`ustar::emit`: buffered when small, produced a
 //! second time when not).
 
 use super::raw::*;
@@ -116,9 +116,13 @@ impl X {
 /// What the OVF says about the disk file.
 #[derive(Debug, Clone)]
 pub struct DiskRef {
+    /// The disk member's file name.
     pub file: String,
+    /// Its size in the archive.
     pub file_size: u64,
+    /// The disk's capacity in bytes.
     pub capacity: u64,
+    /// Bytes of grains stored (OVF `populatedSize`).
     pub populated_size: u64,
 }
 

@@ -4,6 +4,7 @@
 //! write guest bytes) for `resize` and `part`.
 
 pub mod edit;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod resize;

@@ -20,11 +20,14 @@ const L2_CACHE_BYTES: u64 = 16 << 20;
 /// A parsed, validated qcow2 image.
 pub struct Qcow2Reader {
     src: Source,
+    /// The image header.
     pub header: Header,
     cluster_bits: u32,
     cs: u64,
     l1: Vec<u64>,
+    /// The backing file the header names.
     pub backing_file: Option<String>,
+    /// The backing file's format, if named.
     pub backing_format: Option<String>,
     /// What unallocated clusters read as when a backing file is named.
     backing: Backing,
@@ -45,9 +48,13 @@ enum Backing {
 /// What a guest cluster maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mapping {
+    /// Not in this image (reads from the backing file, or zeros).
     Unallocated,
+    /// Reads as zeros (the L2 zero flag).
     Zero,
+    /// Stored at this host offset.
     Standard(u64),
+    /// Compressed; the L2 entry's descriptor.
     Compressed(u64),
 }
 
@@ -83,9 +90,13 @@ impl Qcow2Reader {
 
 /// A header, extensions and L1 table that passed every check.
 pub struct Validated {
+    /// The image header.
     pub header: Header,
+    /// The backing file the header names.
     pub backing_file: Option<String>,
+    /// The backing file's format, if named.
     pub backing_format: Option<String>,
+    /// The L1 table.
     pub l1: Vec<u64>,
 }
 
@@ -350,6 +361,7 @@ pub fn validate(src: &dyn ReadAt) -> Result<Validated> {
 }
 
 impl Qcow2Reader {
+    /// Bytes per cluster.
     pub fn cluster_size(&self) -> u64 {
         self.cs
     }

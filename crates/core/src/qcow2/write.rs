@@ -100,7 +100,7 @@ fn deflate_config() -> zlib_rs::DeflateConfig {
 }
 
 /// Compresses one cluster for a compressed qcow2 cluster (raw deflate, see
-/// [`deflate_config`]); `None` when the result would not be smaller than
+/// `deflate_config`); `None` when the result would not be smaller than
 /// the cluster, as qemu decides.
 pub fn compress_cluster(data: &[u8]) -> Option<Vec<u8>> {
     use zlib_rs::{Deflate, DeflateFlush, Status};
@@ -479,7 +479,7 @@ fn one_pass(
 /// in pieces of any length: for callers that get the disk as a stream
 /// (the browser's parallel File readers) rather than as a [`Disk`] to read.
 /// The sink must be able to patch ([`Sink::can_patch`]): the header is
-/// written last. The bytes are those of [`write`] for the same disk
+/// written last. The bytes are those of [`write()`] for the same disk
 /// (which itself writes through a `PushWriter` when the sink can patch).
 ///
 /// ```
@@ -513,7 +513,7 @@ pub struct PushWriter<'a> {
 
 impl<'a> PushWriter<'a> {
     /// Starts an image of a `size`-byte disk (rounded up to whole 512-byte
-    /// sectors in the header, as [`write`] does) with the options'
+    /// sectors in the header, as [`write()`] does) with the options'
     /// cluster size and compression; leaves a hole for the header.
     pub fn new(size: u64, opts: &WriteOptions, sink: &'a mut dyn Sink) -> Result<Self> {
         let cb = cluster_bits(opts)?;

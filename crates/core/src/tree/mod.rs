@@ -15,35 +15,50 @@ use std::sync::Arc;
 
 /// Index of a node in [`Tree::nodes`]. The root directory is [`ROOT`].
 pub type NodeId = usize;
+/// The root directory's id.
 pub const ROOT: NodeId = 0;
 
 /// File type permission-less mode bits (`S_IF*`), as stat(2) spells them.
 pub const S_IFMT: u32 = 0o170000;
+/// Socket.
 pub const S_IFSOCK: u32 = 0o140000;
+/// Symbolic link.
 pub const S_IFLNK: u32 = 0o120000;
+/// Regular file.
 pub const S_IFREG: u32 = 0o100000;
+/// Block device.
 pub const S_IFBLK: u32 = 0o060000;
+/// Directory.
 pub const S_IFDIR: u32 = 0o040000;
+/// Character device.
 pub const S_IFCHR: u32 = 0o020000;
+/// FIFO (named pipe).
 pub const S_IFIFO: u32 = 0o010000;
 
 /// The bytes of a regular file.
 #[derive(Clone)]
 pub enum FileData {
+    /// Bytes in memory.
     Bytes(Arc<[u8]>),
     /// `len` bytes of `src` from `offset` (a file inside a tar, a file on
     /// the local disk, a `Blob`).
     Source {
+        /// The source holding the bytes.
         src: Source,
+        /// Where the file starts in it.
         offset: u64,
+        /// The file's length.
         len: u64,
     },
     /// A file in pieces (a fragmented FAT file, an ext4 file with holes):
     /// `map` holds `(file_offset, src_offset, len)` runs in file order; bytes
     /// of the file not covered by a run read as zeros.
     Mapped {
+        /// The source holding the bytes.
         src: Source,
+        /// `(file offset, source offset, length)` runs, in file order.
         map: Arc<[(u64, u64, u64)]>,
+        /// The file's length.
         len: u64,
     },
 }
@@ -55,9 +70,11 @@ impl std::fmt::Debug for FileData {
 }
 
 impl FileData {
+    /// Bytes in memory, from a vector.
     pub fn from_vec(v: Vec<u8>) -> Self {
         FileData::Bytes(Arc::from(v))
     }
+    /// The file's length in bytes.
     pub fn len(&self) -> u64 {
         match self {
             FileData::Bytes(b) => b.len() as u64,
@@ -65,6 +82,7 @@ impl FileData {
             FileData::Mapped { len, .. } => *len,
         }
     }
+    /// True for an empty file.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -161,17 +179,27 @@ pub fn mode_string(mode: u32) -> String {
 pub enum NodeKind {
     /// Entries by name (sorted: byte order of the UTF-8 name).
     Dir(BTreeMap<String, NodeId>),
+    /// A regular file and its data.
     File(FileData),
+    /// A symbolic link and its target.
     Symlink(String),
+    /// A character device.
     CharDev {
+        /// Major number.
         major: u32,
+        /// Minor number.
         minor: u32,
     },
+    /// A block device.
     BlockDev {
+        /// Major number.
         major: u32,
+        /// Minor number.
         minor: u32,
     },
+    /// A FIFO.
     Fifo,
+    /// A socket.
     Socket,
 }
 
@@ -196,11 +224,14 @@ pub struct Meta {
     /// Permission bits including setuid/setgid/sticky (`0o7777`); the type
     /// comes from [`NodeKind`].
     pub mode: u32,
+    /// Owner.
     pub uid: u32,
+    /// Group.
     pub gid: u32,
     /// Modification time, seconds since the Unix epoch (may be negative or
     /// past 2038).
     pub mtime: i64,
+    /// Nanoseconds of the modification time.
     pub mtime_nsec: u32,
     /// Extended attributes by full name (`security.capability`,
     /// `user.foo`), values as bytes.
@@ -222,14 +253,18 @@ impl Meta {
 }
 
 #[derive(Clone, Debug)]
+/// One file, directory, link or device and its metadata.
 pub struct Node {
+    /// What it is.
     pub kind: NodeKind,
+    /// Mode, owner, times, extended attributes.
     pub meta: Meta,
 }
 
 /// A file tree rooted at node [`ROOT`].
 #[derive(Clone, Debug)]
 pub struct Tree {
+    /// Every node, by id ([`ROOT`] first).
     pub nodes: Vec<Node>,
     /// The time given to directories created implicitly.
     pub epoch: i64,
@@ -263,10 +298,12 @@ impl Tree {
         }
     }
 
+    /// The node `id`.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
     }
 
+    /// The node `id`, to change.
     pub fn node_mut(&mut self, id: NodeId) -> &mut Node {
         &mut self.nodes[id]
     }

@@ -2,6 +2,7 @@
 //! disk — `libvirt` (default; box.img as qcow2) or `virtualbox` (box.ovf +
 //! box-disk001.vmdk, streamOptimized).
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

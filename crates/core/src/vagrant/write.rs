@@ -13,10 +13,13 @@ use crate::{Disk, Error, Result};
 /// `libvirt` (default) or `virtualbox`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// qcow2 disk (vagrant-libvirt).
     Libvirt,
+    /// OVF and streamOptimized VMDK (VirtualBox).
     Virtualbox,
 }
 
+/// The provider `opts.subformat` names (default libvirt).
 pub fn provider(opts: &WriteOptions) -> Result<Provider> {
     match opts.subformat.as_deref() {
         None | Some("libvirt") => Ok(Provider::Libvirt),

@@ -10,6 +10,7 @@
 //! keep their size (rounded up to a sector) in current_size, which qemu
 //! uses in that case. The limit is 2040 GiB, as qemu's.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

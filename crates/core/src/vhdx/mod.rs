@@ -3,6 +3,7 @@
 //! unclean shutdown is replayed into an in-memory overlay (log.rs).
 
 pub mod log;
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -22,9 +22,13 @@ fn corrupt(field: impl Into<String>, msg: impl std::fmt::Display) -> Error {
 /// What the headers say.
 #[derive(Debug, Clone)]
 pub struct Header {
+    /// Higher is newer; the current header has the highest.
     pub sequence_number: u64,
+    /// The log in use (all zero: none).
     pub log_guid: [u8; 16],
+    /// Log length in bytes.
     pub log_length: u32,
+    /// Log offset in the file.
     pub log_offset: u64,
 }
 
@@ -143,12 +147,19 @@ fn region_table(src: &dyn ReadAt) -> Result<((u64, u64), (u64, u64))> {
 /// The metadata items this reader knows.
 #[derive(Debug, Default, Clone)]
 pub struct Metadata {
+    /// Bytes per payload block.
     pub block_size: u64,
+    /// A differencing disk.
     pub has_parent: bool,
+    /// A fixed disk (blocks allocated up front).
     pub leave_blocks_allocated: bool,
+    /// The virtual disk's size.
     pub virtual_disk_size: u64,
+    /// Logical sector size.
     pub logical_sector_size: u64,
+    /// Physical sector size.
     pub physical_sector_size: u64,
+    /// The virtual disk's id.
     pub virtual_disk_id: [u8; 16],
     /// Parent locator key/value pairs (differencing disks).
     pub parent: Vec<(String, String)>,

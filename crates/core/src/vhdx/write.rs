@@ -35,15 +35,23 @@ const PHYSICAL_SECTOR_SIZE: u64 = 4096;
 
 /// The layout decided before the first byte is written.
 pub struct Layout {
+    /// The virtual disk's size.
     pub virtual_size: u64,
+    /// Bytes per payload block.
     pub block_size: u64,
+    /// Payload blocks per sector bitmap block.
     pub chunk_ratio: u64,
+    /// Payload blocks.
     pub blocks: u64,
+    /// BAT entries (payload and bitmap).
     pub bat_entries: u64,
+    /// BAT region length, rounded up to 1 MiB.
     pub bat_length: u64,
+    /// A fixed disk.
     pub fixed: bool,
     /// File offset of each payload block, 0 if not stored.
     pub block_offsets: Vec<u64>,
+    /// The whole file's size.
     pub file_size: u64,
 }
 

@@ -1,6 +1,7 @@
 //! VMDK container (VMware Virtual Disk Format 1.1): monolithicSparse and
 //! streamOptimized written; those plus flat/sparse descriptors read.
 
+#[allow(missing_docs)]
 pub mod raw;
 pub mod read;
 pub mod write;

@@ -27,27 +27,39 @@ fn corrupt(field: impl Into<String>, msg: impl std::fmt::Display) -> Error {
 /// One extent line of a descriptor: `RW 2097152 FLAT "disk-flat.vmdk" 0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtentLine {
+    /// `RW`, `RDONLY` or `NOACCESS`.
     pub access: String,
+    /// Length in sectors.
     pub sectors: u64,
+    /// `SPARSE`, `FLAT`, `ZERO`, ...
     pub kind: String,
+    /// The extent's file name.
     pub file: String,
+    /// Offset in sectors into the file (FLAT extents).
     pub offset: u64,
 }
 
 /// A parsed descriptor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Descriptor {
+    /// Descriptor `version`.
     pub version: u32,
+    /// Content ID.
     pub cid: String,
+    /// Parent's content ID (`ffffffff`: none).
     pub parent_cid: String,
+    /// `createType` (`monolithicSparse`, `streamOptimized`, ...).
     pub create_type: String,
+    /// The parent's file name for a delta disk.
     pub parent_file_name_hint: Option<String>,
+    /// The extents, in order.
     pub extents: Vec<ExtentLine>,
     /// `ddb.*` entries in file order (unknown ones are kept, as VMware does).
     pub ddb: Vec<(String, String)>,
 }
 
 impl Descriptor {
+    /// A disk database (`ddb.`) value by key.
     pub fn ddb(&self, key: &str) -> Option<&str> {
         self.ddb
             .iter()

@@ -33,19 +33,26 @@ const GT_COVERAGE: u64 = NUM_GTES_PER_GT as u64 * DEFAULT_GRAIN_SECTORS;
 const DESCRIPTOR_SECTORS: u64 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The VMDK variants imgforge writes.
 pub enum Subformat {
+    /// A hosted sparse extent (qemu-img's default).
     MonolithicSparse,
+    /// Compressed grains in stream order (OVA, VirtualBox).
     StreamOptimized,
 }
 
 /// The writer's settings from [`WriteOptions`].
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Which variant.
     pub subformat: Subformat,
+    /// `ddb.adapterType` (`ide`, `lsilogic`, ...).
     pub adapter_type: String,
+    /// `ddb.virtualHWVersion`.
     pub hw_version: u32,
 }
 
+/// The settings `opts` asks for (`subformat`, `-o adapter_type=`, `hwversion=`).
 pub fn settings(opts: &WriteOptions) -> Result<Settings> {
     let subformat = match opts.subformat.as_deref() {
         None | Some("monolithicSparse") => Subformat::MonolithicSparse,
