@@ -299,6 +299,7 @@ mod tests {
             container: None,
             partition_table: t,
             filesystem: None,
+            grub: None,
             warnings: w,
         };
         let text = crate::inspect::render_text(&report, "x");
@@ -330,6 +331,7 @@ mod tests {
                     container: None,
                     partition_table: table,
                     filesystem: None,
+                    grub: None,
                     warnings,
                 };
                 let _ = crate::inspect::render_text(&report, "x");

@@ -507,20 +507,32 @@ fn choose(
     Op::Match(main_len, main_dist)
 }
 
+/// Decodes a raw stream of `size` bytes with these properties (lzma-rs,
+/// through a classic `.lzma` header), as GRUB's decompressor would.
+pub fn decompress(stream: &[u8], size: u64) -> crate::Result<Vec<u8>> {
+    let mut with_header = vec![PROPS_BYTE];
+    with_header.extend_from_slice(&DICT_SIZE.to_le_bytes());
+    with_header.extend_from_slice(&size.to_le_bytes());
+    with_header.extend_from_slice(stream);
+    let mut out = Vec::new();
+    lzma_rs::lzma_decompress(&mut &with_header[..], &mut out)
+        .map_err(|e| crate::Error::corrupt("lzma", "GRUB core.img payload", e))?;
+    if out.len() as u64 != size {
+        return Err(crate::Error::corrupt(
+            "lzma",
+            "GRUB core.img payload",
+            "ends early",
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Decodes with lzma-rs (an independent decoder) through a classic
-    /// `.lzma` header built for our properties.
-    pub(crate) fn decompress(stream: &[u8], size: usize) -> Vec<u8> {
-        let mut with_header = vec![PROPS_BYTE];
-        with_header.extend_from_slice(&DICT_SIZE.to_le_bytes());
-        with_header.extend_from_slice(&(size as u64).to_le_bytes());
-        with_header.extend_from_slice(stream);
-        let mut out = Vec::new();
-        lzma_rs::lzma_decompress(&mut &with_header[..], &mut out).unwrap();
-        out
+    fn decompress(stream: &[u8], size: usize) -> Vec<u8> {
+        super::decompress(stream, size as u64).unwrap()
     }
 
     fn round_trip(data: &[u8]) -> usize {
