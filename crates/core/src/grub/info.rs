@@ -32,7 +32,7 @@ const READ_CAP: u64 = 256 << 20;
 /// for a file that merely looks similar).
 pub fn read(src: &dyn ReadAt) -> Result<Option<GrubImage>> {
     let size = src.size();
-    if size < 512 + 16 || size > READ_CAP {
+    if !(512 + 16..=READ_CAP).contains(&size) {
         return Ok(None);
     }
     let mut head = [0u8; 2];
