@@ -216,6 +216,16 @@ impl ModuleSource {
         ))
     }
 
+    /// [`ModuleSource::from_archive`] over bytes in memory; `name` (the
+    /// file name) is used in errors.
+    pub fn from_archive_bytes(
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        want: Option<Platform>,
+    ) -> Result<Self> {
+        Self::from_archive(Arc::new(decompress::NamedBytes::new(bytes, name)), want)
+    }
+
     pub fn platform(&self) -> Platform {
         self.platform
     }

@@ -600,8 +600,9 @@ fn archives_give_the_same_image() {
             .contains("Debian package without GRUB modules"),
         "{e}"
     );
-    let e = ModuleSource::from_archive(source_from_vec(vec![3u8; 2000]), None).unwrap_err();
+    let e = ModuleSource::from_archive_bytes("junk.bin", vec![3u8; 2000], None).unwrap_err();
     assert!(e.to_string().contains("not a GRUB module folder"), "{e}");
+    assert!(e.to_string().contains("junk.bin"), "{e}");
 }
 
 #[test]
