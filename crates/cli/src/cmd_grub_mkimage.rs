@@ -1,10 +1,10 @@
 //! `imgforge grub-mkimage`: GRUB's image maker with its options, from a
 //! module folder, a tar of one, or the Debian package.
 
-use crate::files::{open_source, AtomicOutput, FileSource};
+use crate::files::{open_source, AtomicOutput};
 use anyhow::{bail, Context, Result};
 use imgforge_core::grub::{self, MkimageOptions, ModuleSource, Platform};
-use imgforge_core::io::Sink;
+use imgforge_core::io::{ReadAt, Sink};
 use imgforge_core::tree::FileData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +83,31 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
     out.commit()
 }
 
+/// A file opened only when read: a module folder has ~300 files and an
+/// image needs a few dozen of them.
+struct LazyFile {
+    path: PathBuf,
+    len: u64,
+}
+
+impl ReadAt for LazyFile {
+    fn size(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> imgforge_core::Result<()> {
+        use std::os::unix::fs::FileExt;
+        imgforge_core::io::check_read(offset, buf.len() as u64, self.len, || self.name())?;
+        let f = std::fs::File::open(&self.path).map_err(|e| {
+            imgforge_core::Error::io(format!("cannot open {}", self.path.display()), e)
+        })?;
+        f.read_exact_at(buf, offset)
+            .map_err(|e| imgforge_core::Error::io(format!("reading {}", self.path.display()), e))
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
 /// A module folder read lazily (its regular files, not its subfolders), or
 /// an archive.
 pub fn load(path: &Path, want: Platform) -> Result<ModuleSource> {
@@ -99,12 +124,13 @@ pub fn load(path: &Path, want: Platform) -> Result<ModuleSource> {
             continue;
         }
         let name = e.file_name().to_string_lossy().into_owned();
-        let f = FileSource::open(&p)?;
-        let len = imgforge_core::io::ReadAt::size(&f);
+        let len = std::fs::metadata(&p)
+            .with_context(|| format!("cannot stat {}", p.display()))?
+            .len();
         files.push((
             name,
             FileData::Source {
-                src: Arc::new(f),
+                src: Arc::new(LazyFile { path: p, len }),
                 offset: 0,
                 len,
             },
