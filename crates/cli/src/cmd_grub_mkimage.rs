@@ -120,13 +120,18 @@ pub fn load(path: &Path, want: Platform) -> Result<ModuleSource> {
     for e in std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))? {
         let e = e?;
         let p = e.path();
-        if !std::fs::metadata(&p).map(|m| m.is_file()).unwrap_or(false) {
+        // One stat per file: the directory entry says what it is, except
+        // for symbolic links, which are followed.
+        let meta = match e.file_type()? {
+            t if t.is_symlink() => std::fs::metadata(&p).ok(),
+            t if t.is_file() => Some(e.metadata()?),
+            _ => None,
+        };
+        let Some(meta) = meta.filter(|m| m.is_file()) else {
             continue;
-        }
+        };
         let name = e.file_name().to_string_lossy().into_owned();
-        let len = std::fs::metadata(&p)
-            .with_context(|| format!("cannot stat {}", p.display()))?
-            .len();
+        let len = meta.len();
         files.push((
             name,
             FileData::Source {
