@@ -7,7 +7,7 @@
 //! over a window of 1 KiB, the cheapest path of literals, short reps, reps
 //! and matches (hash-chain match finder, every length of each) by the
 //! model's prices at the window's start, in integer 1/16-bit units (no
-//! floating point, so every target makes the same bytes). A match of 64
+//! floating point, so every target makes the same bytes). A match of 32
 //! bytes or more is taken as it is. Deterministic; not byte-identical to
 //! GRUB's encoder (the SDK's, with a binary-tree match finder and prices
 //! updated as it goes), about 1 % larger.
@@ -31,9 +31,9 @@ const NUM_FULL_DISTANCES: usize = 1 << (END_POS_MODEL_INDEX / 2);
 const NUM_ALIGN_BITS: u32 = 4;
 const PROB_INIT: u16 = 1024;
 /// Stop searching once a match this long is found (`numFastBytes`).
-const NICE_LEN: usize = 273;
+const NICE_LEN: usize = 64;
 /// Hash chain candidates examined per position (`cutValue`).
-const CHAIN_DEPTH: usize = 256;
+const CHAIN_DEPTH: usize = 32;
 const HASH_BITS: u32 = 16;
 
 struct RangeEncoder {
@@ -483,6 +483,16 @@ struct Parser {
     prices: [u32; 128],
     nodes: Vec<Node>,
     matches: Vec<(usize, u32)>,
+    /// Prices of every match length per position state, for the window:
+    /// `[pos_state * (MATCH_LEN_MAX + 1) + len]`.
+    len_prices: Vec<u32>,
+    rep_len_prices: Vec<u32>,
+    /// Distance prices for the window: the position slot per length state
+    /// (`[lps * 64 + slot]`), the full price of distances below 128
+    /// (`[lps * 128 + dist]`), and the align bits (`[dist & 15]`).
+    slot_prices: Vec<u32>,
+    small_dist_prices: Vec<u32>,
+    align_prices: [u32; 16],
 }
 
 #[derive(Clone, Copy)]
@@ -497,7 +507,7 @@ struct Node {
 /// Positions parsed at once.
 const OPT_WINDOW: usize = 1024;
 /// A match this long is taken as it is.
-const OPT_NICE: usize = 64;
+const OPT_NICE: usize = 32;
 const INFINITY: u32 = u32::MAX / 2;
 
 impl Parser {
@@ -506,6 +516,77 @@ impl Parser {
             prices: price_table(),
             nodes: Vec::with_capacity(OPT_WINDOW + 1),
             matches: Vec::new(),
+            len_prices: vec![0; POS_STATES * (MATCH_LEN_MAX + 1)],
+            rep_len_prices: vec![0; POS_STATES * (MATCH_LEN_MAX + 1)],
+            slot_prices: vec![0; 4 * 64],
+            small_dist_prices: vec![0; 4 * NUM_FULL_DISTANCES],
+            align_prices: [0; 16],
+        }
+    }
+
+    /// Fills the window's length and distance price tables from the model.
+    fn update_prices(&mut self, m: &Model) {
+        for (l, table) in [(&m.len, 0), (&m.rep_len, 1)] {
+            let high: Vec<u32> = (0..256).map(|v| self.tree(&l.high, 8, v)).collect();
+            let c0 = self.bit(l.choice, 0);
+            let c1 = self.bit(l.choice, 1);
+            let c10 = c1 + self.bit(l.choice2, 0);
+            let c11 = c1 + self.bit(l.choice2, 1);
+            for ps in 0..POS_STATES {
+                let row = ps * (MATCH_LEN_MAX + 1);
+                for len in MATCH_LEN_MIN..=MATCH_LEN_MAX {
+                    let v = (len - MATCH_LEN_MIN) as u32;
+                    let price = if v < 8 {
+                        c0 + self.tree(&l.low[ps], 3, v)
+                    } else if v < 16 {
+                        c10 + self.tree(&l.mid[ps], 3, v - 8)
+                    } else {
+                        c11 + high[(v - 16) as usize]
+                    };
+                    if table == 0 {
+                        self.len_prices[row + len] = price;
+                    } else {
+                        self.rep_len_prices[row + len] = price;
+                    }
+                }
+            }
+        }
+        for v in 0..16 {
+            self.align_prices[v as usize] = self.reverse_tree(&m.align, NUM_ALIGN_BITS, v);
+        }
+        for lps in 0..4 {
+            for slot in 0..64u32 {
+                let mut price = self.tree(&m.pos_slot[lps], 6, slot);
+                if slot >= END_POS_MODEL_INDEX {
+                    price += ((slot >> 1) - 1 - NUM_ALIGN_BITS) << 4;
+                }
+                self.slot_prices[lps * 64 + slot as usize] = price;
+            }
+            for dist in 0..NUM_FULL_DISTANCES as u32 {
+                let slot = pos_slot(dist);
+                let mut price = self.slot_prices[lps * 64 + slot as usize];
+                if slot >= 4 {
+                    let footer_bits = (slot >> 1) - 1;
+                    let base = (2 | (slot & 1)) << footer_bits;
+                    price += self.reverse_tree(
+                        &m.pos_special[(base - slot) as usize..],
+                        footer_bits,
+                        dist - base,
+                    );
+                }
+                self.small_dist_prices[lps * NUM_FULL_DISTANCES + dist as usize] = price;
+            }
+        }
+    }
+
+    /// The price of distance `dist` for a match of `len` bytes.
+    fn dist_price(&self, dist: u32, len: usize) -> u32 {
+        let lps = len_to_pos_state(len);
+        if (dist as usize) < NUM_FULL_DISTANCES {
+            self.small_dist_prices[lps * NUM_FULL_DISTANCES + dist as usize]
+        } else {
+            self.slot_prices[lps * 64 + pos_slot(dist) as usize]
+                + self.align_prices[(dist & 15) as usize]
         }
     }
 
@@ -535,38 +616,6 @@ impl Parser {
             price += self.bit(probs[m], b);
             m = (m << 1) | b as usize;
             value >>= 1;
-        }
-        price
-    }
-
-    fn len_price(&self, l: &LenEncoder, len: usize, pos_state: usize) -> u32 {
-        let v = (len - MATCH_LEN_MIN) as u32;
-        if v < 8 {
-            self.bit(l.choice, 0) + self.tree(&l.low[pos_state], 3, v)
-        } else if v < 16 {
-            self.bit(l.choice, 1) + self.bit(l.choice2, 0) + self.tree(&l.mid[pos_state], 3, v - 8)
-        } else {
-            self.bit(l.choice, 1) + self.bit(l.choice2, 1) + self.tree(&l.high, 8, v - 16)
-        }
-    }
-
-    fn dist_price(&self, m: &Model, dist: u32, len: usize) -> u32 {
-        let slot = pos_slot(dist);
-        let mut price = self.tree(&m.pos_slot[len_to_pos_state(len)], 6, slot);
-        if slot >= 4 {
-            let footer_bits = (slot >> 1) - 1;
-            let base = (2 | (slot & 1)) << footer_bits;
-            let reduced = dist - base;
-            if slot < END_POS_MODEL_INDEX {
-                price += self.reverse_tree(
-                    &m.pos_special[(base - slot) as usize..],
-                    footer_bits,
-                    reduced,
-                );
-            } else {
-                price += (footer_bits - NUM_ALIGN_BITS) << 4;
-                price += self.reverse_tree(&m.align, NUM_ALIGN_BITS, reduced & 15);
-            }
         }
         price
     }
@@ -625,6 +674,8 @@ impl Parser {
         ops: &mut Vec<Op>,
     ) {
         let m = &e.m;
+        self.update_prices(m);
+        let lp_at = |ps: usize, len: usize| ps * (MATCH_LEN_MAX + 1) + len;
         let end = (data.len() - pos).min(OPT_WINDOW);
         self.nodes.clear();
         self.nodes.resize(
@@ -730,7 +781,7 @@ impl Parser {
                 }
                 let rp = base + self.rep_price(m, i, state, pos_state);
                 for len in MATCH_LEN_MIN..=l {
-                    let price = rp + self.len_price(&m.rep_len, len, pos_state);
+                    let price = rp + self.rep_len_prices[lp_at(pos_state, len)];
                     self.relax(j + len, price, j, Op::Rep(i, len));
                 }
             }
@@ -739,14 +790,14 @@ impl Parser {
             let mut len = MATCH_LEN_MIN + 1;
             for &(ml, dist) in &matches {
                 let dp_cache = [
-                    self.dist_price(m, dist, 2),
-                    self.dist_price(m, dist, 3),
-                    self.dist_price(m, dist, 4),
-                    self.dist_price(m, dist, 5),
+                    self.dist_price(dist, 2),
+                    self.dist_price(dist, 3),
+                    self.dist_price(dist, 4),
+                    self.dist_price(dist, 5),
                 ];
                 while len <= ml.min(room) {
                     let price = mp
-                        + self.len_price(&m.len, len, pos_state)
+                        + self.len_prices[lp_at(pos_state, len)]
                         + dp_cache[len_to_pos_state(len)];
                     self.relax(j + len, price, j, Op::Match(len, dist));
                     len += 1;

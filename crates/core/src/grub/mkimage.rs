@@ -763,7 +763,7 @@ impl Fixups {
         if self.open {
             let next = self.out.len() as u64 + 8 + 2 * self.entries.len() as u64;
             let pad = (align_up(next, section_align) - next) / 2;
-            self.entries.extend(std::iter::repeat_n(0, pad as usize));
+            self.entries.resize(self.entries.len() + pad as usize, 0);
             self.flush_block();
         }
         self.out
