@@ -1,10 +1,10 @@
 //! `imgforge grub-mkimage`: GRUB's image maker with its options, from a
 //! module folder, a tar of one, or the Debian package.
 
-use crate::files::{open_source, AtomicOutput};
+use crate::files::open_source;
 use anyhow::{bail, Context, Result};
 use imgforge_core::grub::{self, MkimageOptions, ModuleSource, Platform};
-use imgforge_core::io::{ReadAt, Sink};
+use imgforge_core::io::ReadAt;
 use imgforge_core::tree::FileData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,11 +76,40 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
     let image = grub::mkimage(&src, &opts)?;
-    let mut out = AtomicOutput::create(output)?;
-    out.sparse = false;
-    out.write(&image)
-        .with_context(|| format!("writing {}", output.display()))?;
-    out.commit()
+    write_atomically(output, &image)
+}
+
+/// Writes a small image (under a few MiB, already in memory) to a
+/// temporary file beside `target` and renames it into place; on error the
+/// temporary file is removed. `AtomicOutput`'s writer thread and buffer
+/// cost more than the write itself here.
+fn write_atomically(target: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .with_context(|| format!("{} is not a file name", target.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.imgforge-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(data)
+            .with_context(|| format!("writing {}", target.display()))?;
+        drop(f);
+        std::fs::rename(&tmp, target)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), target.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// A file opened only when read: a module folder has ~300 files and an
