@@ -31,6 +31,8 @@ pub struct MkimageOptions {
 }
 
 impl MkimageOptions {
+    /// Options for `grub-mkimage -O FORMAT -p PREFIX MODULES…`, without
+    /// `-c`, `-m` or `-n`.
     pub fn new(format: Platform, prefix: impl Into<String>, modules: Vec<String>) -> Self {
         MkimageOptions {
             format,
@@ -46,6 +48,10 @@ impl MkimageOptions {
 /// The largest image made (memdisks included): every size field of the
 /// formats is 32 bits.
 const IMAGE_CAP: u64 = 1 << 30;
+
+/// The most a kernel's sections may span once laid out (GRUB's kernels
+/// take ~110 KiB with .bss): checked before the layout is allocated.
+const KERNEL_CAP: u64 = 16 << 20;
 
 /// The most kernel + module area an i386-pc core.img is compressed from.
 const PC_PAYLOAD_CAP: u64 = 16 << 20;
@@ -495,7 +501,7 @@ fn load_kernel(buf: &[u8], what: &str, t: &Target) -> Result<Layout> {
 
 fn add(a: u64, b: u64, what: &str) -> Result<u64> {
     a.checked_add(b)
-        .filter(|&x| x <= IMAGE_CAP)
+        .filter(|&x| x <= KERNEL_CAP)
         .ok_or_else(|| Error::corrupt(ELF, what, "section sizes overflow"))
 }
 
@@ -522,8 +528,12 @@ fn relocate_symbols(
         .ok_or_else(|| Error::corrupt(ELF, what, "the symbol table's string table is missing"))?;
     let strtab = field(elf.buf, strtab_sec.sh_offset, strtab_sec.sh_size, what)?;
     let entsize = symtab.sh_entsize;
-    if entsize < Sym::size(elf.h.class) {
-        return Err(Error::corrupt(ELF, what, "symbol entries are too small"));
+    if entsize < Sym::size(elf.h.class) || entsize > u16::MAX as u64 {
+        return Err(Error::corrupt(
+            ELF,
+            what,
+            "symbol entries have an impossible size",
+        ));
     }
     let table = field(elf.buf, symtab.sh_offset, symtab.sh_size, what)?;
     let mut values = Vec::new();
@@ -583,11 +593,11 @@ fn reloc_entries<'a>(
         .filter(|(_, s)| elf.is_kept_reloc(s, t))
         .map(move |(i, s)| {
             let rela = s.sh_type == SHT_RELA;
-            if s.sh_entsize < Rela::min_size(elf.h.class, rela) {
+            if s.sh_entsize < Rela::min_size(elf.h.class, rela) || s.sh_entsize > u16::MAX as u64 {
                 return Err(Error::corrupt(
                     ELF,
                     elf.what,
-                    format!("relocation section {i}: entries are too small"),
+                    format!("relocation section {i}: entries have an impossible size"),
                 ));
             }
             let table = field(elf.buf, s.sh_offset, s.sh_size, elf.what)?;
@@ -755,7 +765,7 @@ impl Fixups {
         if self.open {
             let next = self.out.len() as u64 + 8 + 2 * self.entries.len() as u64;
             let pad = (align_up(next, section_align) - next) / 2;
-            self.entries.extend(std::iter::repeat_n(0, pad as usize));
+            self.entries.resize(self.entries.len() + pad as usize, 0);
             self.flush_block();
         }
         self.out

@@ -8,11 +8,13 @@
 //! - [`mkimage`]: the image ([`mkimage()`]): PE32+ for x86_64-efi, `core.img`
 //!   for i386-pc.
 //! - [`lzma`]: the raw LZMA encoder for `core.img`.
+//! - [`info`]: reading an image back (target, prefix, modules).
 //! - [`raw`]: ELF, PE/COFF and GRUB module-area structures.
 //! - [`install`]: the EFI System Partition's removable-media path, the
 //!   boot directory's `grub.cfg`, and i386-pc embedding ([`embed`]).
 
 pub mod embed;
+pub mod info;
 pub mod install;
 pub mod lzma;
 pub mod mkimage;
@@ -21,6 +23,7 @@ pub mod moddep;
 pub mod raw;
 pub mod source;
 
+pub use info::GrubImage;
 pub use mkimage::{mkimage, MkimageOptions};
 pub use source::{ModuleSource, Platform};
 
