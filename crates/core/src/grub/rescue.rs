@@ -232,3 +232,32 @@ fn copy_modules(tree: &mut Tree, src: &ModuleSource) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fs_uuid_is_the_volume_modification_date() {
+        // 2024-01-01T00:00:00Z, the default epoch.
+        assert_eq!(iso_fs_uuid(1_704_067_200), "2024-01-01-00-00-00-00");
+        assert_eq!(iso_fs_uuid(1_700_000_000), "2023-11-14-22-13-20-00");
+        assert_eq!(
+            early_config("2024-01-01-00-00-00-00"),
+            "search --no-floppy --fs-uuid --set=root 2024-01-01-00-00-00-00\nset prefix=($root)/boot/grub\n"
+        );
+    }
+
+    #[test]
+    fn no_source_is_an_error() {
+        let e = prepare(
+            Tree::new(0),
+            &RescueOptions::new(Vec::new()),
+            &BuildContext::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("no GRUB module source"), "{e}");
+    }
+}
