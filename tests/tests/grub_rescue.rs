@@ -290,3 +290,46 @@ fn bad_sources_fail_with_one_error_line_and_no_output() {
         assert!(!out.exists(), "{args:?} left {}", out.display());
     }
 }
+
+#[test]
+fn eltorito_image_is_cdboot_and_core_img_as_grub_mkimage_lays_it_out() {
+    let pc = "/usr/lib/grub/i386-pc";
+    if !have("grub-mkimage") || !Path::new(pc).join("cdboot.img").is_file() {
+        if ci() {
+            panic!("grub-mkimage and {pc} are required under CI=true");
+        }
+        return;
+    }
+    let dir = scratch("grub_rescue_eltorito");
+    let make = |tool_cmd: &mut Command, format: &str, out: &Path| {
+        run_ok(
+            tool_cmd
+                .args(["-d", pc, "-O", format, "-p", "/boot/grub", "-o", s(out)])
+                .args(["biosdisk", "iso9660"]),
+        );
+        std::fs::read(out).unwrap()
+    };
+    let ours = make(
+        Command::new(imgforge()).arg("grub-mkimage"),
+        "i386-pc-eltorito",
+        &dir.join("ours.img"),
+    );
+    let theirs = make(
+        &mut tool("grub-mkimage"),
+        "i386-pc-eltorito",
+        &dir.join("theirs.img"),
+    );
+    let core = make(
+        Command::new(imgforge()).arg("grub-mkimage"),
+        "i386-pc",
+        &dir.join("core.img"),
+    );
+    // cdboot.img, then our core.img; equal to GRUB's up to diskboot's
+    // blocklist length (the LZMA stream is ours: docs/grub.md).
+    assert_eq!(
+        &ours[..2048],
+        &std::fs::read(Path::new(pc).join("cdboot.img")).unwrap()[..]
+    );
+    assert_eq!(&ours[2048..], &core[..]);
+    assert_eq!(&ours[..2048 + 508], &theirs[..2048 + 508]);
+}
