@@ -10,6 +10,8 @@
 //! - [`lzma`]: the raw LZMA encoder for `core.img`.
 //! - [`info`]: reading an image back (target, prefix, modules).
 //! - [`raw`]: ELF, PE/COFF and GRUB module-area structures.
+//! - [`rescue`]: a bootable rescue ISO as grub-mkrescue makes it
+//!   ([`mkrescue()`]).
 //! - [`install`]: the EFI System Partition's removable-media path, the
 //!   boot directory's `grub.cfg`, and i386-pc embedding ([`embed`]).
 
@@ -21,10 +23,12 @@ pub mod mkimage;
 pub mod moddep;
 #[allow(missing_docs)]
 pub mod raw;
+pub mod rescue;
 pub mod source;
 
 pub use info::GrubImage;
-pub use mkimage::{mkimage, MkimageOptions};
+pub use mkimage::{mkimage, mkimage_eltorito, MkimageOptions};
+pub use rescue::{mkrescue, RescueIso, RescueOptions};
 pub use source::{ModuleSource, Platform};
 
 #[cfg(test)]
