@@ -520,10 +520,7 @@ fn install_grub(
             ));
         }
         let modules = g.modules_for(platform);
-        if let Some(m) = modules
-            .iter()
-            .find(|m| !src.contains(&format!("{m}.mod")))
-        {
+        if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
             return Err(Error::invalid(
                 "grub.modules",
                 format!("'{m}' is not a {target} module of {path}"),
@@ -551,9 +548,11 @@ fn install_grub(
             }
             other => other,
         })?;
-        built
-            .warnings
-            .extend(done.notes.into_iter().map(|n| format!("grub ({target}): {n}")));
+        built.warnings.extend(
+            done.notes
+                .into_iter()
+                .map(|n| format!("grub ({target}): {n}")),
+        );
     }
     Ok(())
 }

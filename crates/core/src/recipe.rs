@@ -160,8 +160,7 @@ impl GrubSection {
             None => SEED_GRUB_MODULES
                 .iter()
                 .filter(|m| {
-                    target == crate::grub::Platform::X86_64Efi
-                        || !EFI_ONLY_GRUB_MODULES.contains(m)
+                    target == crate::grub::Platform::X86_64Efi || !EFI_ONLY_GRUB_MODULES.contains(m)
                 })
                 .map(|m| m.to_string())
                 .collect(),
@@ -216,9 +215,7 @@ impl GrubSection {
         self.platforms()?;
         let prefix = self.prefix();
         if !prefix.starts_with('/')
-            || prefix
-                .split('/')
-                .any(|p| p == "." || p == "..")
+            || prefix.split('/').any(|p| p == "." || p == "..")
             || prefix
                 .chars()
                 .any(|c| c.is_control() || c == '(' || c == ')' || c == ' ')
@@ -1211,6 +1208,77 @@ contents = [{ tar = "inputs/rootfs.tar" }]
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("output.format"), "{e}");
+    }
+
+    #[test]
+    fn grub_table_is_checked() {
+        let disk = "[disk]\nsize = \"64M\"\n[[partition]]\ntype = \"ef00\"\nsize = \"rest\"\n";
+        let r = parse(
+            &format!("{disk}[grub]\nsources = {{ \"x86_64-efi\" = \"inputs/efi.deb\" }}\n"),
+            Syntax::Toml,
+        )
+        .unwrap();
+        let g = r.grub.as_ref().unwrap();
+        assert_eq!(g.targets, ["x86_64-efi"]);
+        assert_eq!(g.prefix(), "/EFI/BOOT");
+        let efi = g.modules_for(crate::grub::Platform::X86_64Efi);
+        assert_eq!(efi.len(), SEED_GRUB_MODULES.len());
+        let pc = g.modules_for(crate::grub::Platform::I386Pc);
+        assert!(!pc
+            .iter()
+            .any(|m| m == "lsefi" || m == "linuxefi" || m == "efi_uga"));
+        assert_eq!(pc.len(), SEED_GRUB_MODULES.len() - 4);
+        // The JSON spelling is the same table.
+        let json = to_json(&r).unwrap();
+        assert_eq!(parse(&json, Syntax::Json).unwrap(), r);
+        for (grub, key) in [
+            ("targets = [\"arm64-efi\"]\n", "grub.targets[1]"),
+            (
+                "targets = [\"i386-pc\", \"i386-pc\"]\nsources = { \"i386-pc\" = \"a\" }\n",
+                "grub.targets[2]",
+            ),
+            ("targets = [\"i386-pc\"]\n", "grub.sources.i386-pc"),
+            (
+                "sources = { \"x86_64-efi\" = \"a\", \"i386-pc\" = \"b\" }\n",
+                "grub.sources.i386-pc",
+            ),
+            ("targets = []\n", "grub.targets"),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nprefix = \"EFI\"\n",
+                "grub.prefix",
+            ),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nmodules = [\"fat\", \"a b\"]\n",
+                "grub.modules[2]",
+            ),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nmodule = []\n",
+                "module",
+            ),
+        ] {
+            let e = parse(&format!("{disk}[grub]\n{grub}"), Syntax::Toml)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{grub}: {e}");
+        }
+        let g = "[grub]\nsources = { \"x86_64-efi\" = \"a\" }\n";
+        for (text, want) in [
+            (
+                format!("[filesystem]\ntype = \"fat\"\n{g}"),
+                "partitioned disk",
+            ),
+            (
+                format!("[output]\nformat = \"iso\"\n[filesystem]\n{g}"),
+                "not available yet",
+            ),
+            (
+                format!("[grow]\nimage = \"a\"\nsize = \"+1G\"\n{g}"),
+                "grub",
+            ),
+        ] {
+            let e = parse(&text, Syntax::Toml).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]
