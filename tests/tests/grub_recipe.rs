@@ -273,6 +273,67 @@ fn grub_table_equals_plain_build_plus_grub_install() {
     }
 }
 
+/// `config` absent: grub.cfg from `[boot]`, else the ESP contents' one
+/// kept; `install_modules = false` copies no module folder.
+#[test]
+fn grub_cfg_from_boot_or_contents() {
+    if !inputs_ready() {
+        return;
+    }
+    let efi = root().join("examples/inputs/grub-efi-amd64-bin.deb");
+    let d = scratch("grub-recipe-cfg");
+    let recipe = |extra: &str, contents: &str| {
+        format!(
+            "[build]\nepoch = 1700000000\n[disk]\nsize = \"64M\"\n[[partition]]\ntype = \"ef00\"\nsize = \"rest\"\n\
+             [partition.filesystem]\ntype = \"fat\"\ncontents = [{contents}]\n{extra}\n\
+             [grub]\nsources = {{ \"x86_64-efi\" = \"{}\" }}\nmodules = [\"part_gpt\", \"fat\"]\ninstall_modules = false\n",
+            efi.display()
+        )
+    };
+    let cat = |img: &Path, path: &str| {
+        run_ok(Command::new(imgforge()).args(["cat", &format!("{}:1:{path}", s(img))]))
+    };
+    let ls = |img: &Path| {
+        run_ok(Command::new(imgforge()).args(["ls", &format!("{}:1:/EFI/BOOT", s(img))]))
+    };
+    // From [boot].
+    let r = d.join("boot.toml");
+    std::fs::write(
+        &r,
+        recipe(
+            "[boot]\nkernel = \"/EFI/BOOT/vmlinuz\"\ninitrd = \"/EFI/BOOT/initrd\"\ncmdline = \"console=ttyS0\"\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let img = d.join("boot.img");
+    build(&r, &img, &[]);
+    let cfg = cat(&img, "/EFI/BOOT/grub.cfg");
+    assert!(
+        cfg.contains("\tlinux /EFI/BOOT/vmlinuz console=ttyS0\n"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("\tinitrd /EFI/BOOT/initrd\n"), "{cfg}");
+    let l = ls(&img);
+    assert!(
+        l.contains("BOOTX64.EFI") && !l.contains("x86_64-efi"),
+        "{l}"
+    );
+    // Kept from the ESP's contents.
+    let r = d.join("kept.toml");
+    std::fs::write(
+        &r,
+        recipe(
+            "",
+            "{ text = \"set timeout=7\\n\", at = \"/EFI/BOOT/grub.cfg\" }",
+        ),
+    )
+    .unwrap();
+    let img = d.join("kept.img");
+    build(&r, &img, &[]);
+    assert_eq!(cat(&img, "/EFI/BOOT/grub.cfg"), "set timeout=7\n");
+}
+
 fn fails_with(recipe_text: &str, name: &str, expect: &[&str]) {
     let d = scratch(name);
     let r = d.join("r.toml");
