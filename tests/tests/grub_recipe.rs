@@ -422,7 +422,7 @@ fn bad_grub_tables_are_one_error_line() {
             pc.display()
         )),
         "grub-recipe-no-ef02",
-        &["EF02"],
+        &["EF02", "type = \"ef02\""],
     );
     fails_with(
         &format!(

@@ -544,6 +544,11 @@ fn install_grub(
                     "--directory" => format!("grub.sources.{target}"),
                     _ => format!("grub.targets ({target})"),
                 };
+                // The hint in recipe terms.
+                let msg = msg.replace(
+                    "(imgforge part --new=0:0:+1M --typecode=0:ef02 IMAGE)",
+                    "(a [[partition]] with type = \"ef02\", size = \"1M\")",
+                );
                 Error::invalid(k, msg)
             }
             other => other,
