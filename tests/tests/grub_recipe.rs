@@ -273,6 +273,51 @@ fn grub_table_equals_plain_build_plus_grub_install() {
     }
 }
 
+/// `output.format = "iso"` with `[grub]`: the rescue ISO grub-mkrescue
+/// makes (`grub::mkrescue`), the recipe's files in it, `config` at
+/// /boot/grub/grub.cfg; boots as a CD on SeaBIOS and OVMF.
+#[test]
+fn grub_iso_recipe_boots_as_cd_on_seabios_and_ovmf() {
+    if !inputs_ready() {
+        return;
+    }
+    let i = root().join("examples/inputs");
+    let d = scratch("grub-recipe-iso");
+    let r = d.join("iso.toml");
+    std::fs::write(
+        &r,
+        format!(
+            "[build]\nepoch = 1700000000\n[output]\nformat = \"iso\"\n[filesystem]\ncontents = [\n\
+             {{ file = \"{}\", at = \"/vmlinuz\" }},\n{{ file = \"{}\", at = \"/initrd.img\" }},\n]\n\
+             [grub]\ntargets = [\"i386-pc\", \"x86_64-efi\"]\n\
+             sources = {{ \"i386-pc\" = \"{}\", \"x86_64-efi\" = \"{}\" }}\n\
+             config = \"\"\"\nserial --unit=0 --speed=115200\nterminal_input serial console\nterminal_output serial console\n\
+             set timeout=0\nmenuentry \"imgforge\" {{\n  linux /vmlinuz console=ttyS0 panic=-1\n  initrd /initrd.img\n}}\n\"\"\"\n",
+            i.join("vmlinuz").display(),
+            i.join("initrd.img").display(),
+            i.join("grub-pc-bin.deb").display(),
+            i.join("grub-efi-amd64-bin.deb").display(),
+        ),
+    )
+    .unwrap();
+    let iso = d.join("rescue.iso");
+    build(&r, &iso, &[]);
+    let cfg =
+        run_ok(Command::new(imgforge()).args(["cat", &format!("{}:/boot/grub/grub.cfg", s(&iso))]));
+    assert!(cfg.contains("linux /vmlinuz console=ttyS0"), "{cfg}");
+    if !boot_ready() {
+        return;
+    }
+    boot(
+        "grub-recipe-iso-seabios",
+        &["-cdrom", s(&iso), "-boot", "d", "-net", "none"],
+    );
+    boot(
+        "grub-recipe-iso-ovmf",
+        &["-bios", OVMF, "-cdrom", s(&iso), "-net", "none"],
+    );
+}
+
 /// `config` absent: grub.cfg from `[boot]`, else the ESP contents' one
 /// kept; `install_modules = false` copies no module folder.
 #[test]
@@ -426,11 +471,11 @@ fn bad_grub_tables_are_one_error_line() {
     );
     fails_with(
         &format!(
-            "[output]\nformat = \"iso\"\n[filesystem]\ncontents = [{{ text = \"x\", at = \"/x\" }}]\n\
+            "[output]\nformat = \"iso\"\n[iso]\nbios_boot = \"/b\"\n[filesystem]\ncontents = [{{ text = \"x\", at = \"/b\" }}]\n\
              [grub]\nsources = {{ \"x86_64-efi\" = \"{}\" }}\n",
             efi.display()
         ),
-        "grub-recipe-iso",
-        &["grub", "not available yet"],
+        "grub-recipe-iso-boot-images",
+        &["grub", "iso.bios_boot"],
     );
 }

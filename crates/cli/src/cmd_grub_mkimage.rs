@@ -16,7 +16,7 @@ pub struct GrubMkimageArgs {
     /// grub-pc-bin). Default: /usr/lib/grub/<format>.
     #[arg(short = 'd', long = "directory", value_name = "DIR|TAR|DEB", action = clap::ArgAction::Append)]
     pub directory: Vec<PathBuf>,
-    /// The image format: x86_64-efi or i386-pc.
+    /// The image format: x86_64-efi, i386-pc or i386-pc-eltorito.
     #[arg(short = 'O', long = "format", value_name = "FORMAT", required = true, action = clap::ArgAction::Append)]
     pub format: Vec<String>,
     /// The image to write.
@@ -42,7 +42,14 @@ pub struct GrubMkimageArgs {
 
 pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
     // As grub-mkimage (argp), an option given twice takes its last value.
-    let format = Platform::parse(a.format.last().map_or("", String::as_str))?;
+    // i386-pc-eltorito: the i386-pc image behind cdboot.img.
+    let format_name = a.format.last().map_or("", String::as_str);
+    let eltorito = format_name == "i386-pc-eltorito";
+    let format = if eltorito {
+        Platform::I386Pc
+    } else {
+        Platform::parse(format_name)?
+    };
     let output = a.output.last().context("no output (use -o)")?;
     // grub-mkimage: -m sets the prefix to (memdisk)/boot/grub; whichever
     // of -m and -p comes last wins.
@@ -75,7 +82,11 @@ pub fn run(a: GrubMkimageArgs, matches: &clap::ArgMatches) -> Result<()> {
         .last()
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
-    let image = grub::mkimage(&src, &opts)?;
+    let image = if eltorito {
+        grub::mkimage_eltorito(&src, &opts)?
+    } else {
+        grub::mkimage(&src, &opts)?
+    };
     let mut out = AtomicOutput::create(output)?;
     out.sparse = false;
     out.write(&image)

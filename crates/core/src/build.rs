@@ -483,6 +483,74 @@ pub fn build_disk(
     Ok((disk, built))
 }
 
+/// A module source of `[grub]`, checked against its target.
+fn grub_source(
+    g: &crate::recipe::GrubSection,
+    platform: crate::grub::Platform,
+    target: &str,
+    inputs: &dyn Inputs,
+) -> Result<(crate::grub::ModuleSource, String)> {
+    let key = format!("grub.sources.{target}");
+    let path = g
+        .sources
+        .get(target)
+        .ok_or_else(|| Error::invalid(key.as_str(), "missing"))?;
+    let src = crate::grub::ModuleSource::from_archive(inputs.file(path)?, Some(platform))?;
+    if src.platform() != platform {
+        return Err(Error::invalid(
+            key,
+            format!(
+                "{path} holds {} modules, not {target}",
+                src.platform().name()
+            ),
+        ));
+    }
+    Ok((src, path.clone()))
+}
+
+/// `[grub]` with `output.format = "iso"`: the rescue ISO as grub-mkrescue
+/// makes it (`grub::mkrescue`), the `[filesystem]` contents as its files,
+/// `config` (or one from `[boot]`) at /boot/grub/grub.cfg, `modules` (only
+/// those given) built into every image.
+fn grub_rescue_iso(
+    recipe: &Recipe,
+    g: &crate::recipe::GrubSection,
+    mut tree: Tree,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    sink: &mut dyn crate::Sink,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let modules = g.modules.clone().unwrap_or_default();
+    let mut sources = Vec::new();
+    for (platform, target) in g.platforms()?.into_iter().zip(&g.targets) {
+        let (src, path) = grub_source(g, platform, target, inputs)?;
+        if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
+            return Err(Error::invalid(
+                "grub.modules",
+                format!("'{m}' is not a {target} module of {path}"),
+            ));
+        }
+        sources.push(src);
+    }
+    let config = match (&g.config, boot_entry(recipe)) {
+        (Some(c), _) => Some(c.as_bytes().to_vec()),
+        (None, Some(e)) => Some(crate::bootcfg::grub_cfg(&[e]).into_bytes()),
+        (None, None) => None,
+    };
+    if let Some(c) = config {
+        tree.add_file("/boot/grub/grub.cfg", c)?;
+    }
+    let mut opts = crate::grub::RescueOptions::new(sources);
+    opts.modules = modules;
+    if let Some(v) = recipe.iso.as_ref().and_then(|i| i.volume_id.clone()) {
+        opts.volume_id = v;
+    }
+    phase(progress, "making the GRUB rescue ISO")?;
+    let warnings = crate::grub::mkrescue(tree, &opts, ctx, sink, progress)?;
+    Ok(Built { warnings })
+}
+
 /// `[grub]`: `grub::install` for each target, in order, on the built disk,
 /// as `imgforge grub-install --directory SOURCE --modules LIST
 /// --boot-directory PREFIX [--config FILE]` does on the image file.
@@ -496,7 +564,6 @@ fn install_grub(
     built: &mut Built,
 ) -> Result<()> {
     use crate::grub::install::{install, InstallOptions};
-    use crate::grub::ModuleSource;
     let config = match (&g.config, boot_entry(recipe)) {
         (Some(c), _) => Some(c.as_bytes().to_vec()),
         (None, Some(e)) => Some(crate::bootcfg::grub_cfg(&[e]).into_bytes()),
@@ -504,21 +571,7 @@ fn install_grub(
     };
     for (platform, target) in g.platforms()?.into_iter().zip(&g.targets) {
         phase(progress, &format!("installing GRUB for {target}"))?;
-        let key = format!("grub.sources.{target}");
-        let path = g
-            .sources
-            .get(target)
-            .ok_or_else(|| Error::invalid(key.as_str(), "missing"))?;
-        let src = ModuleSource::from_archive(inputs.file(path)?, Some(platform))?;
-        if src.platform() != platform {
-            return Err(Error::invalid(
-                key,
-                format!(
-                    "{path} holds {} modules, not {target}",
-                    src.platform().name()
-                ),
-            ));
-        }
+        let (src, path) = grub_source(g, platform, target, inputs)?;
         let modules = g.modules_for(platform);
         if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
             return Err(Error::invalid(
@@ -596,6 +649,9 @@ pub fn build(
                 .as_ref()
                 .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
             let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
+            if let Some(g) = &recipe.grub {
+                return grub_rescue_iso(recipe, g, tree, inputs, ctx, sink, progress);
+            }
             let mut iso = recipe.iso.clone().unwrap_or_default();
             let mut esp_warnings = Vec::new();
             if let Some(esp) = &iso.efi_image {

@@ -900,10 +900,15 @@ impl Recipe {
         match self.kind() {
             Kind::Disk => {}
             Kind::Iso => {
-                return Err(Error::unsupported(
-                    "grub",
-                    "a GRUB ISO (output.format = \"iso\" with [grub], as grub-mkrescue makes it) is not available yet; build a disk, or an ISO with [iso] boot images",
-                ))
+                if self.iso.as_ref().is_some_and(|i| {
+                    i.bios_boot.is_some() || i.efi_boot.is_some() || i.efi_image.is_some()
+                }) {
+                    return Err(Error::invalid(
+                        "grub",
+                        "an ISO with [grub] boots GRUB as grub-mkrescue lays it out: leave out iso.bios_boot, iso.efi_boot and iso.efi_image",
+                    ));
+                }
+                return g.validate();
             }
             _ => {
                 return Err(Error::invalid(
@@ -1268,8 +1273,8 @@ contents = [{ tar = "inputs/rootfs.tar" }]
                 "partitioned disk",
             ),
             (
-                format!("[output]\nformat = \"iso\"\n[filesystem]\n{g}"),
-                "not available yet",
+                format!("[output]\nformat = \"iso\"\n[iso]\nbios_boot = \"/b\"\n[filesystem]\n{g}"),
+                "grub-mkrescue",
             ),
             (
                 format!("[grow]\nimage = \"a\"\nsize = \"+1G\"\n{g}"),

@@ -207,6 +207,40 @@ pub fn mkimage(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
     }
 }
 
+/// grub-mkimage `-O i386-pc-eltorito`: the i386-pc `core.img` behind
+/// `cdboot.img` (GRUB's `mkimage.c` writes cdboot.img first and otherwise
+/// builds the image as for i386-pc). A BIOS El Torito no-emulation image:
+/// the firmware loads cdboot.img, which reads the rest of the file (length
+/// and place from the boot info table) and starts diskboot.img's successor.
+pub fn mkimage_eltorito(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
+    if opts.format != Platform::I386Pc {
+        return Err(Error::invalid(
+            "format",
+            format!("i386-pc-eltorito is an i386-pc image, not {}", opts.format),
+        ));
+    }
+    let core = mkimage(src, opts)?;
+    let cdboot = src.read("cdboot.img")?;
+    // cdboot.S is one 2048-byte CD sector; core.img's diskboot.img must
+    // start at the next one (xorriso's --grub2-boot-info patches it there).
+    if cdboot.len() != CDBOOT_SIZE {
+        return Err(Error::corrupt(
+            "GRUB",
+            format!("{}: cdboot.img", src.name()),
+            format!(
+                "is {} bytes; GRUB's cdboot.img is {CDBOOT_SIZE}",
+                cdboot.len()
+            ),
+        ));
+    }
+    let mut out = cdboot;
+    out.extend_from_slice(&core);
+    Ok(out)
+}
+
+/// Size of `cdboot.img` (one CD sector).
+pub const CDBOOT_SIZE: usize = 2048;
+
 fn put(img: &mut [u8], off: &mut usize, data: &[u8]) {
     img[*off..*off + data.len()].copy_from_slice(data);
     *off += data.len();
