@@ -61,7 +61,9 @@ pub struct Recipe {
 /// the order given, on the disk in memory: `x86_64-efi` puts
 /// `BOOTX64.EFI` at the ESP's removable-media path (an EF00 partition with
 /// FAT), `i386-pc` puts `boot.img` into the MBR and `core.img` into the
-/// BIOS boot partition (EF02, GPT) or the gap after the MBR.
+/// BIOS boot partition (EF02, GPT) or the gap after the MBR. With
+/// `output.format = "iso"`: the rescue ISO as grub-mkrescue makes it
+/// (`grub::mkrescue`), the `[filesystem]` contents as its files.
 ///
 /// ```toml
 /// [grub]
