@@ -395,7 +395,7 @@ async function buildExample(page, name) {
   await waitFor(page, () => document.getElementById('file-list').textContent.includes('inputs/rootfs.tar'), 'the folder in the file list');
   await page.click('#build');
 }
-for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk']) {
+for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk', 'grub-disk', 'grub-hybrid']) {
   await test(`examples/${name}.toml → OPFS download = imgforge build`, async () => {
     if (!haveInputs || !haveCli()) return 'skip';
     const ref = exampleRef(name);

@@ -477,7 +477,142 @@ pub fn build_disk(
             disk.embed(offset, &img)?;
         }
     }
+    if let Some(g) = &recipe.grub {
+        install_grub(&mut disk, g, recipe, inputs, ctx, progress, &mut built)?;
+    }
     Ok((disk, built))
+}
+
+/// A module source of `[grub]`, checked against its target.
+fn grub_source(
+    g: &crate::recipe::GrubSection,
+    platform: crate::grub::Platform,
+    target: &str,
+    inputs: &dyn Inputs,
+) -> Result<(crate::grub::ModuleSource, String)> {
+    let key = format!("grub.sources.{target}");
+    let path = g
+        .sources
+        .get(target)
+        .ok_or_else(|| Error::invalid(key.as_str(), "missing"))?;
+    let src = crate::grub::ModuleSource::from_archive(inputs.file(path)?, Some(platform))?;
+    if src.platform() != platform {
+        return Err(Error::invalid(
+            key,
+            format!(
+                "{path} holds {} modules, not {target}",
+                src.platform().name()
+            ),
+        ));
+    }
+    Ok((src, path.clone()))
+}
+
+/// `[grub]` with `output.format = "iso"`: the rescue ISO as grub-mkrescue
+/// makes it (`grub::mkrescue`), the `[filesystem]` contents as its files,
+/// `config` (or one from `[boot]`) at /boot/grub/grub.cfg, `modules` (only
+/// those given) built into every image.
+fn grub_rescue_iso(
+    recipe: &Recipe,
+    g: &crate::recipe::GrubSection,
+    mut tree: Tree,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    sink: &mut dyn crate::Sink,
+    progress: &dyn Progress,
+) -> Result<Built> {
+    let modules = g.modules.clone().unwrap_or_default();
+    let mut sources = Vec::new();
+    for (platform, target) in g.platforms()?.into_iter().zip(&g.targets) {
+        let (src, path) = grub_source(g, platform, target, inputs)?;
+        if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
+            return Err(Error::invalid(
+                "grub.modules",
+                format!("'{m}' is not a {target} module of {path}"),
+            ));
+        }
+        sources.push(src);
+    }
+    let config = match (&g.config, boot_entry(recipe)) {
+        (Some(c), _) => Some(c.as_bytes().to_vec()),
+        (None, Some(e)) => Some(crate::bootcfg::grub_cfg(&[e]).into_bytes()),
+        (None, None) => None,
+    };
+    if let Some(c) = config {
+        tree.add_file("/boot/grub/grub.cfg", c)?;
+    }
+    let mut opts = crate::grub::RescueOptions::new(sources);
+    opts.modules = modules;
+    if let Some(v) = recipe.iso.as_ref().and_then(|i| i.volume_id.clone()) {
+        opts.volume_id = v;
+    }
+    phase(progress, "making the GRUB rescue ISO")?;
+    let warnings = crate::grub::mkrescue(tree, &opts, ctx, sink, progress)?;
+    Ok(Built { warnings })
+}
+
+/// `[grub]`: `grub::install` for each target, in order, on the built disk,
+/// as `imgforge grub-install --directory SOURCE --modules LIST
+/// --boot-directory PREFIX [--config FILE]` does on the image file.
+fn install_grub(
+    disk: &mut crate::Disk,
+    g: &crate::recipe::GrubSection,
+    recipe: &Recipe,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    progress: &dyn Progress,
+    built: &mut Built,
+) -> Result<()> {
+    use crate::grub::install::{install, InstallOptions};
+    let config = match (&g.config, boot_entry(recipe)) {
+        (Some(c), _) => Some(c.as_bytes().to_vec()),
+        (None, Some(e)) => Some(crate::bootcfg::grub_cfg(&[e]).into_bytes()),
+        (None, None) => None,
+    };
+    for (platform, target) in g.platforms()?.into_iter().zip(&g.targets) {
+        phase(progress, &format!("installing GRUB for {target}"))?;
+        let (src, path) = grub_source(g, platform, target, inputs)?;
+        let modules = g.modules_for(platform);
+        if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
+            return Err(Error::invalid(
+                "grub.modules",
+                format!("'{m}' is not a {target} module of {path}"),
+            ));
+        }
+        let opts = InstallOptions {
+            target: platform,
+            modules,
+            boot_directory: Some(g.prefix().to_string()),
+            config: config.clone(),
+            install_modules: match g.install_modules {
+                Some(false) => Some(Vec::new()),
+                _ => None,
+            },
+        };
+        let done = install(disk, &opts, &src, ctx).map_err(|e| match e {
+            // install names grub-install's options; the recipe has keys.
+            Error::Invalid { key: k, msg } if k.starts_with("--") => {
+                let k = match k.as_str() {
+                    "--boot-directory" => "grub.prefix".to_string(),
+                    "--directory" => format!("grub.sources.{target}"),
+                    _ => format!("grub.targets ({target})"),
+                };
+                // The hint in recipe terms.
+                let msg = msg.replace(
+                    "(imgforge part --new=0:0:+1M --typecode=0:ef02 IMAGE)",
+                    "(a [[partition]] with type = \"ef02\", size = \"1M\")",
+                );
+                Error::invalid(k, msg)
+            }
+            other => other,
+        })?;
+        built.warnings.extend(
+            done.notes
+                .into_iter()
+                .map(|n| format!("grub ({target}): {n}")),
+        );
+    }
+    Ok(())
 }
 
 /// Builds a recipe into `sink`: a disk in its container format, a bare
@@ -514,6 +649,9 @@ pub fn build(
                 .as_ref()
                 .ok_or_else(|| Error::invalid("filesystem", "missing"))?;
             let mut tree = assemble_tree(fs, "filesystem", inputs, ctx)?;
+            if let Some(g) = &recipe.grub {
+                return grub_rescue_iso(recipe, g, tree, inputs, ctx, sink, progress);
+            }
             let mut iso = recipe.iso.clone().unwrap_or_default();
             let mut esp_warnings = Vec::new();
             if let Some(esp) = &iso.efi_image {
