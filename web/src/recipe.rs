@@ -823,11 +823,13 @@ pub fn input_paths(v: &Value) -> Vec<String> {
         out.push(s.clone());
     }
     walk(v, &mut out);
-    // [grub]'s module sources: input files named per target.
-    if let Some(Value::Object(sources)) = v.get("grub").and_then(|g| g.get("sources")) {
-        for s in sources.values().filter_map(Value::as_str) {
-            if !s.starts_with("https://") && !out.iter().any(|o| o == s) {
-                out.push(s.to_string());
+    // `[grub]`'s module sources, one input file per target.
+    if let Some(Value::Object(m)) = v.get("grub").and_then(|g| g.get("sources")) {
+        for x in m.values() {
+            if let Value::String(s) = x {
+                if !s.starts_with("https://") && !out.contains(s) {
+                    out.push(s.clone());
+                }
             }
         }
     }
@@ -919,6 +921,12 @@ mod tests {
         );
         let v = (preset("grow").unwrap().recipe)();
         assert_eq!(input_paths(&v), ["cloud.qcow2"]);
+        let v: Value = serde_json::from_str(
+            r#"{"grub": {"sources": {"x86_64-efi": "inputs/efi.deb", "i386-pc": "inputs/pc.deb"}},
+                "partition": [{"size": "1M", "filesystem": {"contents": [{"file": "inputs/efi.deb", "at": "/x"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(input_paths(&v), ["inputs/efi.deb", "inputs/pc.deb"]);
     }
 
     #[test]

@@ -477,7 +477,84 @@ pub fn build_disk(
             disk.embed(offset, &img)?;
         }
     }
+    if let Some(g) = &recipe.grub {
+        install_grub(&mut disk, g, recipe, inputs, ctx, progress, &mut built)?;
+    }
     Ok((disk, built))
+}
+
+/// `[grub]`: `grub::install` for each target, in order, on the built disk,
+/// as `imgforge grub-install --directory SOURCE --modules LIST
+/// --boot-directory PREFIX [--config FILE]` does on the image file.
+fn install_grub(
+    disk: &mut crate::Disk,
+    g: &crate::recipe::GrubSection,
+    recipe: &Recipe,
+    inputs: &dyn Inputs,
+    ctx: &BuildContext,
+    progress: &dyn Progress,
+    built: &mut Built,
+) -> Result<()> {
+    use crate::grub::install::{install, InstallOptions};
+    use crate::grub::ModuleSource;
+    let config = match (&g.config, boot_entry(recipe)) {
+        (Some(c), _) => Some(c.as_bytes().to_vec()),
+        (None, Some(e)) => Some(crate::bootcfg::grub_cfg(&[e]).into_bytes()),
+        (None, None) => None,
+    };
+    for (platform, target) in g.platforms()?.into_iter().zip(&g.targets) {
+        phase(progress, &format!("installing GRUB for {target}"))?;
+        let key = format!("grub.sources.{target}");
+        let path = g
+            .sources
+            .get(target)
+            .ok_or_else(|| Error::invalid(key.as_str(), "missing"))?;
+        let src = ModuleSource::from_archive(inputs.file(path)?, Some(platform))?;
+        if src.platform() != platform {
+            return Err(Error::invalid(
+                key,
+                format!(
+                    "{path} holds {} modules, not {target}",
+                    src.platform().name()
+                ),
+            ));
+        }
+        let modules = g.modules_for(platform);
+        if let Some(m) = modules.iter().find(|m| !src.contains(&format!("{m}.mod"))) {
+            return Err(Error::invalid(
+                "grub.modules",
+                format!("'{m}' is not a {target} module of {path}"),
+            ));
+        }
+        let opts = InstallOptions {
+            target: platform,
+            modules,
+            boot_directory: Some(g.prefix().to_string()),
+            config: config.clone(),
+            install_modules: match g.install_modules {
+                Some(false) => Some(Vec::new()),
+                _ => None,
+            },
+        };
+        let done = install(disk, &opts, &src, ctx).map_err(|e| match e {
+            // install names grub-install's options; the recipe has keys.
+            Error::Invalid { key: k, msg } if k.starts_with("--") => {
+                let k = match k.as_str() {
+                    "--boot-directory" => "grub.prefix".to_string(),
+                    "--directory" => format!("grub.sources.{target}"),
+                    _ => format!("grub.targets ({target})"),
+                };
+                Error::invalid(k, msg)
+            }
+            other => other,
+        })?;
+        built.warnings.extend(
+            done.notes
+                .into_iter()
+                .map(|n| format!("grub ({target}): {n}")),
+        );
+    }
+    Ok(())
 }
 
 /// Builds a recipe into `sink`: a disk in its container format, a bare

@@ -78,8 +78,8 @@ pub mod recipe;
 
 // Shared foundations.
 mod blocks;
-pub mod bytes;
 mod bootcfg;
+pub mod bytes;
 mod decompress;
 pub mod disk;
 pub mod error;

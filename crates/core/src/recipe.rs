@@ -50,6 +50,196 @@ pub struct Recipe {
     /// resize` does, to a copy written as `output.format`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grow: Option<GrowSection>,
+    /// GRUB installed into the built disk, as `imgforge grub-install` does
+    /// (docs/grub-install.md), from module sources given as input files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grub: Option<GrubSection>,
+}
+
+/// `[grub]`: GRUB for the disk a recipe builds. After the partitions and
+/// their filesystems are built, `grub::install` runs once per target, in
+/// the order given, on the disk in memory: `x86_64-efi` puts
+/// `BOOTX64.EFI` at the ESP's removable-media path (an EF00 partition with
+/// FAT), `i386-pc` puts `boot.img` into the MBR and `core.img` into the
+/// BIOS boot partition (EF02, GPT) or the gap after the MBR.
+///
+/// ```toml
+/// [grub]
+/// targets = ["x86_64-efi", "i386-pc"]
+/// sources = { "x86_64-efi" = "inputs/grub-efi-amd64-bin.deb", "i386-pc" = "inputs/grub-pc-bin.deb" }
+/// modules = ["part_gpt", "fat", "ext2", "normal", "linux"]
+/// prefix = "/EFI/BOOT"
+/// config = "set timeout=1\n..."
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrubSection {
+    /// `x86_64-efi`, `i386-pc`; installed in this order. Default
+    /// `["x86_64-efi"]`.
+    #[serde(default = "default_grub_targets")]
+    pub targets: Vec<String>,
+    /// The module source of each target: an input file, the Debian package
+    /// (`grub-efi-amd64-bin_*.deb`, `grub-pc-bin_*.deb`) or a tar (plain,
+    /// .gz, .xz, .zst) of the platform folder.
+    #[serde(default)]
+    pub sources: BTreeMap<String, String>,
+    /// Modules built into the images (grub-mkimage's list; install adds
+    /// the disk and filesystem drivers it needs). Default: the seed's list
+    /// ([`SEED_GRUB_MODULES`]; for i386-pc without its three EFI-only
+    /// names). A name the source lacks is an error naming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Vec<String>>,
+    /// The boot directory on the ESP (`grub.cfg`, modules), default
+    /// `/EFI/BOOT` as the seed has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// `grub.cfg` written to `<prefix>/grub.cfg`. Absent: made from
+    /// `[boot]` when there is one, else a `grub.cfg` the ESP's contents
+    /// put there is kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// Copy every `*.mod` into `<prefix>/<target>/` for `insmod` at boot,
+    /// as grub-install does (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_modules: Option<bool>,
+}
+
+fn default_grub_targets() -> Vec<String> {
+    vec!["x86_64-efi".to_string()]
+}
+
+/// The module list of the seed's GRUB image (docs/grub.md), `linuxefi`
+/// twice as the seed has it (grub-mkimage takes each module once).
+pub const SEED_GRUB_MODULES: &[&str] = &[
+    "part_gpt",
+    "part_msdos",
+    "efi_uga",
+    "gptsync",
+    "fat",
+    "ext2",
+    "lvm",
+    "iso9660",
+    "lsefi",
+    "gzio",
+    "linux",
+    "linuxefi",
+    "acpi",
+    "normal",
+    "cpio",
+    "crypto",
+    "disk",
+    "boot",
+    "crc64",
+    "search_fs_uuid",
+    "tftp",
+    "xzio",
+    "lzopio",
+    "xfs",
+    "video",
+    "scsi",
+    "multiboot",
+    "hfsplus",
+    "udf",
+    "linuxefi",
+];
+
+/// The seed's modules that exist only for EFI platforms (Debian's
+/// i386-pc folder has none of them).
+const EFI_ONLY_GRUB_MODULES: &[&str] = &["efi_uga", "lsefi", "linuxefi"];
+
+impl GrubSection {
+    /// The boot directory (`prefix`, default `/EFI/BOOT`).
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("/EFI/BOOT")
+    }
+
+    /// The modules for `target`: `modules`, or the seed's list.
+    pub fn modules_for(&self, target: crate::grub::Platform) -> Vec<String> {
+        match &self.modules {
+            Some(m) => m.clone(),
+            None => SEED_GRUB_MODULES
+                .iter()
+                .filter(|m| {
+                    target == crate::grub::Platform::X86_64Efi || !EFI_ONLY_GRUB_MODULES.contains(m)
+                })
+                .map(|m| m.to_string())
+                .collect(),
+        }
+    }
+
+    /// The targets, parsed and checked: known, each once, each with a
+    /// source; no source for a target not asked for.
+    pub fn platforms(&self) -> Result<Vec<crate::grub::Platform>> {
+        if self.targets.is_empty() {
+            return Err(Error::invalid(
+                "grub.targets",
+                "empty: name x86_64-efi, i386-pc or both",
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = format!("grub.targets[{}]", i + 1);
+            let p = crate::grub::Platform::parse(t).map_err(|_| {
+                Error::invalid(
+                    key.as_str(),
+                    format!("'{t}' is not a target imgforge installs (x86_64-efi, i386-pc)"),
+                )
+            })?;
+            if out.contains(&p) {
+                return Err(Error::invalid(key, format!("'{t}' is named twice")));
+            }
+            if !self.sources.contains_key(t) {
+                return Err(Error::invalid(
+                    format!("grub.sources.{t}"),
+                    format!(
+                        "missing: the module source for {t} (an input file such as {})",
+                        match p {
+                            crate::grub::Platform::X86_64Efi => "inputs/grub-efi-amd64-bin.deb",
+                            crate::grub::Platform::I386Pc => "inputs/grub-pc-bin.deb",
+                        }
+                    ),
+                ));
+            }
+            out.push(p);
+        }
+        if let Some(k) = self.sources.keys().find(|k| !self.targets.contains(k)) {
+            return Err(Error::invalid(
+                format!("grub.sources.{k}"),
+                format!("'{k}' is not in grub.targets"),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.platforms()?;
+        let prefix = self.prefix();
+        if !prefix.starts_with('/')
+            || prefix.split('/').any(|p| p == "." || p == "..")
+            || prefix
+                .chars()
+                .any(|c| c.is_control() || c == '(' || c == ')' || c == ' ')
+        {
+            return Err(Error::invalid(
+                "grub.prefix",
+                format!("'{prefix}' is not an absolute path on the ESP like /EFI/BOOT"),
+            ));
+        }
+        for (i, m) in self.modules.iter().flatten().enumerate() {
+            if m.is_empty()
+                || !m
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+                || m.starts_with('-')
+            {
+                return Err(Error::invalid(
+                    format!("grub.modules[{}]", i + 1),
+                    format!("'{m}' is not a module name"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[grow]`: a copy of an input image, grown. The virtual disk grows, a
@@ -630,6 +820,9 @@ impl Recipe {
             Kind::Filesystem => {}
             Kind::Disk => {}
         }
+        if let Some(g) = &self.grub {
+            self.validate_grub(g, &fmt)?;
+        }
         if let Some(d) = &self.disk {
             if let Some(s) = &d.size {
                 parse_size(s, "disk.size")?;
@@ -702,6 +895,32 @@ impl Recipe {
 }
 
 impl Recipe {
+    /// `[grub]` goes into a partitioned disk.
+    fn validate_grub(&self, g: &GrubSection, fmt: &str) -> Result<()> {
+        match self.kind() {
+            Kind::Disk => {}
+            Kind::Iso => {
+                return Err(Error::unsupported(
+                    "grub",
+                    "a GRUB ISO (output.format = \"iso\" with [grub], as grub-mkrescue makes it) is not available yet; build a disk, or an ISO with [iso] boot images",
+                ))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "grub",
+                    format!("GRUB is installed into a partitioned disk ([disk] and [[partition]]), not into {fmt}"),
+                ))
+            }
+        }
+        if self.disk.as_ref().is_some_and(|d| d.table == "none") || self.partition.is_empty() {
+            return Err(Error::invalid(
+                "grub",
+                "GRUB is installed into a partitioned disk: add [[partition]]s (an EF00 ESP with FAT for x86_64-efi)",
+            ));
+        }
+        g.validate()
+    }
+
     /// A `[grow]` recipe grows one image: nothing else is built.
     fn validate_grow(&self, fmt: &str) -> Result<()> {
         let Some(g) = &self.grow else { return Ok(()) };
@@ -711,6 +930,7 @@ impl Recipe {
             ("filesystem", self.filesystem.is_some()),
             ("iso", self.iso.is_some()),
             ("boot", self.boot.is_some()),
+            ("grub", self.grub.is_some()),
         ];
         if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
             return Err(Error::invalid(
@@ -988,6 +1208,77 @@ contents = [{ tar = "inputs/rootfs.tar" }]
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("output.format"), "{e}");
+    }
+
+    #[test]
+    fn grub_table_is_checked() {
+        let disk = "[disk]\nsize = \"64M\"\n[[partition]]\ntype = \"ef00\"\nsize = \"rest\"\n";
+        let r = parse(
+            &format!("{disk}[grub]\nsources = {{ \"x86_64-efi\" = \"inputs/efi.deb\" }}\n"),
+            Syntax::Toml,
+        )
+        .unwrap();
+        let g = r.grub.as_ref().unwrap();
+        assert_eq!(g.targets, ["x86_64-efi"]);
+        assert_eq!(g.prefix(), "/EFI/BOOT");
+        let efi = g.modules_for(crate::grub::Platform::X86_64Efi);
+        assert_eq!(efi.len(), SEED_GRUB_MODULES.len());
+        let pc = g.modules_for(crate::grub::Platform::I386Pc);
+        assert!(!pc
+            .iter()
+            .any(|m| m == "lsefi" || m == "linuxefi" || m == "efi_uga"));
+        assert_eq!(pc.len(), SEED_GRUB_MODULES.len() - 4);
+        // The JSON spelling is the same table.
+        let json = to_json(&r).unwrap();
+        assert_eq!(parse(&json, Syntax::Json).unwrap(), r);
+        for (grub, key) in [
+            ("targets = [\"arm64-efi\"]\n", "grub.targets[1]"),
+            (
+                "targets = [\"i386-pc\", \"i386-pc\"]\nsources = { \"i386-pc\" = \"a\" }\n",
+                "grub.targets[2]",
+            ),
+            ("targets = [\"i386-pc\"]\n", "grub.sources.i386-pc"),
+            (
+                "sources = { \"x86_64-efi\" = \"a\", \"i386-pc\" = \"b\" }\n",
+                "grub.sources.i386-pc",
+            ),
+            ("targets = []\n", "grub.targets"),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nprefix = \"EFI\"\n",
+                "grub.prefix",
+            ),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nmodules = [\"fat\", \"a b\"]\n",
+                "grub.modules[2]",
+            ),
+            (
+                "sources = { \"x86_64-efi\" = \"a\" }\nmodule = []\n",
+                "module",
+            ),
+        ] {
+            let e = parse(&format!("{disk}[grub]\n{grub}"), Syntax::Toml)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{grub}: {e}");
+        }
+        let g = "[grub]\nsources = { \"x86_64-efi\" = \"a\" }\n";
+        for (text, want) in [
+            (
+                format!("[filesystem]\ntype = \"fat\"\n{g}"),
+                "partitioned disk",
+            ),
+            (
+                format!("[output]\nformat = \"iso\"\n[filesystem]\n{g}"),
+                "not available yet",
+            ),
+            (
+                format!("[grow]\nimage = \"a\"\nsize = \"+1G\"\n{g}"),
+                "grub",
+            ),
+        ] {
+            let e = parse(&text, Syntax::Toml).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]
