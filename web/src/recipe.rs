@@ -203,6 +203,8 @@ pub fn preset(id: &str) -> Option<&'static Preset> {
 pub const GRUB_EFI_SOURCE: &str = "grub-efi-amd64-bin.deb";
 /// The same for i386-pc.
 pub const GRUB_PC_SOURCE: &str = "grub-pc-bin.deb";
+/// The input hint of the bootable disk preset with GRUB chosen.
+pub const GPT_BOOT_GRUB_INPUTS: &str = "vmlinuz, initrd.img, rootfs.tar and GRUB's module package grub-efi-amd64-bin.deb, or a tar of /usr/lib/grub/x86_64-efi (examples/get-inputs.sh fetches them). GRUB's BOOTX64.EFI is made from the modules.";
 /// The boot directory on the ESP, as the seed's (and the `[grub]` default).
 pub const GRUB_PREFIX: &str = "/EFI/BOOT";
 
@@ -468,7 +470,9 @@ pub fn set_loader(r: &mut Value, to: Loader) -> bool {
                 0,
                 json!({"file": format!("{dir}BOOTX64.EFI"), "at": "/EFI/BOOT/BOOTX64.EFI"}),
             );
-            contents.push(json!({"text": "default imgforge.conf\ntimeout 0\n", "at": "/loader/loader.conf"}));
+            contents.push(
+                json!({"text": "default imgforge.conf\ntimeout 0\n", "at": "/loader/loader.conf"}),
+            );
             contents.push(json!({
                 "text": format!("title {}\nlinux {}\ninitrd {}\noptions {}\n", e.title, e.kernel, e.initrd, e.options),
                 "at": "/loader/entries/imgforge.conf"
@@ -504,7 +508,12 @@ impl GrubForm {
             modules: g
                 .get("modules")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .unwrap_or_default(),
             config: s(g, "config"),
         })
@@ -742,7 +751,11 @@ fn grub_install_lines(g: &Value, out: &str) -> String {
     }
     for t in targets {
         let mut line = format!("imgforge grub-install --target={t}");
-        if let Some(src) = g.get("sources").and_then(|s| s.get(t)).and_then(Value::as_str) {
+        if let Some(src) = g
+            .get("sources")
+            .and_then(|s| s.get(t))
+            .and_then(Value::as_str)
+        {
             line.push_str(&format!(" --directory={}", shell_word(src)));
         }
         if let Some(m) = g.get("modules").and_then(Value::as_array) {
@@ -939,7 +952,10 @@ mod tests {
         let g = &v["grub"];
         assert_eq!(g["sources"]["x86_64-efi"], GRUB_EFI_SOURCE);
         assert_eq!(g["prefix"], "/EFI/BOOT");
-        assert_eq!(g["modules"].as_array().unwrap().len(), GRUB_SEED_MODULES.len());
+        assert_eq!(
+            g["modules"].as_array().unwrap().len(),
+            GRUB_SEED_MODULES.len()
+        );
         assert_eq!(
             g["config"],
             "set timeout=0\nmenuentry \"imgforge Linux\" {\n    linux /EFI/BOOT/vmlinuz console=ttyS0 panic=-1\n    initrd /EFI/BOOT/initrd\n}\n"
@@ -949,7 +965,9 @@ mod tests {
             input_paths(&v),
             ["vmlinuz", "initrd.img", "rootfs.tar", GRUB_EFI_SOURCE]
         );
-        let esp = v["partition"][0]["filesystem"]["contents"].as_array().unwrap();
+        let esp = v["partition"][0]["filesystem"]["contents"]
+            .as_array()
+            .unwrap();
         assert_eq!(esp.len(), 2, "{esp:?}");
         // Both spellings hold the grub.cfg text as it is.
         for syn in [Syntax::Json, Syntax::Toml] {
@@ -970,8 +988,14 @@ mod tests {
         f.modules = "part_gpt fat  normal linux".into();
         f.source = "inputs/grub-x86_64-efi.tar.xz".into();
         f.apply(&mut v);
-        assert_eq!(v["grub"]["modules"], json!(["part_gpt", "fat", "normal", "linux"]));
-        assert_eq!(input_paths(&v).last().unwrap(), "inputs/grub-x86_64-efi.tar.xz");
+        assert_eq!(
+            v["grub"]["modules"],
+            json!(["part_gpt", "fat", "normal", "linux"])
+        );
+        assert_eq!(
+            input_paths(&v).last().unwrap(),
+            "inputs/grub-x86_64-efi.tar.xz"
+        );
         f.modules = "part_gpt fat normal linux".into();
         assert_eq!(GrubForm::from_recipe(&v).unwrap(), f);
         set_loader(&mut v, Loader::SystemdBoot);
@@ -983,7 +1007,9 @@ mod tests {
         let mut raw = (preset("raw").unwrap().recipe)();
         assert_eq!(loader(&raw), None);
         assert!(!set_loader(&mut raw, Loader::Grub));
-        assert!(is_grub_efi_source("inputs/grub-efi-amd64-bin_2.06-13+deb12u2_amd64.deb"));
+        assert!(is_grub_efi_source(
+            "inputs/grub-efi-amd64-bin_2.06-13+deb12u2_amd64.deb"
+        ));
         assert!(is_grub_efi_source("grub-x86_64-efi.tar.zst"));
         assert!(!is_grub_efi_source("grub-pc-bin.deb"));
     }
@@ -993,7 +1019,10 @@ mod tests {
         let text = include_str!("../../examples/bootable-disk.toml");
         let mut v = parse(text, Syntax::Toml).unwrap();
         set_loader(&mut v, Loader::Grub);
-        assert_eq!(v["grub"]["sources"]["x86_64-efi"], "inputs/grub-efi-amd64-bin.deb");
+        assert_eq!(
+            v["grub"]["sources"]["x86_64-efi"],
+            "inputs/grub-efi-amd64-bin.deb"
+        );
         assert!(v["grub"]["config"]
             .as_str()
             .unwrap()

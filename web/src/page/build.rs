@@ -188,9 +188,16 @@ pub fn load_preset(id: &str) {
         (p.recipe.clone(), p.syntax)
     };
     write_form(&Form::from_recipe(&r));
-    dom().recipe.set_value(&recipe::render(&r, s));
-    set_text(&dom().recipe_error, "");
+    let text = recipe::render(&r, s);
+    dom().recipe.set_value(&text);
+    // A preset the core cannot build yet (the GRUB ISO before
+    // grub::mkrescue) says so at once, not only at Build.
+    set_text(
+        &dom().recipe_error,
+        &recipe::check(&text).err().unwrap_or_default(),
+    );
     recipe_updated();
+    pick_grub_source();
 }
 
 fn read_form() -> Form {
@@ -299,8 +306,12 @@ fn grub_changed() {
         g.apply(&mut p.recipe);
         (p.recipe.clone(), p.syntax)
     };
-    d.recipe.set_value(&recipe::render(&r, s));
-    set_text(&d.recipe_error, "");
+    let text = recipe::render(&r, s);
+    d.recipe.set_value(&text);
+    set_text(
+        &d.recipe_error,
+        &recipe::check(&text).err().unwrap_or_default(),
+    );
     recipe_updated();
 }
 
@@ -505,13 +516,14 @@ fn recipe_updated() {
             }
         }
     }
-    set_text(
-        &dom().preset_inputs,
-        preset
-            .and_then(recipe::preset)
-            .map(|p| p.inputs)
-            .unwrap_or(""),
-    );
+    let hint = match preset.and_then(recipe::preset) {
+        Some(p) if p.id == "gpt-boot" && recipe::loader(&r) == Some(Loader::Grub) => {
+            recipe::GPT_BOOT_GRUB_INPUTS
+        }
+        Some(p) => p.inputs,
+        None => "",
+    };
+    set_text(&dom().preset_inputs, hint);
     render_needs();
 }
 
