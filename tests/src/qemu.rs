@@ -263,9 +263,18 @@ pub fn boot(name: &str, args: &[&str]) -> String {
 /// [`boot`], returning the failure (timeout, kernel panic, no marker) with
 /// the serial log as `Err` instead of panicking.
 pub fn try_boot(name: &str, args: &[&str]) -> Result<String, String> {
+    try_boot_within(name, args, limit())
+}
+
+/// [`try_boot`] with its own time limit in seconds (IMGFORGE_BOOT_TIMEOUT,
+/// when set, still wins), for tests that keep each boot bounded.
+pub fn try_boot_within(name: &str, args: &[&str], secs: u64) -> Result<String, String> {
     let _turn = one_at_a_time();
     let (mut child, log) = spawn(name, args);
-    let limit = limit();
+    let limit = std::env::var("IMGFORGE_BOOT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(secs);
     let start = Instant::now();
     // Firmware menus write bytes that are not UTF-8: read lossily.
     let read_log =

@@ -15,6 +15,7 @@ mod gpt; // sgdisk, sfdisk, qemu-img on GPT/MBR tables, resize, inspect, copy --
 mod grub; // grub-mkimage: x86_64-efi byte-identical to GRUB's tool, i386-pc payload, bad inputs, boots
 mod grub_install; // grub-install into GPT/MBR disks (raw, qcow2): OVMF and SeaBIOS boots, sgdisk/fsck.vfat/qemu-img check, bad inputs, sparse
 mod grub_recipe; // the [grub] recipe table: examples boot on OVMF/SeaBIOS, equal to build + grub-install, errors
+mod grub_rescue; // grub-mkrescue: rescue ISO boots (SeaBIOS/OVMF, CD/disk), xorriso report, hybrid MBR sectors, bad inputs
 mod iso; // xorriso, osirrox, isoinfo, sfdisk/sgdisk on ISOs, isolinux boots
 mod layering; // no import cycle among the core's modules (bench/modgraph.py)
 mod one_pass; // CLI (one pass, patched tables) == library into a stream (two passes) for vhd, vhdx, vmdk; qemu-img check

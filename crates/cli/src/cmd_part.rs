@@ -140,6 +140,7 @@ pub fn run(a: PartArgs) -> Result<()> {
                 container: None,
                 partition_table: table,
                 filesystem: None,
+                grub: None,
                 warnings: warnings.clone(),
             };
             print!(

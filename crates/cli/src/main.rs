@@ -10,6 +10,7 @@ mod cmd_create;
 mod cmd_files;
 mod cmd_grub_install;
 mod cmd_grub_mkimage;
+mod cmd_grub_mkrescue;
 mod cmd_info;
 mod cmd_initramfs;
 mod cmd_inspect;
@@ -81,6 +82,8 @@ enum Command {
     Info(cmd_info::InfoArgs),
     /// Make a GRUB image (x86_64-efi BOOTX64.EFI, i386-pc core.img) like grub-mkimage.
     GrubMkimage(cmd_grub_mkimage::GrubMkimageArgs),
+    /// Make a bootable GRUB rescue ISO (BIOS and UEFI, CD and USB) like grub-mkrescue.
+    GrubMkrescue(cmd_grub_mkrescue::GrubMkrescueArgs),
 }
 
 fn main() {
@@ -136,5 +139,6 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Convert(a) => cmd_convert::run(a),
         Command::Info(a) => cmd_info::run(a),
         Command::GrubMkimage(a) => cmd_grub_mkimage::run(a, matches),
+        Command::GrubMkrescue(a) => cmd_grub_mkrescue::run(a),
     }
 }

@@ -176,6 +176,19 @@ pub fn load_source(path: &Path) -> Result<Tree> {
     Ok(tree)
 }
 
+/// Adds a directory's entries or a tar archive's to `tree` at its root
+/// (later sources replace earlier ones' files of the same path).
+pub fn load_source_into(tree: &mut Tree, path: &Path) -> Result<()> {
+    let md = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    if md.is_dir() {
+        return load_dir(path, tree, "");
+    }
+    let src = crate::files::open_source(path)?;
+    imgforge_core::tree::tar::from_tar(src, tree, "")
+        .with_context(|| format!("reading {} as a tar archive", path.display()))?;
+    Ok(())
+}
+
 /// Loads `path` into `tree` at `prefix`: a directory's entries go under
 /// `prefix`, a single file becomes `prefix` (mkisofs graft points).
 pub fn load_into(tree: &mut Tree, prefix: &str, path: &Path) -> Result<()> {

@@ -73,27 +73,34 @@ impl<'a, 'w> Reader<'a, 'w> {
         Ok(a)
     }
 
+    /// Reads a byte at `off`.
     pub fn u8(&self, off: usize) -> Result<u8> {
         self.buf
             .get(off)
             .copied()
             .ok_or_else(|| self.out_of_range(off, 1))
     }
+    /// Reads a little-endian u16 at `off`.
     pub fn le16(&self, off: usize) -> Result<u16> {
         self.array(off).map(u16::from_le_bytes)
     }
+    /// Reads a little-endian u32 at `off`.
     pub fn le32(&self, off: usize) -> Result<u32> {
         self.array(off).map(u32::from_le_bytes)
     }
+    /// Reads a little-endian u64 at `off`.
     pub fn le64(&self, off: usize) -> Result<u64> {
         self.array(off).map(u64::from_le_bytes)
     }
+    /// Reads a big-endian u16 at `off`.
     pub fn be16(&self, off: usize) -> Result<u16> {
         self.array(off).map(u16::from_be_bytes)
     }
+    /// Reads a big-endian u32 at `off`.
     pub fn be32(&self, off: usize) -> Result<u32> {
         self.array(off).map(u32::from_be_bytes)
     }
+    /// Reads a big-endian u64 at `off`.
     pub fn be64(&self, off: usize) -> Result<u64> {
         self.array(off).map(u64::from_be_bytes)
     }
@@ -165,24 +172,31 @@ impl<'a, 'w> Writer<'a, 'w> {
         Ok(())
     }
 
+    /// Writes a byte at `off`.
     pub fn u8(&mut self, off: usize, v: u8) -> Result<()> {
         self.put(off, &[v])
     }
+    /// Writes a little-endian u16 at `off`.
     pub fn le16(&mut self, off: usize, v: u16) -> Result<()> {
         self.put(off, &v.to_le_bytes())
     }
+    /// Writes a little-endian u32 at `off`.
     pub fn le32(&mut self, off: usize, v: u32) -> Result<()> {
         self.put(off, &v.to_le_bytes())
     }
+    /// Writes a little-endian u64 at `off`.
     pub fn le64(&mut self, off: usize, v: u64) -> Result<()> {
         self.put(off, &v.to_le_bytes())
     }
+    /// Writes a big-endian u16 at `off`.
     pub fn be16(&mut self, off: usize, v: u16) -> Result<()> {
         self.put(off, &v.to_be_bytes())
     }
+    /// Writes a big-endian u32 at `off`.
     pub fn be32(&mut self, off: usize, v: u32) -> Result<()> {
         self.put(off, &v.to_be_bytes())
     }
+    /// Writes a big-endian u64 at `off`.
     pub fn be64(&mut self, off: usize, v: u64) -> Result<()> {
         self.put(off, &v.to_be_bytes())
     }

@@ -33,6 +33,9 @@ pub struct Report {
     /// size, used, free, ...); partitions carry their own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<serde_json::Value>,
+    /// A GRUB image (BOOTX64.EFI, core.img): target, prefix, modules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grub: Option<crate::grub::GrubImage>,
     /// Damage and oddities (a damaged GPT copy, overlapping partitions...).
     pub warnings: Vec<String>,
 }
@@ -49,8 +52,12 @@ pub fn inspect(src: Source) -> Result<Report> {
         container: None,
         partition_table: None,
         filesystem: None,
+        grub: None,
         warnings: Vec::new(),
     };
+    if format == Format::Raw {
+        report.grub = crate::grub::info::read(&*src).ok().flatten();
+    }
     let disk: Disk = if format == Format::Raw {
         report.virtual_size = Some(src.size());
         report.allocated_size = Some(src.size());
@@ -127,6 +134,24 @@ pub fn render_text(report: &Report, name: &str) -> String {
     }
     if let Some(a) = report.actual_size {
         let _ = writeln!(o, "Disk size: {} ({a} bytes)", crate::size::human(a));
+    }
+    if let Some(g) = &report.grub {
+        let _ = writeln!(o, "GRUB image: {}", g.target);
+        if let Some(p) = &g.prefix {
+            let _ = writeln!(o, "GRUB prefix: {p}");
+        }
+        let _ = writeln!(
+            o,
+            "GRUB modules ({}): {}",
+            g.modules.len(),
+            g.modules.join(" ")
+        );
+        if let Some(c) = &g.config {
+            let _ = writeln!(o, "GRUB early config: {} bytes", c.len());
+        }
+        if let Some(m) = g.memdisk_size {
+            let _ = writeln!(o, "GRUB memdisk: {m} bytes");
+        }
     }
     match &report.partition_table {
         None if report.virtual_size.is_none() => {

@@ -323,6 +323,7 @@ mod tests {
             container: None,
             partition_table: t,
             filesystem: None,
+            grub: None,
             warnings: w,
         };
         let text = crate::inspect::render_text(&report, "x");
@@ -362,6 +363,7 @@ mod tests {
                     container: None,
                     partition_table: table,
                     filesystem: None,
+                    grub: None,
                     warnings,
                 };
                 let _ = crate::inspect::render_text(&report, "x");

@@ -13,8 +13,10 @@ use crate::gpt::edit::Table;
 use crate::gpt::Guid;
 use crate::{Disk, Error, Result};
 
-/// boot.img fields (include/grub/i386/pc/boot.h).
+/// boot.img fields (include/grub/i386/pc/boot.h): the BIOS parameter
+/// block kept from the existing boot sector starts here…
 pub const BPB_START: usize = 0x03;
+/// …and ends here (exclusive).
 pub const BPB_END: usize = 0x5a;
 /// The LBA (u64) of core.img's first sector.
 pub const KERNEL_SECTOR: usize = 0x5c;
@@ -25,6 +27,7 @@ pub const BOOT_DRIVE: usize = 0x64;
 pub const DRIVE_CHECK: usize = 0x66;
 /// Disk signature (4 bytes), 2 reserved bytes, then the partition table.
 pub const WINDOWS_NT_MAGIC: usize = 0x1b8;
+/// The end of the partition table (the 0x55AA signature follows).
 pub const PART_END: usize = 0x1fe;
 /// One blocklist entry at the end of diskboot.img: start (u64), len (u16),
 /// segment (u16) (struct grub_pc_bios_boot_blocklist).
@@ -44,7 +47,9 @@ const SECTOR: u64 = 512;
 /// Where core.img goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Area {
+    /// The first sector core.img is written to.
     pub first_lba: u64,
+    /// How many sectors the area holds.
     pub sectors: u64,
     /// "BIOS boot partition 1" or "the gap after the MBR".
     pub name: String,

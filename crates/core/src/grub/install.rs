@@ -85,9 +85,11 @@ pub fn default_modules(p: Platform) -> &'static [&'static str] {
 /// What the installer asks an [`Images`] maker for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRequest {
+    /// The platform of the image.
     pub target: Platform,
     /// grub-mkimage's `-p`: where GRUB looks for `grub.cfg`.
     pub prefix: String,
+    /// The modules built into the image (grub-mkimage's module list).
     pub modules: Vec<String>,
 }
 
@@ -162,6 +164,7 @@ impl Images for ModuleSource {
 /// How to install (grub-install's options).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstallOptions {
+    /// `--target`.
     pub target: Platform,
     /// Modules built in besides [`Platform::default_modules`].
     pub modules: Vec<String>,
@@ -180,7 +183,9 @@ pub struct InstallOptions {
 /// What [`install`] did, in lines for the user.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Installed {
+    /// What was written, one line each.
     pub done: Vec<String>,
+    /// Notes for the user (what was left as it was, and why).
     pub notes: Vec<String>,
 }
 

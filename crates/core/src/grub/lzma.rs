@@ -3,14 +3,20 @@
 //! a 64 KiB dictionary. The decoder is told the uncompressed size, so the
 //! stream ends after the last symbol's range coder flush.
 //!
-//! Parsing is LZMA SDK's "fast" strategy (`GetOptimumFast`): the longest
-//! match from a hash chain, a repeat-distance match when it is about as
-//! long, and one step of lazy evaluation. Deterministic; not byte-identical
-//! to GRUB's encoder (which uses the SDK's optimal parser).
+//! Parsing is optimal in the LZMA SDK's sense (`GetOptimum`), simplified:
+//! over a window of 1 KiB, the cheapest path of literals, short reps, reps
+//! and matches (hash-chain match finder, every length of each) by the
+//! model's prices at the window's start, in integer 1/16-bit units (no
+//! floating point, so every target makes the same bytes). A match of 32
+//! bytes or more is taken as it is. Deterministic; not byte-identical to
+//! GRUB's encoder (the SDK's, with a binary-tree match finder and prices
+//! updated as it goes), about 1 % larger.
 
-/// lc, lp, pb.
+/// lc: literal context bits (GRUB's decompressor expects 3).
 pub const LC: u32 = 3;
+/// lp: literal position bits (0).
 pub const LP: u32 = 0;
+/// pb: position bits (2).
 pub const PB: u32 = 2;
 /// The dictionary size grub-mkimage uses (`props.dictSize = 1 << 16`).
 pub const DICT_SIZE: u32 = 1 << 16;
@@ -27,9 +33,9 @@ const NUM_FULL_DISTANCES: usize = 1 << (END_POS_MODEL_INDEX / 2);
 const NUM_ALIGN_BITS: u32 = 4;
 const PROB_INIT: u16 = 1024;
 /// Stop searching once a match this long is found (`numFastBytes`).
-const NICE_LEN: usize = 273;
+const NICE_LEN: usize = 64;
 /// Hash chain candidates examined per position (`cutValue`).
-const CHAIN_DEPTH: usize = 256;
+const CHAIN_DEPTH: usize = 32;
 const HASH_BITS: u32 = 16;
 
 struct RangeEncoder {
@@ -252,6 +258,11 @@ impl<'a> MatchFinder<'a> {
         let mut depth = CHAIN_DEPTH;
         while cand != NIL && depth > 0 {
             let c = cand as usize;
+            if c >= pos {
+                // `pos` itself, inserted when the parser looked here before.
+                cand = self.prev[c];
+                continue;
+            }
             let dist = pos - c;
             if dist > DICT_SIZE as usize {
                 break;
@@ -289,14 +300,12 @@ fn pos_slot(dist: u32) -> u32 {
     }
 }
 
-/// `ChangePair`: a much smaller distance is worth one byte of length.
-fn change_pair(small: u32, big: u32) -> bool {
-    (big >> 7) > small
-}
-
 /// One decision of the parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
     Literal,
+    /// One byte repeated from `reps[0]`.
+    ShortRep,
     /// A repeat of `reps[i]`, `len` bytes.
     Rep(usize, usize),
     /// A new match: `len` bytes at distance `dist + 1`.
@@ -306,37 +315,43 @@ enum Op {
 /// Compresses `data` as a raw LZMA stream (lc=3 lp=0 pb=2, 64 KiB
 /// dictionary, no end marker).
 pub fn compress(data: &[u8]) -> Vec<u8> {
-    let mut rc = RangeEncoder::new();
-    let mut m = Model::new();
+    let mut e = Encoder {
+        rc: RangeEncoder::new(),
+        m: Model::new(),
+        state: 0,
+        reps: [0; NUM_REPS],
+    };
     let mut mf = MatchFinder::new(data);
-    let mut state = 0usize;
-    let mut reps = [0u32; NUM_REPS];
     let mut pos = 0usize;
-    let mut matches = Vec::new();
-    let mut next_matches = Vec::new();
-    // The lazy step finds the next position's matches; keep them.
-    let mut pending: Option<Vec<(usize, u32)>> = None;
-
+    let mut ops = Vec::new();
+    let mut parser = Parser::new();
     while pos < data.len() {
-        match pending.take() {
-            Some(v) => matches = v,
-            None => mf.find(pos, &mut matches),
+        parser.parse(data, pos, &e, &mut mf, &mut ops);
+        for op in ops.drain(..) {
+            pos = e.encode(data, pos, op);
         }
-        let op = choose(
-            data,
-            pos,
-            &reps,
-            &matches,
-            &mut mf,
-            &mut next_matches,
-            &mut pending,
-        );
+    }
+    e.rc.finish()
+}
+
+/// The range coder, the model and the coder's state (`state`, `reps`).
+struct Encoder {
+    rc: RangeEncoder,
+    m: Model,
+    state: usize,
+    reps: [u32; NUM_REPS],
+}
+
+impl Encoder {
+    /// Codes `op` at `pos`; returns the position after it.
+    fn encode(&mut self, data: &[u8], pos: usize, op: Op) -> usize {
+        let (rc, m) = (&mut self.rc, &mut self.m);
+        let state = self.state;
         let pos_state = pos & (POS_STATES - 1);
         match op {
             Op::Literal => {
                 rc.bit(&mut m.is_match[state][pos_state], 0);
-                let prev = if pos > 0 { data[pos - 1] } else { 0 };
-                let lit_state = ((pos & ((1 << LP) - 1)) << LC) + ((prev as usize) >> (8 - LC));
+                let lit_state = literal_state(data, pos);
                 let probs = &mut m.literal[0x300 * lit_state..0x300 * (lit_state + 1)];
                 let byte = data[pos] as u32;
                 if state < 7 {
@@ -346,7 +361,7 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
                         sym <<= 1;
                     }
                 } else {
-                    let mut match_byte = data[pos - reps[0] as usize - 1] as u32;
+                    let mut match_byte = data[pos - self.reps[0] as usize - 1] as u32;
                     let mut offs = 0x100u32;
                     let mut sym = byte | 0x100;
                     while sym < 0x10000 {
@@ -359,14 +374,16 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
                         offs &= !(match_byte ^ sym);
                     }
                 }
-                state = if state < 4 {
-                    0
-                } else if state < 10 {
-                    state - 3
-                } else {
-                    state - 6
-                };
-                pos += 1;
+                self.state = next_state_literal(state);
+                pos + 1
+            }
+            Op::ShortRep => {
+                rc.bit(&mut m.is_match[state][pos_state], 1);
+                rc.bit(&mut m.is_rep[state], 1);
+                rc.bit(&mut m.is_rep_g0[state], 0);
+                rc.bit(&mut m.is_rep0_long[state][pos_state], 0);
+                self.state = if state < 7 { 9 } else { 11 };
+                pos + 1
             }
             Op::Rep(i, len) => {
                 rc.bit(&mut m.is_match[state][pos_state], 1);
@@ -382,20 +399,16 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
                         rc.bit(&mut m.is_rep_g1[state], 1);
                         rc.bit(&mut m.is_rep_g2[state], (i == 3) as u32);
                     }
-                    let d = reps[i];
-                    for k in (1..=i).rev() {
-                        reps[k] = reps[k - 1];
-                    }
-                    reps[0] = d;
                 }
-                m.rep_len.encode(&mut rc, len, pos_state);
-                state = if state < 7 { 8 } else { 11 };
-                pos += len;
+                self.reps = reps_after_rep(self.reps, i);
+                m.rep_len.encode(rc, len, pos_state);
+                self.state = if state < 7 { 8 } else { 11 };
+                pos + len
             }
             Op::Match(len, dist) => {
                 rc.bit(&mut m.is_match[state][pos_state], 1);
                 rc.bit(&mut m.is_rep[state], 0);
-                m.len.encode(&mut rc, len, pos_state);
+                m.len.encode(rc, len, pos_state);
                 let slot = pos_slot(dist);
                 rc.tree(&mut m.pos_slot[len_to_pos_state(len)], 6, slot);
                 if slot >= 4 {
@@ -410,13 +423,411 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
                         rc.reverse_tree(&mut m.align, NUM_ALIGN_BITS, reduced & 15);
                     }
                 }
-                reps = [dist, reps[0], reps[1], reps[2]];
-                state = if state < 7 { 7 } else { 10 };
-                pos += len;
+                self.reps = [dist, self.reps[0], self.reps[1], self.reps[2]];
+                self.state = if state < 7 { 7 } else { 10 };
+                pos + len
             }
         }
     }
-    rc.finish()
+}
+
+fn literal_state(data: &[u8], pos: usize) -> usize {
+    let prev = if pos > 0 { data[pos - 1] } else { 0 };
+    ((pos & ((1 << LP) - 1)) << LC) + ((prev as usize) >> (8 - LC))
+}
+
+fn next_state_literal(state: usize) -> usize {
+    if state < 4 {
+        0
+    } else if state < 10 {
+        state - 3
+    } else {
+        state - 6
+    }
+}
+
+fn reps_after_rep(mut reps: [u32; NUM_REPS], i: usize) -> [u32; NUM_REPS] {
+    let d = reps[i];
+    for k in (1..=i).rev() {
+        reps[k] = reps[k - 1];
+    }
+    reps[0] = d;
+    reps
+}
+
+/// Price of coding `bit` with probability `prob`, in 1/16 bits: the LZMA
+/// SDK's integer table (`LzmaEnc_InitPriceTables`), no floating point, so
+/// every target prices, and therefore parses, alike.
+fn price_table() -> [u32; 128] {
+    let mut t = [0u32; 128];
+    let mut i = 8u32;
+    while i < 2048 {
+        let mut w = i;
+        let mut bit_count = 0u32;
+        for _ in 0..4 {
+            w = w.wrapping_mul(w);
+            bit_count <<= 1;
+            while w >= 1 << 16 {
+                w >>= 1;
+                bit_count += 1;
+            }
+        }
+        t[(i >> 4) as usize] = (11 << 4) - 15 - bit_count;
+        i += 16;
+    }
+    t
+}
+
+/// The optimal parser (after the SDK's `GetOptimum`): over a window of
+/// positions, the cheapest sequence of literals, short reps, reps and
+/// matches by the model's current prices.
+struct Parser {
+    prices: [u32; 128],
+    nodes: Vec<Node>,
+    matches: Vec<(usize, u32)>,
+    /// Prices of every match length per position state, for the window:
+    /// `[pos_state * (MATCH_LEN_MAX + 1) + len]`.
+    len_prices: Vec<u32>,
+    rep_len_prices: Vec<u32>,
+    /// Distance prices for the window: the position slot per length state
+    /// (`[lps * 64 + slot]`), the full price of distances below 128
+    /// (`[lps * 128 + dist]`), and the align bits (`[dist & 15]`).
+    slot_prices: Vec<u32>,
+    small_dist_prices: Vec<u32>,
+    align_prices: [u32; 16],
+}
+
+#[derive(Clone, Copy)]
+struct Node {
+    price: u32,
+    prev: usize,
+    op: Op,
+    state: usize,
+    reps: [u32; NUM_REPS],
+}
+
+/// Positions parsed at once.
+const OPT_WINDOW: usize = 1024;
+/// A match this long is taken as it is.
+const OPT_NICE: usize = 32;
+const INFINITY: u32 = u32::MAX / 2;
+
+impl Parser {
+    fn new() -> Self {
+        Parser {
+            prices: price_table(),
+            nodes: Vec::with_capacity(OPT_WINDOW + 1),
+            matches: Vec::new(),
+            len_prices: vec![0; POS_STATES * (MATCH_LEN_MAX + 1)],
+            rep_len_prices: vec![0; POS_STATES * (MATCH_LEN_MAX + 1)],
+            slot_prices: vec![0; 4 * 64],
+            small_dist_prices: vec![0; 4 * NUM_FULL_DISTANCES],
+            align_prices: [0; 16],
+        }
+    }
+
+    /// Fills the window's length and distance price tables from the model.
+    fn update_prices(&mut self, m: &Model) {
+        for (l, table) in [(&m.len, 0), (&m.rep_len, 1)] {
+            let high: Vec<u32> = (0..256).map(|v| self.tree(&l.high, 8, v)).collect();
+            let c0 = self.bit(l.choice, 0);
+            let c1 = self.bit(l.choice, 1);
+            let c10 = c1 + self.bit(l.choice2, 0);
+            let c11 = c1 + self.bit(l.choice2, 1);
+            for ps in 0..POS_STATES {
+                let row = ps * (MATCH_LEN_MAX + 1);
+                for len in MATCH_LEN_MIN..=MATCH_LEN_MAX {
+                    let v = (len - MATCH_LEN_MIN) as u32;
+                    let price = if v < 8 {
+                        c0 + self.tree(&l.low[ps], 3, v)
+                    } else if v < 16 {
+                        c10 + self.tree(&l.mid[ps], 3, v - 8)
+                    } else {
+                        c11 + high[(v - 16) as usize]
+                    };
+                    if table == 0 {
+                        self.len_prices[row + len] = price;
+                    } else {
+                        self.rep_len_prices[row + len] = price;
+                    }
+                }
+            }
+        }
+        for v in 0..16 {
+            self.align_prices[v as usize] = self.reverse_tree(&m.align, NUM_ALIGN_BITS, v);
+        }
+        for lps in 0..4 {
+            for slot in 0..64u32 {
+                let mut price = self.tree(&m.pos_slot[lps], 6, slot);
+                if slot >= END_POS_MODEL_INDEX {
+                    price += ((slot >> 1) - 1 - NUM_ALIGN_BITS) << 4;
+                }
+                self.slot_prices[lps * 64 + slot as usize] = price;
+            }
+            for dist in 0..NUM_FULL_DISTANCES as u32 {
+                let slot = pos_slot(dist);
+                let mut price = self.slot_prices[lps * 64 + slot as usize];
+                if slot >= 4 {
+                    let footer_bits = (slot >> 1) - 1;
+                    let base = (2 | (slot & 1)) << footer_bits;
+                    price += self.reverse_tree(
+                        &m.pos_special[(base - slot) as usize..],
+                        footer_bits,
+                        dist - base,
+                    );
+                }
+                self.small_dist_prices[lps * NUM_FULL_DISTANCES + dist as usize] = price;
+            }
+        }
+    }
+
+    /// The price of distance `dist` for a match of `len` bytes.
+    fn dist_price(&self, dist: u32, len: usize) -> u32 {
+        let lps = len_to_pos_state(len);
+        if (dist as usize) < NUM_FULL_DISTANCES {
+            self.small_dist_prices[lps * NUM_FULL_DISTANCES + dist as usize]
+        } else {
+            self.slot_prices[lps * 64 + pos_slot(dist) as usize]
+                + self.align_prices[(dist & 15) as usize]
+        }
+    }
+
+    fn bit(&self, prob: u16, bit: u32) -> u32 {
+        let p = if bit == 0 {
+            prob as u32
+        } else {
+            2048 - prob as u32
+        };
+        self.prices[(p >> 4) as usize]
+    }
+
+    fn tree(&self, probs: &[u16], bits: u32, value: u32) -> u32 {
+        let (mut m, mut price) = (1usize, 0);
+        for i in (0..bits).rev() {
+            let b = (value >> i) & 1;
+            price += self.bit(probs[m], b);
+            m = (m << 1) | b as usize;
+        }
+        price
+    }
+
+    fn reverse_tree(&self, probs: &[u16], bits: u32, mut value: u32) -> u32 {
+        let (mut m, mut price) = (1usize, 0);
+        for _ in 0..bits {
+            let b = value & 1;
+            price += self.bit(probs[m], b);
+            m = (m << 1) | b as usize;
+            value >>= 1;
+        }
+        price
+    }
+
+    fn literal_price(&self, m: &Model, data: &[u8], pos: usize, state: usize, rep0: u32) -> u32 {
+        let lit_state = literal_state(data, pos);
+        let probs = &m.literal[0x300 * lit_state..0x300 * (lit_state + 1)];
+        let byte = data[pos] as u32;
+        let mut price = 0;
+        let mut sym = byte | 0x100;
+        if state < 7 {
+            while sym < 0x10000 {
+                price += self.bit(probs[(sym >> 8) as usize], (sym >> 7) & 1);
+                sym <<= 1;
+            }
+        } else {
+            let mut match_byte = data[pos - rep0 as usize - 1] as u32;
+            let mut offs = 0x100u32;
+            while sym < 0x10000 {
+                match_byte <<= 1;
+                price += self.bit(
+                    probs[(offs + (match_byte & offs) + (sym >> 8)) as usize],
+                    (sym >> 7) & 1,
+                );
+                sym <<= 1;
+                offs &= !(match_byte ^ sym);
+            }
+        }
+        price
+    }
+
+    fn rep_price(&self, m: &Model, i: usize, state: usize, pos_state: usize) -> u32 {
+        let mut p = self.bit(m.is_match[state][pos_state], 1) + self.bit(m.is_rep[state], 1);
+        if i == 0 {
+            p += self.bit(m.is_rep_g0[state], 0) + self.bit(m.is_rep0_long[state][pos_state], 1);
+        } else {
+            p += self.bit(m.is_rep_g0[state], 1);
+            if i == 1 {
+                p += self.bit(m.is_rep_g1[state], 0);
+            } else {
+                p +=
+                    self.bit(m.is_rep_g1[state], 1) + self.bit(m.is_rep_g2[state], (i == 3) as u32);
+            }
+        }
+        p
+    }
+
+    /// Fills `ops` with the coding of `data` from `pos` on: at least one
+    /// op, as many as the window's cheapest path holds.
+    fn parse(
+        &mut self,
+        data: &[u8],
+        pos: usize,
+        e: &Encoder,
+        mf: &mut MatchFinder,
+        ops: &mut Vec<Op>,
+    ) {
+        let m = &e.m;
+        self.update_prices(m);
+        let lp_at = |ps: usize, len: usize| ps * (MATCH_LEN_MAX + 1) + len;
+        let end = (data.len() - pos).min(OPT_WINDOW);
+        self.nodes.clear();
+        self.nodes.resize(
+            end + 1,
+            Node {
+                price: INFINITY,
+                prev: 0,
+                op: Op::Literal,
+                state: 0,
+                reps: [0; NUM_REPS],
+            },
+        );
+        self.nodes[0] = Node {
+            price: 0,
+            prev: 0,
+            op: Op::Literal,
+            state: e.state,
+            reps: e.reps,
+        };
+        let mut last = end;
+        let mut j = 0;
+        while j < last {
+            if j > 0 {
+                // The node is final: derive its coder state from its op.
+                let n = self.nodes[j];
+                let from = self.nodes[n.prev];
+                let (state, reps) = match n.op {
+                    Op::Literal => (next_state_literal(from.state), from.reps),
+                    Op::ShortRep => (if from.state < 7 { 9 } else { 11 }, from.reps),
+                    Op::Rep(i, _) => (
+                        if from.state < 7 { 8 } else { 11 },
+                        reps_after_rep(from.reps, i),
+                    ),
+                    Op::Match(_, d) => (
+                        if from.state < 7 { 7 } else { 10 },
+                        [d, from.reps[0], from.reps[1], from.reps[2]],
+                    ),
+                };
+                self.nodes[j].state = state;
+                self.nodes[j].reps = reps;
+            }
+            let p = pos + j;
+            let Node {
+                price: base,
+                state,
+                reps,
+                ..
+            } = self.nodes[j];
+            let pos_state = p & (POS_STATES - 1);
+            let mut matches = std::mem::take(&mut self.matches);
+            mf.find(p, &mut matches);
+            let avail = (data.len() - p).min(MATCH_LEN_MAX);
+            let room = last - j;
+            // A long match or rep ends the window here: it is taken next.
+            let longest_rep = reps
+                .iter()
+                .map(|&r| rep_len(data, p, r, avail))
+                .max()
+                .unwrap_or(0);
+            let longest = matches.last().map_or(0, |x| x.0).max(longest_rep);
+            if longest >= OPT_NICE && j > 0 {
+                last = j;
+                self.matches = matches;
+                break;
+            }
+            if longest >= OPT_NICE {
+                // j == 0: take it directly (rep when it is as long).
+                let (ml, md) = matches.last().copied().unwrap_or((0, 0));
+                let (ri, rl) = reps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &r)| (i, rep_len(data, p, r, avail)))
+                    .max_by_key(|&(i, l)| (l, std::cmp::Reverse(i)))
+                    .unwrap_or((0, 0));
+                ops.push(if rl >= ml {
+                    Op::Rep(ri, rl)
+                } else {
+                    Op::Match(ml, md)
+                });
+                self.matches = matches;
+                return;
+            }
+            let is_match1 = self.bit(m.is_match[state][pos_state], 1);
+            // Literal.
+            let lit = base
+                + self.bit(m.is_match[state][pos_state], 0)
+                + self.literal_price(m, data, p, state, reps[0]);
+            self.relax(j + 1, lit, j, Op::Literal);
+            // Short rep.
+            if (reps[0] as usize) < p && data[p] == data[p - reps[0] as usize - 1] {
+                let sr = base
+                    + is_match1
+                    + self.bit(m.is_rep[state], 1)
+                    + self.bit(m.is_rep_g0[state], 0)
+                    + self.bit(m.is_rep0_long[state][pos_state], 0);
+                self.relax(j + 1, sr, j, Op::ShortRep);
+            }
+            // Reps, every length.
+            for (i, &r) in reps.iter().enumerate() {
+                let l = rep_len(data, p, r, avail.min(room));
+                if l < MATCH_LEN_MIN {
+                    continue;
+                }
+                let rp = base + self.rep_price(m, i, state, pos_state);
+                for len in MATCH_LEN_MIN..=l {
+                    let price = rp + self.rep_len_prices[lp_at(pos_state, len)];
+                    self.relax(j + len, price, j, Op::Rep(i, len));
+                }
+            }
+            // Matches, every length, each with the nearest distance.
+            let mp = base + is_match1 + self.bit(m.is_rep[state], 0);
+            let mut len = MATCH_LEN_MIN + 1;
+            for &(ml, dist) in &matches {
+                let dp_cache = [
+                    self.dist_price(dist, 2),
+                    self.dist_price(dist, 3),
+                    self.dist_price(dist, 4),
+                    self.dist_price(dist, 5),
+                ];
+                while len <= ml.min(room) {
+                    let price = mp
+                        + self.len_prices[lp_at(pos_state, len)]
+                        + dp_cache[len_to_pos_state(len)];
+                    self.relax(j + len, price, j, Op::Match(len, dist));
+                    len += 1;
+                }
+            }
+            self.matches = matches;
+            j += 1;
+        }
+        // Walk back from the end of the window.
+        let mut path = Vec::new();
+        let mut at = last;
+        while at > 0 {
+            let n = self.nodes[at];
+            path.push(n.op);
+            at = n.prev;
+        }
+        ops.extend(path.into_iter().rev());
+    }
+
+    fn relax(&mut self, to: usize, price: u32, from: usize, op: Op) {
+        if let Some(n) = self.nodes.get_mut(to) {
+            if price < n.price {
+                n.price = price;
+                n.prev = from;
+                n.op = op;
+            }
+        }
+    }
 }
 
 /// Length of the match of `pos` against the data `dist + 1` bytes back.
@@ -432,95 +843,32 @@ fn rep_len(data: &[u8], pos: usize, dist: u32, limit: usize) -> usize {
     l
 }
 
-/// LZMA SDK's `GetOptimumFast` decision for `pos`.
-fn choose(
-    data: &[u8],
-    pos: usize,
-    reps: &[u32; NUM_REPS],
-    matches: &[(usize, u32)],
-    mf: &mut MatchFinder,
-    next: &mut Vec<(usize, u32)>,
-    pending: &mut Option<Vec<(usize, u32)>>,
-) -> Op {
-    let avail = (data.len() - pos).min(MATCH_LEN_MAX);
-    if avail < 2 {
-        return Op::Literal;
+/// Decodes a raw stream of `size` bytes with these properties (lzma-rs,
+/// through a classic `.lzma` header), as GRUB's decompressor would.
+pub fn decompress(stream: &[u8], size: u64) -> crate::Result<Vec<u8>> {
+    let mut with_header = vec![PROPS_BYTE];
+    with_header.extend_from_slice(&DICT_SIZE.to_le_bytes());
+    with_header.extend_from_slice(&size.to_le_bytes());
+    with_header.extend_from_slice(stream);
+    let mut out = Vec::new();
+    lzma_rs::lzma_decompress(&mut &with_header[..], &mut out)
+        .map_err(|e| crate::Error::corrupt("lzma", "GRUB core.img payload", e))?;
+    if out.len() as u64 != size {
+        return Err(crate::Error::corrupt(
+            "lzma",
+            "GRUB core.img payload",
+            "ends early",
+        ));
     }
-    let (mut rep_best, mut rep_index) = (0, 0);
-    for (i, &r) in reps.iter().enumerate() {
-        let l = rep_len(data, pos, r, avail);
-        if l >= NICE_LEN {
-            return Op::Rep(i, l);
-        }
-        if l > rep_best {
-            rep_best = l;
-            rep_index = i;
-        }
-    }
-    let (mut main_len, mut main_dist) = matches.last().copied().unwrap_or((0, 0));
-    if main_len >= NICE_LEN {
-        return Op::Match(main_len, main_dist);
-    }
-    if main_len >= 2 {
-        let mut n = matches.len();
-        while n > 1 && main_len == matches[n - 2].0 + 1 {
-            if !change_pair(matches[n - 2].1, main_dist) {
-                break;
-            }
-            n -= 1;
-            (main_len, main_dist) = matches[n - 1];
-        }
-        if main_len == 2 && main_dist >= 0x80 {
-            main_len = 1;
-        }
-    }
-    if rep_best >= 2
-        && (rep_best + 1 >= main_len
-            || (rep_best + 2 >= main_len && main_dist >= 1 << 9)
-            || (rep_best + 3 >= main_len && main_dist >= 1 << 15))
-    {
-        return Op::Rep(rep_index, rep_best);
-    }
-    if main_len < 2 || avail <= 2 {
-        return Op::Literal;
-    }
-    // One step of lazy evaluation: a better match one byte later wins.
-    mf.find(pos + 1, next);
-    if let Some(&(next_len, next_dist)) = next.last() {
-        if (next_len >= main_len && next_dist < main_dist)
-            || (next_len == main_len + 1 && !change_pair(main_dist, next_dist))
-            || next_len > main_len + 1
-            || (next_len + 1 >= main_len && main_len >= 3 && change_pair(next_dist, main_dist))
-        {
-            *pending = Some(std::mem::take(next));
-            return Op::Literal;
-        }
-    }
-    let limit = (main_len - 1).max(2);
-    let next_avail = (data.len() - pos - 1).min(MATCH_LEN_MAX);
-    for &r in reps {
-        if rep_len(data, pos + 1, r, next_avail.min(limit)) >= limit {
-            *pending = Some(std::mem::take(next));
-            return Op::Literal;
-        }
-    }
-    Op::Match(main_len, main_dist)
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Decodes with lzma-rs (an independent decoder) through a classic
-    /// `.lzma` header built for our properties.
-    pub(crate) fn decompress(stream: &[u8], size: usize) -> Vec<u8> {
-        let mut with_header = vec![PROPS_BYTE];
-        with_header.extend_from_slice(&DICT_SIZE.to_le_bytes());
-        with_header.extend_from_slice(&(size as u64).to_le_bytes());
-        with_header.extend_from_slice(stream);
-        let mut out = Vec::new();
-        lzma_rs::lzma_decompress(&mut &with_header[..], &mut out).unwrap();
-        out
+    fn decompress(stream: &[u8], size: usize) -> Vec<u8> {
+        super::decompress(stream, size as u64).unwrap()
     }
 
     fn round_trip(data: &[u8]) -> usize {

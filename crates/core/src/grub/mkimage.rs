@@ -31,6 +31,8 @@ pub struct MkimageOptions {
 }
 
 impl MkimageOptions {
+    /// Options for `grub-mkimage -O FORMAT -p PREFIX MODULES…`, without
+    /// `-c`, `-m` or `-n`.
     pub fn new(format: Platform, prefix: impl Into<String>, modules: Vec<String>) -> Self {
         MkimageOptions {
             format,
@@ -46,6 +48,10 @@ impl MkimageOptions {
 /// The largest image made (memdisks included): every size field of the
 /// formats is 32 bits.
 const IMAGE_CAP: u64 = 1 << 30;
+
+/// The most a kernel's sections may span once laid out (GRUB's kernels
+/// take ~110 KiB with .bss): checked before the layout is allocated.
+const KERNEL_CAP: u64 = 16 << 20;
 
 /// The most kernel + module area an i386-pc core.img is compressed from.
 const PC_PAYLOAD_CAP: u64 = 16 << 20;
@@ -206,6 +212,40 @@ pub fn mkimage(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
         Platform::I386Pc => core_img(src, &layout, total_module_size),
     }
 }
+
+/// grub-mkimage `-O i386-pc-eltorito`: the i386-pc `core.img` behind
+/// `cdboot.img` (GRUB's `mkimage.c` writes cdboot.img first and otherwise
+/// builds the image as for i386-pc). A BIOS El Torito no-emulation image:
+/// the firmware loads cdboot.img, which reads the rest of the file (length
+/// and place from the boot info table) and starts diskboot.img's successor.
+pub fn mkimage_eltorito(src: &ModuleSource, opts: &MkimageOptions) -> Result<Vec<u8>> {
+    if opts.format != Platform::I386Pc {
+        return Err(Error::invalid(
+            "format",
+            format!("i386-pc-eltorito is an i386-pc image, not {}", opts.format),
+        ));
+    }
+    let core = mkimage(src, opts)?;
+    let cdboot = src.read("cdboot.img")?;
+    // cdboot.S is one 2048-byte CD sector; core.img's diskboot.img must
+    // start at the next one (xorriso's --grub2-boot-info patches it there).
+    if cdboot.len() != CDBOOT_SIZE {
+        return Err(Error::corrupt(
+            "GRUB",
+            format!("{}: cdboot.img", src.name()),
+            format!(
+                "is {} bytes; GRUB's cdboot.img is {CDBOOT_SIZE}",
+                cdboot.len()
+            ),
+        ));
+    }
+    let mut out = cdboot;
+    out.extend_from_slice(&core);
+    Ok(out)
+}
+
+/// Size of `cdboot.img` (one CD sector).
+pub const CDBOOT_SIZE: usize = 2048;
 
 fn put(img: &mut [u8], off: &mut usize, data: &[u8]) {
     img[*off..*off + data.len()].copy_from_slice(data);
@@ -495,7 +535,7 @@ fn load_kernel(buf: &[u8], what: &str, t: &Target) -> Result<Layout> {
 
 fn add(a: u64, b: u64, what: &str) -> Result<u64> {
     a.checked_add(b)
-        .filter(|&x| x <= IMAGE_CAP)
+        .filter(|&x| x <= KERNEL_CAP)
         .ok_or_else(|| Error::corrupt(ELF, what, "section sizes overflow"))
 }
 
@@ -522,8 +562,12 @@ fn relocate_symbols(
         .ok_or_else(|| Error::corrupt(ELF, what, "the symbol table's string table is missing"))?;
     let strtab = field(elf.buf, strtab_sec.sh_offset, strtab_sec.sh_size, what)?;
     let entsize = symtab.sh_entsize;
-    if entsize < Sym::size(elf.h.class) {
-        return Err(Error::corrupt(ELF, what, "symbol entries are too small"));
+    if entsize < Sym::size(elf.h.class) || entsize > u16::MAX as u64 {
+        return Err(Error::corrupt(
+            ELF,
+            what,
+            "symbol entries have an impossible size",
+        ));
     }
     let table = field(elf.buf, symtab.sh_offset, symtab.sh_size, what)?;
     let mut values = Vec::new();
@@ -583,11 +627,11 @@ fn reloc_entries<'a>(
         .filter(|(_, s)| elf.is_kept_reloc(s, t))
         .map(move |(i, s)| {
             let rela = s.sh_type == SHT_RELA;
-            if s.sh_entsize < Rela::min_size(elf.h.class, rela) {
+            if s.sh_entsize < Rela::min_size(elf.h.class, rela) || s.sh_entsize > u16::MAX as u64 {
                 return Err(Error::corrupt(
                     ELF,
                     elf.what,
-                    format!("relocation section {i}: entries are too small"),
+                    format!("relocation section {i}: entries have an impossible size"),
                 ));
             }
             let table = field(elf.buf, s.sh_offset, s.sh_size, elf.what)?;
@@ -755,7 +799,7 @@ impl Fixups {
         if self.open {
             let next = self.out.len() as u64 + 8 + 2 * self.entries.len() as u64;
             let pad = (align_up(next, section_align) - next) / 2;
-            self.entries.extend(std::iter::repeat_n(0, pad as usize));
+            self.entries.resize(self.entries.len() + pad as usize, 0);
             self.flush_block();
         }
         self.out

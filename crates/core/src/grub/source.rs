@@ -28,6 +28,7 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform imgforge makes images for.
     pub const ALL: [Platform; 2] = [Platform::X86_64Efi, Platform::I386Pc];
 
     /// The name GRUB gives it (`-O`, the folder name).
@@ -216,6 +217,17 @@ impl ModuleSource {
         ))
     }
 
+    /// [`ModuleSource::from_archive`] over bytes in memory; `name` (the
+    /// file name) is used in errors.
+    pub fn from_archive_bytes(
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        want: Option<Platform>,
+    ) -> Result<Self> {
+        Self::from_archive(Arc::new(decompress::NamedBytes::new(bytes, name)), want)
+    }
+
+    /// The platform the modules are for.
     pub fn platform(&self) -> Platform {
         self.platform
     }
@@ -230,6 +242,7 @@ impl ModuleSource {
         self.files.keys().map(String::as_str)
     }
 
+    /// Whether the source has a file of this name.
     pub fn contains(&self, name: &str) -> bool {
         self.files.contains_key(name)
     }

@@ -204,7 +204,18 @@ fn module(class: u8, machine: u16, tag: u8) -> Vec<u8> {
         machine,
         e_type: ET_REL,
         entry: 0,
-        sections: vec![(".text", SHT_PROGBITS, AX, 0, 1, vec![tag; 13], 0)],
+        sections: vec![
+            (".text", SHT_PROGBITS, AX, 0, 1, vec![tag; 13], 0),
+            (
+                ".modname",
+                SHT_PROGBITS,
+                0,
+                0,
+                1,
+                format!("mod{tag}\0").into_bytes(),
+                0,
+            ),
+        ],
         symbols: vec![],
         relocs: vec![],
     })
@@ -315,6 +326,13 @@ fn efi_image_layout_relocations_and_modules() {
     assert_eq!(&objs[6].1[..10], b"/EFI/BOOT\0");
     // Same inputs, same bytes.
     assert_eq!(mkimage(&src, &opts).unwrap(), pe);
+    // Read back as inspect does.
+    let g = info::read(&pe).unwrap().unwrap();
+    assert_eq!(g.target, "x86_64-efi");
+    assert_eq!(g.prefix.as_deref(), Some("/EFI/BOOT"));
+    assert_eq!(g.modules, ["mod4", "mod2", "mod1", "mod3"]);
+    assert_eq!(g.config.as_deref(), Some("set a=b"));
+    assert_eq!(g.memdisk_size, Some(1024));
 }
 
 fn pc_folder() -> Vec<(String, Vec<u8>)> {
@@ -379,6 +397,25 @@ fn i386_pc_core_img_fields_and_payload() {
     let objs = objects(&payload[0x340..], 4);
     assert_eq!(objs.iter().map(|o| o.0).collect::<Vec<_>>(), [0, 3]);
     assert_eq!(&objs[1].1[..16], b"(hd0)/boot/grub\0");
+    let g = info::read(&core).unwrap().unwrap();
+    assert_eq!(
+        (g.target.as_str(), g.modules.as_slice()),
+        ("i386-pc", &["mod9".to_string()][..])
+    );
+    assert_eq!(g.prefix.as_deref(), Some("(hd0)/boot/grub"));
+    // Not GRUB images: no answer, no error, no panic on damaged ones.
+    assert_eq!(info::read(&vec![0u8; 4096]).unwrap(), None);
+    let mut rng = crate::testutil::XorShift(3);
+    for _ in 0..200 {
+        let mut c = core.clone();
+        for _ in 0..3 {
+            let i = rng.below(c.len() as u64) as usize;
+            c[i] = rng.next() as u8;
+        }
+        let _ = info::read(&c);
+        c.truncate(rng.below(c.len() as u64) as usize);
+        let _ = info::read(&c);
+    }
 }
 
 #[test]
@@ -563,8 +600,9 @@ fn archives_give_the_same_image() {
             .contains("Debian package without GRUB modules"),
         "{e}"
     );
-    let e = ModuleSource::from_archive(source_from_vec(vec![3u8; 2000]), None).unwrap_err();
+    let e = ModuleSource::from_archive_bytes("junk.bin", vec![3u8; 2000], None).unwrap_err();
     assert!(e.to_string().contains("not a GRUB module folder"), "{e}");
+    assert!(e.to_string().contains("junk.bin"), "{e}");
 }
 
 #[test]

@@ -109,7 +109,18 @@ pub struct IsoOptions {
     /// Boot entries; the first is the default entry.
     pub boot: Vec<BootImage>,
     /// isohybrid MBR code (isohdpfx.bin; its first 432 bytes are used).
+    /// Empty: no boot code, only the partition tables (an ISO that boots
+    /// from a USB stick on UEFI only).
     pub isohybrid_mbr: Option<Vec<u8>>,
+    /// xorriso `--grub2-mbr`: the MBR code is GRUB's `boot_hybrid.img`,
+    /// which loads the sector whose 64-bit number is at byte 0x1b0: the
+    /// BIOS boot image's first 512-byte sector + 4 (past `cdboot.img`).
+    pub grub2_mbr: bool,
+    /// xorriso `--grub2-boot-info`: the BIOS boot image is GRUB's
+    /// `eltorito.img`; its `diskboot.img` blocklist (byte 2548) gets the
+    /// 512-byte sector after it (image start + 5), so it loads the rest of
+    /// `core.img` when started from the hybrid MBR.
+    pub grub2_boot_info: bool,
     /// Also write a GPT marking the ISO data and the EFI boot images.
     pub isohybrid_gpt_basdat: bool,
 }
@@ -131,6 +142,8 @@ impl Default for IsoOptions {
             boot_catalog: None,
             boot: Vec::new(),
             isohybrid_mbr: None,
+            grub2_mbr: false,
+            grub2_boot_info: false,
             isohybrid_gpt_basdat: false,
         }
     }
@@ -556,7 +569,7 @@ impl<'a> Plan<'a> {
             }
             boot.push((id, 0));
         }
-        if opts.isohybrid_mbr.is_some()
+        if opts.isohybrid_mbr.as_ref().is_some_and(|c| !c.is_empty())
             && !opts
                 .boot
                 .iter()
@@ -1081,8 +1094,39 @@ impl<'a> Plan<'a> {
         Ok(())
     }
 
+    /// The patches of a boot image file: the boot info table (bytes 8..64)
+    /// and GRUB's blocklist start (`--grub2-boot-info`).
+    fn boot_patches(&self, id: NodeId, data: &FileData) -> Result<Vec<(usize, Vec<u8>)>> {
+        let mut p = Vec::new();
+        if self.opts.grub2_boot_info {
+            let first_bios = self
+                .opts
+                .boot
+                .iter()
+                .zip(&self.boot)
+                .find(|(b, _)| b.platform == PLATFORM_X86);
+            if let Some((_, &(bid, lba))) = first_bios {
+                if bid == id && data.len() >= GRUB2_BOOT_INFO_OFFSET as u64 + 8 {
+                    let sector = lba as u64 * 4 + 5;
+                    p.push((GRUB2_BOOT_INFO_OFFSET, sector.to_le_bytes().to_vec()));
+                }
+            }
+        }
+        // The table's checksum covers the file as written (xorriso patches
+        // GRUB's blocklist first).
+        if let Some(t) = self.boot_info(id, data, &p)? {
+            p.push((8, t.to_vec()));
+        }
+        Ok(p)
+    }
+
     /// The boot info table patch (bytes 8..64) for a file, if it needs one.
-    fn boot_info(&self, id: NodeId, data: &FileData) -> Result<Option<[u8; 56]>> {
+    fn boot_info(
+        &self,
+        id: NodeId,
+        data: &FileData,
+        patches: &[(usize, Vec<u8>)],
+    ) -> Result<Option<[u8; 56]>> {
         let Some(idx) = self
             .opts
             .boot
@@ -1102,6 +1146,14 @@ impl<'a> Plan<'a> {
             let n = (len - off).min(buf.len() as u64) as usize;
             buf[..n].fill(0);
             data.read_at(off, &mut buf[..n])?;
+            for (at, p) in patches {
+                for (i, b) in p.iter().enumerate() {
+                    let pos = (*at + i) as u64;
+                    if pos >= off && pos < off + n as u64 {
+                        buf[(pos - off) as usize] = *b;
+                    }
+                }
+            }
             let n4 = n.div_ceil(4) * 4;
             buf[n..n4].fill(0);
             for w in buf[..n4].chunks(4) {
@@ -1134,7 +1186,13 @@ impl<'a> Plan<'a> {
             .find(|(b, _)| b.platform == PLATFORM_X86)
             .map(|(_, &(_, lba))| lba)
             .unwrap_or(0);
-        w.le32(432, bios * 4)?;
+        if self.opts.grub2_mbr {
+            // xorriso --grub2-mbr: 64-bit sector of diskboot.img at 0x1b0.
+            let sector = if bios == 0 { 0 } else { bios as u64 * 4 + 4 };
+            w.put(432, &sector.to_le_bytes())?;
+        } else {
+            w.le32(432, bios * 4)?;
+        }
         w.le32(
             mbr::DISK_SIGNATURE_OFFSET,
             self.ctx.u32("iso9660 mbr disk signature"),
@@ -1288,8 +1346,8 @@ impl<'a> Plan<'a> {
             let NodeKind::File(data) = &self.tree.node(id).kind else {
                 continue;
             };
-            let patch = self.boot_info(id, data)?;
-            out.file(data, patch.as_ref().map(|p| &p[..]))?;
+            let patches = self.boot_patches(id, data)?;
+            out.file(data, &patches)?;
             let r = data.len() % SECTOR;
             if r != 0 {
                 out.zeros(SECTOR - r)?;
@@ -1671,11 +1729,16 @@ fn build_hier(
 trait Out {
     fn bytes(&mut self, b: &[u8]) -> Result<()>;
     fn zeros(&mut self, n: u64) -> Result<()>;
-    /// A file's data, with `patch` over bytes 8..64 (boot info table).
-    fn file(&mut self, data: &FileData, patch: Option<&[u8]>) -> Result<()>;
+    /// A file's data, with `patches` (offset, bytes) laid over its first
+    /// chunk (boot info table, GRUB's blocklist).
+    fn file(&mut self, data: &FileData, patches: &[(usize, Vec<u8>)]) -> Result<()>;
 }
 
 const CHUNK: u64 = 1 << 20;
+
+/// `--grub2-boot-info`: where `eltorito.img` (cdboot.img, 2048 bytes, then
+/// diskboot.img) holds diskboot's first blocklist start (512 - 12).
+const GRUB2_BOOT_INFO_OFFSET: usize = 2048 + 500;
 
 /// Metadata is handed to [`Out`] in pieces of about this size.
 const META_CHUNK: usize = 1 << 20;
@@ -1719,7 +1782,7 @@ impl MetaOut<'_> {
 
 fn copy_chunks(
     data: &FileData,
-    patch: Option<&[u8]>,
+    patches: &[(usize, Vec<u8>)],
     mut write: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let len = data.len();
@@ -1728,9 +1791,15 @@ fn copy_chunks(
     while off < len {
         let n = (len - off).min(CHUNK) as usize;
         data.read_at(off, &mut buf[..n])?;
-        if let (Some(p), 0) = (patch, off) {
-            let end = (8 + p.len()).min(n);
-            buf[8..end].copy_from_slice(&p[..end - 8]);
+        if off == 0 {
+            for (at, p) in patches {
+                let end = (at + p.len()).min(n);
+                if let (Some(d), Some(s)) =
+                    (buf.get_mut(*at..end), p.get(..end.saturating_sub(*at)))
+                {
+                    d.copy_from_slice(s);
+                }
+            }
         }
         write(&buf[..n])?;
         off += n as u64;
@@ -1747,8 +1816,8 @@ impl Out for SinkOut<'_> {
     fn zeros(&mut self, n: u64) -> Result<()> {
         self.0.hole(n)
     }
-    fn file(&mut self, data: &FileData, patch: Option<&[u8]>) -> Result<()> {
-        copy_chunks(data, patch, |b| self.0.write(b))
+    fn file(&mut self, data: &FileData, patches: &[(usize, Vec<u8>)]) -> Result<()> {
+        copy_chunks(data, patches, |b| self.0.write(b))
     }
 }
 
@@ -1767,15 +1836,15 @@ impl Out for DiskOut<'_> {
         self.pos += n;
         Ok(())
     }
-    fn file(&mut self, data: &FileData, patch: Option<&[u8]>) -> Result<()> {
-        match (data, patch) {
-            (FileData::Source { src, offset, len }, None) => {
+    fn file(&mut self, data: &FileData, patches: &[(usize, Vec<u8>)]) -> Result<()> {
+        match (data, patches.is_empty()) {
+            (FileData::Source { src, offset, len }, true) => {
                 self.disk
                     .write_source(self.pos, src.clone(), *offset, *len)?;
                 self.pos += len;
                 Ok(())
             }
-            (FileData::Mapped { src, map, len }, None) => {
+            (FileData::Mapped { src, map, len }, true) => {
                 for &(fo, so, l) in map.iter() {
                     self.disk.write_source(self.pos + fo, src.clone(), so, l)?;
                 }
@@ -1785,7 +1854,7 @@ impl Out for DiskOut<'_> {
             _ => {
                 let mut pos = self.pos;
                 let disk = &mut *self.disk;
-                copy_chunks(data, patch, |b| {
+                copy_chunks(data, patches, |b| {
                     disk.write(pos, b)?;
                     pos += b.len() as u64;
                     Ok(())
