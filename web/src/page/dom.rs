@@ -53,6 +53,12 @@ dom! {
     f_parts: HtmlElement = "f-parts",
     f_add_part: HtmlElement = "f-add-part",
     f_format: HtmlSelectElement = "f-format",
+    f_loader_row: HtmlElement = "f-loader-row",
+    f_loader: HtmlSelectElement = "f-loader",
+    f_grub: HtmlElement = "f-grub",
+    grub_source: HtmlInputElement = "grub-source",
+    grub_modules: HtmlInputElement = "grub-modules",
+    grub_cfg: HtmlTextAreaElement = "grub-cfg",
     format_note: HtmlElement = "format-note",
     // Input files.
     drop: HtmlElement = "drop",
