@@ -314,11 +314,9 @@ await test('gpt-boot preset with GRUB: [grub] in the recipe, inputs, command-lin
   if (await page.isVisible('#f-loader-row')) throw new Error('a boot loader choice on the ISO');
   const iso = await page.inputValue('#recipe');
   if (!/targets = \[\s*"x86_64-efi",\s*"i386-pc",?\s*\]/.test(iso) || !iso.includes('format = "iso"') || !iso.includes('i386-pc = "grub-pc-bin.deb"')) throw new Error(`GRUB ISO recipe:\n${iso}`);
-  // Until grub::mkrescue is in the core the page says "not available yet"
-  // under the editor (the preset test above reports that as pending).
+  // The core takes the GRUB ISO recipe: no error under the editor.
   const isoErr = await page.textContent('#recipe-error');
-  if (isoErr && !/not available yet/.test(isoErr)) throw new Error(`the GRUB ISO recipe does not parse: ${isoErr}`);
-  if (isoErr) console.log(`  GRUB ISO: ${isoErr}`);
+  if (isoErr) throw new Error(`the GRUB ISO recipe does not parse: ${isoErr}`);
   await page.screenshot({ path: path.join(shots, 'build-grub-iso.png'), fullPage: true });
   // Back to the bootable disk, GRUB then systemd-boot: the preset again.
   await page.click('button[data-preset="gpt-boot"]');
@@ -407,8 +405,6 @@ function presetInputs() {
   fs.writeFileSync(path.join(presetDir, 'busybox'), crypto.randomBytes(300000));
   return presetDir;
 }
-// A build the core does not do yet (a branch not merged) says "not yet".
-const notYet = (status) => /not yet|not merged yet/i.test(status);
 for (const id of ['gpt-boot', 'gpt-boot+grub', 'initramfs', 'iso', 'grub-iso']) {
   await test(`preset ${id} with files through the file input → download = imgforge build`, async () => {
     if (!haveInputs || !haveCli()) return 'skip';
@@ -419,9 +415,6 @@ for (const id of ['gpt-boot', 'gpt-boot+grub', 'initramfs', 'iso', 'grub-iso']) 
     if (loader) await page.selectOption('#f-loader', loader);
     const recipeError = await page.textContent('#recipe-error');
     if (recipeError) {
-      // The page checks the text with the core's parser: a core without
-      // [grub] says so here.
-      if (/grub/.test(recipeError) && /not available yet|unknown field/.test(recipeError) && !STRICT) { console.log(`  ${recipeError}`); return 'pending'; }
       throw new Error(`the preset's recipe does not parse: ${recipeError}`);
     }
     await page.setInputFiles('#files', fs.readdirSync(dir).filter((f) => !f.endsWith('.toml') && !f.endsWith('.out')).map((f) => path.join(dir, f)));
@@ -430,7 +423,6 @@ for (const id of ['gpt-boot', 'gpt-boot+grub', 'initramfs', 'iso', 'grub-iso']) 
     await page.click('#build');
     downloaded.catch(() => {});
     const status = await waitDone(page, 'status', 120000);
-    if (notYet(status) && !STRICT) { console.log(`  ${status}`); return 'pending'; }
     if (!status.startsWith('Built')) throw new Error(status);
     const got = await shaFile(await (await downloaded).path());
     await page.click('#cli summary');

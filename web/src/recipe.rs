@@ -1066,12 +1066,8 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         for p in PRESETS {
             let text = render(&(p.recipe)(), Syntax::Toml);
-            match check(&text) {
-                Ok(_) => {}
-                // The core builds GRUB ISOs once grub::mkrescue is in
-                // (branch grub-rescue); until then it says so.
-                Err(e) if p.id == "grub-iso" && e.contains("not available yet") => {}
-                Err(e) => panic!("preset {}: {e}", p.id),
+            if let Err(e) = check(&text) {
+                panic!("preset {}: {e}", p.id);
             }
         }
         // The bootable disk with GRUB is a recipe the core takes.
