@@ -186,6 +186,40 @@ fn grub_hybrid_example_boots_on_ovmf_and_seabios() {
     assert_eq!(&bytes[0x5c..0x64], &2048u64.to_le_bytes());
     assert_eq!(bytes[0x1c2], 0xEE);
     assert_eq!(&bytes[0x1fe..0x200], &[0x55, 0xAA]);
+    // inspect finds both installs (issue 11 part 6): boot.img -> core.img
+    // in the BIOS boot partition, and the ESP's BOOTX64.EFI, each with the
+    // prefix the installer gave it and the recipe's modules built in.
+    let json = run_ok(Command::new(imgforge()).args(["inspect", "--json", s(&img)]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let found = v["grub_installed"].as_array().expect("grub_installed");
+    let by_target = |t: &str| {
+        found
+            .iter()
+            .find(|g| g["image"]["target"] == t)
+            .unwrap_or_else(|| panic!("no {t} in {json}"))
+    };
+    let pc = by_target("i386-pc");
+    assert!(
+        pc["location"].as_str().unwrap().contains("sector 2048"),
+        "{pc}"
+    );
+    assert_eq!(pc["image"]["prefix"], "(,gpt2)/EFI/BOOT");
+    let efi = by_target("x86_64-efi");
+    assert_eq!(efi["location"], "partition 2: /EFI/BOOT/BOOTX64.EFI");
+    assert_eq!(efi["image"]["prefix"], "/EFI/BOOT");
+    let grub_text = std::fs::read_to_string(example("grub-hybrid")).unwrap();
+    let grub_table = grub_text.split("[grub]").nth(1).unwrap();
+    for m in toml_list(grub_table, "modules") {
+        for g in [pc, efi] {
+            let mods: Vec<&str> = g["image"]["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap())
+                .collect();
+            assert!(mods.contains(&m.as_str()), "{m} not in {mods:?}");
+        }
+    }
     if !boot_ready() {
         return;
     }

@@ -141,6 +141,7 @@ pub fn run(a: PartArgs) -> Result<()> {
                 partition_table: table,
                 filesystem: None,
                 grub: None,
+                grub_installed: Vec::new(),
                 warnings: warnings.clone(),
             };
             print!(

@@ -36,8 +36,22 @@ pub struct Report {
     /// A GRUB image (BOOTX64.EFI, core.img): target, prefix, modules.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grub: Option<crate::grub::GrubImage>,
+    /// GRUB installed on the disk: i386-pc (boot.img in the MBR pointing at
+    /// a core.img) and x86_64-efi (an ESP's `/EFI/BOOT/BOOTX64.EFI`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub grub_installed: Vec<InstalledGrub>,
     /// Damage and oddities (a damaged GPT copy, overlapping partitions...).
     pub warnings: Vec<String>,
+}
+
+/// A GRUB image found installed on a disk.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InstalledGrub {
+    /// Where it was found, in words (`MBR + core.img at sector 2048`,
+    /// `partition 1: /EFI/BOOT/BOOTX64.EFI`).
+    pub location: String,
+    /// The image read back: target, prefix, modules.
+    pub image: crate::grub::GrubImage,
 }
 
 /// Inspects an image: sniffs the container, opens it, reads the partition
@@ -53,6 +67,7 @@ pub fn inspect(src: Source) -> Result<Report> {
         partition_table: None,
         filesystem: None,
         grub: None,
+        grub_installed: Vec::new(),
         warnings: Vec::new(),
     };
     if format == Format::Raw {
@@ -96,6 +111,9 @@ pub fn inspect(src: Source) -> Result<Report> {
         // A bare filesystem (or an ISO, which may also carry a hybrid MBR).
         None => report.filesystem = crate::fs::describe(disk.clone()),
     }
+    if let Some(t) = &report.partition_table {
+        report.grub_installed = installed_grub(&disk, t);
+    }
     if report.filesystem.is_none()
         && report.partition_table.is_some()
         && crate::iso9660::read::probe(&*disk)
@@ -103,6 +121,104 @@ pub fn inspect(src: Source) -> Result<Report> {
         report.filesystem = crate::fs::describe(disk);
     }
     Ok(report)
+}
+
+/// GRUB on a partitioned disk: boot.img in sector 0 (its kernel sector
+/// names core.img's first sector, whose blocklist gives its length), and
+/// `/EFI/BOOT/BOOTX64.EFI` on each EFI System Partition. Anything that does
+/// not read back as GRUB is passed over: this is a report, not a check.
+fn installed_grub(disk: &Source, table: &PartitionTable) -> Vec<InstalledGrub> {
+    let mut found = Vec::new();
+    if let Some(g) = grub_in_mbr(disk) {
+        found.push(g);
+    }
+    let ss = table.sector_size;
+    for p in &table.partitions {
+        let esp = p
+            .type_code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("EF00"))
+            || p.mbr_type == Some(0xEF);
+        if !esp {
+            continue;
+        }
+        let (off, len) = (p.start * ss, (p.end + 1 - p.start) * ss);
+        let Ok(sub) = crate::io::SubRange::new(disk.clone(), off, len) else {
+            continue;
+        };
+        let Ok((_, tree)) = crate::fs::read_tree(std::sync::Arc::new(sub)) else {
+            continue;
+        };
+        let Some(id) = lookup_ignoring_case(&tree, &["EFI", "BOOT", "BOOTX64.EFI"]) else {
+            continue;
+        };
+        if let crate::tree::NodeKind::File(data) = &tree.node(id).kind {
+            // A GRUB EFI image is a few MiB; a larger file is not read.
+            let Ok(bytes) = data.to_vec(64 << 20) else {
+                continue;
+            };
+            if let Ok(Some(image)) = crate::grub::info::read(&bytes) {
+                found.push(InstalledGrub {
+                    location: format!("partition {}: /EFI/BOOT/BOOTX64.EFI", p.number),
+                    image,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// GRUB's boot.img carries these strings (boot/i386/pc/boot.S's messages).
+const BOOT_IMG_NOTICE: &[u8] = b"GRUB \0Geom\0Hard Disk\0Read\0 Error";
+
+fn grub_in_mbr(disk: &Source) -> Option<InstalledGrub> {
+    let mut mbr = [0u8; 512];
+    disk.read_at(0, &mut mbr).ok()?;
+    if !mbr
+        .windows(BOOT_IMG_NOTICE.len())
+        .any(|w| w == BOOT_IMG_NOTICE)
+    {
+        return None;
+    }
+    let at = crate::grub::embed::KERNEL_SECTOR;
+    let lba = u64::from_le_bytes(mbr.get(at..at + 8)?.try_into().ok()?);
+    let mut first = [0u8; 512];
+    disk.read_at(lba.checked_mul(512)?, &mut first).ok()?;
+    // diskboot.img's blocklist (its last 12 bytes): start u64, len u16.
+    let len = u16::from_le_bytes(first.get(508..510)?.try_into().ok()?) as u64;
+    if len == 0 || len > crate::grub::embed::MAX_CORE_SECTORS {
+        return None;
+    }
+    let core =
+        crate::io::read_vec(&**disk, lba * 512, (len + 1) * 512, 1 << 20, "core.img").ok()?;
+    // core.img's LZMA stream runs to the end of the file, and the file was
+    // padded with zeros to whole sectors: the stream ends within the
+    // trailing zeros (most often right where they start).
+    let zeros = core.iter().rev().take(511).take_while(|&&b| b == 0).count();
+    let image = (0..=zeros.min(8)).find_map(|k| {
+        let end = core.len() - zeros + k;
+        crate::grub::info::read(&core.get(..end)?.to_vec())
+            .ok()
+            .flatten()
+    })?;
+    Some(InstalledGrub {
+        location: format!(
+            "MBR boot.img + core.img at sector {lba} ({} sectors)",
+            len + 1
+        ),
+        image,
+    })
+}
+
+fn lookup_ignoring_case(tree: &crate::tree::Tree, path: &[&str]) -> Option<crate::tree::NodeId> {
+    let mut id = tree.lookup("/")?;
+    for want in path {
+        id = tree
+            .children(id)
+            .find(|(name, _)| name.eq_ignore_ascii_case(want))
+            .map(|(_, c)| c)?;
+    }
+    Some(id)
 }
 
 /// Sizes as sgdisk prints them: one decimal, the unit switches only above
@@ -134,6 +250,16 @@ pub fn render_text(report: &Report, name: &str) -> String {
     }
     if let Some(a) = report.actual_size {
         let _ = writeln!(o, "Disk size: {} ({a} bytes)", crate::size::human(a));
+    }
+    for g in &report.grub_installed {
+        let _ = writeln!(
+            o,
+            "GRUB installed: {} ({}), prefix {}, {} modules",
+            g.image.target,
+            g.location,
+            g.image.prefix.as_deref().unwrap_or("none"),
+            g.image.modules.len()
+        );
     }
     if let Some(g) = &report.grub {
         let _ = writeln!(o, "GRUB image: {}", g.target);

@@ -324,6 +324,7 @@ mod tests {
             partition_table: t,
             filesystem: None,
             grub: None,
+            grub_installed: Vec::new(),
             warnings: w,
         };
         let text = crate::inspect::render_text(&report, "x");
@@ -364,6 +365,7 @@ mod tests {
                     partition_table: table,
                     filesystem: None,
                     grub: None,
+                    grub_installed: Vec::new(),
                     warnings,
                 };
                 let _ = crate::inspect::render_text(&report, "x");
